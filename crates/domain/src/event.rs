@@ -1,0 +1,698 @@
+//! The event catalogue, version 1: what a national unit or a coordinator can
+//! report, how it is read from input and how it is written to the log.
+//!
+//! Each event has a type name and a `data` object. Reading is strict (unknown
+//! fields, missing fields and wrong types are refused with their path);
+//! writing is canonical (fields in catalogue order, optional fields left out
+//! when absent, amounts with exactly their currency's digits, instants in
+//! RFC 3339), so that the same event always has the same bytes in the log and
+//! a re-sent event is recognised as a duplicate.
+
+use std::fmt;
+
+use serde::ser::SerializeStruct;
+use serde::{Serialize, Serializer};
+use uuid::Uuid;
+
+use crate::json::{FieldError, FromJson, Json, Object};
+use crate::{
+    CheckKind, Country, Day, Exploitation, Item, Location, Money, OccurredAt, Offence, Pseudonym,
+    Text, Token,
+};
+
+/// The schema version of every event type in this catalogue.
+pub const SCHEMA_VERSION: u32 = 1;
+
+macro_rules! event_types {
+    ($($variant:ident: outcome = $outcome:literal),+ $(,)?) => {
+        /// The type of an event, as written in the log's `type` field.
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+        pub enum EventType {
+            $($variant),+
+        }
+
+        impl EventType {
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant),+];
+
+            pub fn as_str(&self) -> &'static str {
+                match self {
+                    $(EventType::$variant => stringify!($variant)),+
+                }
+            }
+
+            pub fn parse(name: &str) -> Option<EventType> {
+                match name {
+                    $(stringify!($variant) => Some(EventType::$variant),)+
+                    _ => None,
+                }
+            }
+
+            /// Outcome events are the facts an operation reports; only they
+            /// can be retracted.
+            pub fn is_outcome(&self) -> bool {
+                match self {
+                    $(EventType::$variant => $outcome),+
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    OperationLaunched: outcome = false,
+    CountryJoined: outcome = false,
+    AgentsDeployed: outcome = true,
+    ExpertsDeployed: outcome = true,
+    ArrestMade: outcome = true,
+    VictimRescued: outcome = true,
+    MigrantsDetected: outcome = true,
+    ChecksPerformed: outcome = true,
+    ItemsSeized: outcome = true,
+    DrugsSeized: outcome = true,
+    CashSeized: outcome = true,
+    NetworkProfiled: outcome = true,
+    OperationClosed: outcome = false,
+    EventRetracted: outcome = false,
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromJson for EventType {
+    fn from_json(value: &Json, path: &str) -> Result<EventType, FieldError> {
+        let name = String::from_json(value, path)?;
+        EventType::parse(&name)
+            .ok_or_else(|| FieldError::new(path, format!("unknown event type {name:?}")))
+    }
+}
+
+/// An event count or a quantity: an integer of at least 1 that fits in u64.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize)]
+#[serde(transparent)]
+pub struct Count(u64);
+
+impl Count {
+    pub fn new(value: u64) -> Option<Count> {
+        (value >= 1).then_some(Count(value))
+    }
+
+    pub fn get(&self) -> u64 {
+        self.0
+    }
+}
+
+impl FromJson for Count {
+    fn from_json(value: &Json, path: &str) -> Result<Count, FieldError> {
+        match value {
+            Json::Unsigned(0) | Json::Negative(_) => {
+                Err(FieldError::new(path, "must be at least 1"))
+            }
+            Json::Unsigned(n) => Ok(Count(*n)),
+            Json::Float(_) => Err(FieldError::new(
+                path,
+                "must be a whole number from 1 to 18446744073709551615",
+            )),
+            other => Err(crate::json::wrong_kind(path, "a whole number", other)),
+        }
+    }
+}
+
+impl FromJson for Uuid {
+    fn from_json(value: &Json, path: &str) -> Result<Uuid, FieldError> {
+        let text = String::from_json(value, path)?;
+        match Uuid::try_parse(&text) {
+            Ok(id) if id.is_nil() => Err(FieldError::new(path, "the nil UUID is not an event id")),
+            Ok(id) => Ok(id),
+            Err(_) => Err(FieldError::new(path, format!("{text:?} is not a UUID"))),
+        }
+    }
+}
+
+fn unique<T: PartialEq + fmt::Display>(items: &[T], path: &str) -> Result<(), FieldError> {
+    for (i, item) in items.iter().enumerate() {
+        if items[..i].contains(item) {
+            return Err(FieldError::new(
+                format!("{path}[{i}]"),
+                format!("{item} is listed twice"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An operation starts: who leads it, with which countries, over which days.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct OperationLaunched {
+    pub name: Text,
+    pub coordinator: Text,
+    pub countries: Vec<Country>,
+    pub starts_on: Day,
+    pub ends_on: Day,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub funded_by: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub focus: Option<Vec<Token>>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct CountryJoined {
+    pub country: Country,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct AgentsDeployed {
+    pub country: Country,
+    pub count: Count,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct ExpertsDeployed {
+    pub organisation: Text,
+    pub country: Country,
+    pub count: Count,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct ArrestMade {
+    pub country: Country,
+    pub occurred_at: OccurredAt,
+    pub location: Location,
+    pub suspect: Pseudonym,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<Text>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offences: Option<Vec<Offence>>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct VictimRescued {
+    pub country: Country,
+    pub occurred_at: OccurredAt,
+    pub location: Location,
+    pub victim: Pseudonym,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minor: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nationality: Option<Country>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exploitation: Option<Exploitation>,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct MigrantsDetected {
+    pub country: Country,
+    pub occurred_at: OccurredAt,
+    pub location: Location,
+    pub count: Count,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct ChecksPerformed {
+    pub country: Country,
+    pub occurred_at: OccurredAt,
+    pub kind: CheckKind,
+    pub count: Count,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct ItemsSeized {
+    pub country: Country,
+    pub occurred_at: OccurredAt,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    pub item: Item,
+    pub count: Count,
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct DrugsSeized {
+    pub country: Country,
+    pub occurred_at: OccurredAt,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub substance: Option<Text>,
+    pub grams: Count,
+}
+
+/// Cash seized: written as `currency` and a decimal `amount` string.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct CashSeized {
+    pub country: Country,
+    pub occurred_at: OccurredAt,
+    pub money: Money,
+}
+
+impl Serialize for CashSeized {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut object = serializer.serialize_struct("CashSeized", 4)?;
+        object.serialize_field("country", &self.country)?;
+        object.serialize_field("occurred_at", &self.occurred_at)?;
+        object.serialize_field("currency", &self.money.currency)?;
+        object.serialize_field("amount", &self.money.amount())?;
+        object.end()
+    }
+}
+
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct NetworkProfiled {
+    pub network: Text,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub people_smuggled_estimate: Option<Count>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_fee: Option<Money>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<Country>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<Text>,
+}
+
+/// A correction: the named earlier outcome event no longer counts.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct EventRetracted {
+    pub event_id: Uuid,
+    pub reason: Text,
+}
+
+/// One event of the catalogue.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum Event {
+    OperationLaunched(OperationLaunched),
+    CountryJoined(CountryJoined),
+    AgentsDeployed(AgentsDeployed),
+    ExpertsDeployed(ExpertsDeployed),
+    ArrestMade(ArrestMade),
+    VictimRescued(VictimRescued),
+    MigrantsDetected(MigrantsDetected),
+    ChecksPerformed(ChecksPerformed),
+    ItemsSeized(ItemsSeized),
+    DrugsSeized(DrugsSeized),
+    CashSeized(CashSeized),
+    NetworkProfiled(NetworkProfiled),
+    OperationClosed,
+    EventRetracted(EventRetracted),
+}
+
+impl Event {
+    pub fn event_type(&self) -> EventType {
+        match self {
+            Event::OperationLaunched(_) => EventType::OperationLaunched,
+            Event::CountryJoined(_) => EventType::CountryJoined,
+            Event::AgentsDeployed(_) => EventType::AgentsDeployed,
+            Event::ExpertsDeployed(_) => EventType::ExpertsDeployed,
+            Event::ArrestMade(_) => EventType::ArrestMade,
+            Event::VictimRescued(_) => EventType::VictimRescued,
+            Event::MigrantsDetected(_) => EventType::MigrantsDetected,
+            Event::ChecksPerformed(_) => EventType::ChecksPerformed,
+            Event::ItemsSeized(_) => EventType::ItemsSeized,
+            Event::DrugsSeized(_) => EventType::DrugsSeized,
+            Event::CashSeized(_) => EventType::CashSeized,
+            Event::NetworkProfiled(_) => EventType::NetworkProfiled,
+            Event::OperationClosed => EventType::OperationClosed,
+            Event::EventRetracted(_) => EventType::EventRetracted,
+        }
+    }
+
+    /// The participating country the event is reported by, if it has one.
+    pub fn country(&self) -> Option<Country> {
+        match self {
+            Event::CountryJoined(e) => Some(e.country),
+            Event::AgentsDeployed(e) => Some(e.country),
+            Event::ExpertsDeployed(e) => Some(e.country),
+            Event::ArrestMade(e) => Some(e.country),
+            Event::VictimRescued(e) => Some(e.country),
+            Event::MigrantsDetected(e) => Some(e.country),
+            Event::ChecksPerformed(e) => Some(e.country),
+            Event::ItemsSeized(e) => Some(e.country),
+            Event::DrugsSeized(e) => Some(e.country),
+            Event::CashSeized(e) => Some(e.country),
+            Event::OperationLaunched(_)
+            | Event::NetworkProfiled(_)
+            | Event::OperationClosed
+            | Event::EventRetracted(_) => None,
+        }
+    }
+
+    /// When the outcome occurred, for the events that say.
+    pub fn occurred_at(&self) -> Option<OccurredAt> {
+        match self {
+            Event::ArrestMade(e) => Some(e.occurred_at),
+            Event::VictimRescued(e) => Some(e.occurred_at),
+            Event::MigrantsDetected(e) => Some(e.occurred_at),
+            Event::ChecksPerformed(e) => Some(e.occurred_at),
+            Event::ItemsSeized(e) => Some(e.occurred_at),
+            Event::DrugsSeized(e) => Some(e.occurred_at),
+            Event::CashSeized(e) => Some(e.occurred_at),
+            _ => None,
+        }
+    }
+
+    /// Reads an event's `data` object. `path` is where the object sits in
+    /// the input (`data`), so that errors name the full field path.
+    pub fn from_json(event_type: EventType, data: &Json, path: &str) -> Result<Event, FieldError> {
+        let event = match event_type {
+            EventType::OperationLaunched => {
+                let o = Object::new(
+                    data,
+                    path,
+                    &[
+                        "name",
+                        "coordinator",
+                        "countries",
+                        "starts_on",
+                        "ends_on",
+                        "funded_by",
+                        "focus",
+                    ],
+                )?;
+                let countries: Vec<Country> = o.required("countries")?;
+                if countries.is_empty() {
+                    return Err(FieldError::new(
+                        o.path_of("countries"),
+                        "must list at least one country",
+                    ));
+                }
+                unique(&countries, &o.path_of("countries"))?;
+                let starts_on: Day = o.required("starts_on")?;
+                let ends_on: Day = o.required("ends_on")?;
+                if ends_on < starts_on {
+                    return Err(FieldError::new(
+                        o.path_of("ends_on"),
+                        format!("{ends_on} is before starts_on {starts_on}"),
+                    ));
+                }
+                let focus: Option<Vec<Token>> = o.optional("focus")?;
+                if let Some(focus) = &focus {
+                    unique(
+                        focus
+                            .iter()
+                            .map(Token::as_str)
+                            .collect::<Vec<_>>()
+                            .as_slice(),
+                        &o.path_of("focus"),
+                    )?;
+                }
+                Event::OperationLaunched(OperationLaunched {
+                    name: o.required("name")?,
+                    coordinator: o.required("coordinator")?,
+                    countries,
+                    starts_on,
+                    ends_on,
+                    funded_by: o.optional("funded_by")?,
+                    focus,
+                })
+            }
+            EventType::CountryJoined => {
+                let o = Object::new(data, path, &["country"])?;
+                Event::CountryJoined(CountryJoined {
+                    country: o.required("country")?,
+                })
+            }
+            EventType::AgentsDeployed => {
+                let o = Object::new(data, path, &["country", "count"])?;
+                Event::AgentsDeployed(AgentsDeployed {
+                    country: o.required("country")?,
+                    count: o.required("count")?,
+                })
+            }
+            EventType::ExpertsDeployed => {
+                let o = Object::new(data, path, &["organisation", "country", "count"])?;
+                Event::ExpertsDeployed(ExpertsDeployed {
+                    organisation: o.required("organisation")?,
+                    country: o.required("country")?,
+                    count: o.required("count")?,
+                })
+            }
+            EventType::ArrestMade => {
+                let o = Object::new(
+                    data,
+                    path,
+                    &[
+                        "country",
+                        "occurred_at",
+                        "location",
+                        "suspect",
+                        "network",
+                        "offences",
+                    ],
+                )?;
+                let offences: Option<Vec<Offence>> = o.optional("offences")?;
+                if let Some(offences) = &offences {
+                    unique(offences, &o.path_of("offences"))?;
+                }
+                Event::ArrestMade(ArrestMade {
+                    country: o.required("country")?,
+                    occurred_at: o.required("occurred_at")?,
+                    location: o.required("location")?,
+                    suspect: o.required("suspect")?,
+                    network: o.optional("network")?,
+                    offences,
+                })
+            }
+            EventType::VictimRescued => {
+                let o = Object::new(
+                    data,
+                    path,
+                    &[
+                        "country",
+                        "occurred_at",
+                        "location",
+                        "victim",
+                        "minor",
+                        "nationality",
+                        "exploitation",
+                    ],
+                )?;
+                Event::VictimRescued(VictimRescued {
+                    country: o.required("country")?,
+                    occurred_at: o.required("occurred_at")?,
+                    location: o.required("location")?,
+                    victim: o.required("victim")?,
+                    minor: o.optional("minor")?,
+                    nationality: o.optional("nationality")?,
+                    exploitation: o.optional("exploitation")?,
+                })
+            }
+            EventType::MigrantsDetected => {
+                let o = Object::new(data, path, &["country", "occurred_at", "location", "count"])?;
+                Event::MigrantsDetected(MigrantsDetected {
+                    country: o.required("country")?,
+                    occurred_at: o.required("occurred_at")?,
+                    location: o.required("location")?,
+                    count: o.required("count")?,
+                })
+            }
+            EventType::ChecksPerformed => {
+                let o = Object::new(data, path, &["country", "occurred_at", "kind", "count"])?;
+                Event::ChecksPerformed(ChecksPerformed {
+                    country: o.required("country")?,
+                    occurred_at: o.required("occurred_at")?,
+                    kind: o.required("kind")?,
+                    count: o.required("count")?,
+                })
+            }
+            EventType::ItemsSeized => {
+                let o = Object::new(
+                    data,
+                    path,
+                    &["country", "occurred_at", "location", "item", "count"],
+                )?;
+                Event::ItemsSeized(ItemsSeized {
+                    country: o.required("country")?,
+                    occurred_at: o.required("occurred_at")?,
+                    location: o.optional("location")?,
+                    item: o.required("item")?,
+                    count: o.required("count")?,
+                })
+            }
+            EventType::DrugsSeized => {
+                let o = Object::new(
+                    data,
+                    path,
+                    &["country", "occurred_at", "substance", "grams"],
+                )?;
+                Event::DrugsSeized(DrugsSeized {
+                    country: o.required("country")?,
+                    occurred_at: o.required("occurred_at")?,
+                    substance: o.optional("substance")?,
+                    grams: o.required("grams")?,
+                })
+            }
+            EventType::CashSeized => {
+                let o = Object::new(
+                    data,
+                    path,
+                    &["country", "occurred_at", "currency", "amount"],
+                )?;
+                let country = o.required("country")?;
+                let occurred_at = o.required("occurred_at")?;
+                Event::CashSeized(CashSeized {
+                    country,
+                    occurred_at,
+                    money: Money::from_fields(&o)?,
+                })
+            }
+            EventType::NetworkProfiled => {
+                let o = Object::new(
+                    data,
+                    path,
+                    &[
+                        "network",
+                        "people_smuggled_estimate",
+                        "max_fee",
+                        "destination",
+                        "method",
+                    ],
+                )?;
+                Event::NetworkProfiled(NetworkProfiled {
+                    network: o.required("network")?,
+                    people_smuggled_estimate: o.optional("people_smuggled_estimate")?,
+                    max_fee: o.optional("max_fee")?,
+                    destination: o.optional("destination")?,
+                    method: o.optional("method")?,
+                })
+            }
+            EventType::OperationClosed => {
+                Object::new(data, path, &[])?;
+                Event::OperationClosed
+            }
+            EventType::EventRetracted => {
+                let o = Object::new(data, path, &["event_id", "reason"])?;
+                Event::EventRetracted(EventRetracted {
+                    event_id: o.required("event_id")?,
+                    reason: o.required("reason")?,
+                })
+            }
+        };
+        Ok(event)
+    }
+
+    /// Reads a stored event from its type name and data text.
+    pub fn parse(event_type: &str, data: &str) -> Result<Event, FieldError> {
+        let kind = EventType::parse(event_type)
+            .ok_or_else(|| FieldError::new("type", format!("unknown event type {event_type:?}")))?;
+        let json = Json::parse(data).map_err(|message| FieldError::new("data", message))?;
+        Event::from_json(kind, &json, "data")
+    }
+
+    /// The canonical JSON text of the event's data object.
+    pub fn data_json(&self) -> String {
+        let written = match self {
+            Event::OperationLaunched(e) => serde_json::to_string(e),
+            Event::CountryJoined(e) => serde_json::to_string(e),
+            Event::AgentsDeployed(e) => serde_json::to_string(e),
+            Event::ExpertsDeployed(e) => serde_json::to_string(e),
+            Event::ArrestMade(e) => serde_json::to_string(e),
+            Event::VictimRescued(e) => serde_json::to_string(e),
+            Event::MigrantsDetected(e) => serde_json::to_string(e),
+            Event::ChecksPerformed(e) => serde_json::to_string(e),
+            Event::ItemsSeized(e) => serde_json::to_string(e),
+            Event::DrugsSeized(e) => serde_json::to_string(e),
+            Event::CashSeized(e) => serde_json::to_string(e),
+            Event::NetworkProfiled(e) => serde_json::to_string(e),
+            Event::OperationClosed => Ok("{}".to_owned()),
+            Event::EventRetracted(e) => serde_json::to_string(e),
+        };
+        // Serialising these plain structs into a String cannot fail: every
+        // field is a string, number, bool, list or struct of those.
+        written.unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(event_type: &str, data: &str) -> Result<Event, FieldError> {
+        Event::parse(event_type, data)
+    }
+
+    fn refusal(event_type: &str, data: &str) -> String {
+        parse(event_type, data)
+            .expect_err("should be refused")
+            .to_string()
+    }
+
+    #[test]
+    fn canonical_form_orders_fields_and_normalises_values() {
+        let event = parse(
+            "CashSeized",
+            r#"{"amount":"200000","currency":"USD","occurred_at":"2019-12-12T10:00:00+00:00","country":"AL"}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            event.data_json(),
+            r#"{"country":"AL","occurred_at":"2019-12-12T10:00:00Z","currency":"USD","amount":"200000.00"}"#
+        );
+        assert_eq!(parse("CashSeized", &event.data_json()), Ok(event));
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        assert_eq!(
+            refusal(
+                "MigrantsDetected",
+                r#"{"country":"AL","occurred_at":"2019-12-10T10:00:00Z","location":"road","count":0}"#
+            ),
+            "data.count: must be at least 1"
+        );
+        assert_eq!(
+            refusal("AgentsDeployed", r#"{"country":"AL"}"#),
+            "data.count: missing"
+        );
+        assert!(
+            refusal("AgentsDeployed", r#"{"country":"AL","count":1,"extra":2}"#)
+                .starts_with("data.extra: unknown field")
+        );
+        assert!(refusal("AgentsDeployed", r#"{"country":"AL","count":"5"}"#)
+            .starts_with("data.count: expected a whole number"));
+        assert!(refusal("AgentsDeployed", r#"{"country":"AL","count":1.5}"#)
+            .starts_with("data.count: must be a whole number"));
+        assert!(refusal(
+            "AgentsDeployed",
+            r#"{"country":"AL","count":18446744073709551616}"#
+        )
+        .starts_with("data.count: must be a whole number"));
+        assert!(refusal("CashSeized", r#"{"country":"AL","occurred_at":"2019-12-10T10:00:00Z","currency":"JPY","amount":"1.5"}"#).starts_with("data.amount:"));
+        assert!(refusal(
+            "NetworkProfiled",
+            r#"{"network":"x","max_fee":{"currency":"EUR","amount":"7000.001"}}"#
+        )
+        .starts_with("data.max_fee.amount:"));
+        assert!(refusal("OperationLaunched", r#"{"name":"x","coordinator":"y","countries":["AL","AL"],"starts_on":"2019-12-09","ends_on":"2019-12-16"}"#).starts_with("data.countries[1]:"));
+        assert!(refusal("OperationLaunched", r#"{"name":"x","coordinator":"y","countries":["AL"],"starts_on":"2019-12-09","ends_on":"2019-12-01"}"#).starts_with("data.ends_on:"));
+        assert!(refusal("OperationClosed", r#"{"x":1}"#).starts_with("data.x: unknown field"));
+        assert!(refusal(
+            "EventRetracted",
+            r#"{"event_id":"00000000-0000-0000-0000-000000000000","reason":"x"}"#
+        )
+        .starts_with("data.event_id:"));
+        assert!(refusal("Nope", "{}").starts_with("type: unknown event type"));
+    }
+
+    #[test]
+    fn optional_fields_may_be_null_and_are_left_out() {
+        let event = parse(
+            "ItemsSeized",
+            r#"{"country":"AL","occurred_at":"2019-12-10T10:00:00Z","location":null,"item":"boat","count":3}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            event.data_json(),
+            r#"{"country":"AL","occurred_at":"2019-12-10T10:00:00Z","item":"boat","count":3}"#
+        );
+    }
+
+    #[test]
+    fn only_outcomes_are_retractable() {
+        let outcomes: Vec<&str> = EventType::ALL
+            .iter()
+            .filter(|t| t.is_outcome())
+            .map(|t| t.as_str())
+            .collect();
+        assert_eq!(outcomes.len(), 10);
+        assert!(!EventType::EventRetracted.is_outcome());
+        assert!(!EventType::OperationLaunched.is_outcome());
+    }
+}

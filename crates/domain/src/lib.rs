@@ -1,0 +1,40 @@
+//! The operation model of theseus: value types, the event catalogue and the
+//! rules that accept or refuse a new event given an operation's history.
+//!
+//! This crate is pure: it does no I/O, reads no clock and generates no ids.
+//! Time and ids come in from the caller, and `Operation::apply` cannot fail.
+//!
+//! * [`json`]: strict reading of input JSON, with field paths in every error.
+//! * [`Country`], [`Currency`], [`Money`], [`Day`], [`OccurredAt`], [`Slug`],
+//!   [`Text`], [`Pseudonym`] and the closed vocabularies ([`Location`],
+//!   [`CheckKind`], [`Item`], [`Offence`], [`Exploitation`]): values that are
+//!   valid by construction.
+//! * [`Event`] and [`EventType`]: the catalogue, read strictly and written
+//!   canonically.
+//! * [`Operation`]: the state the rules need, [`Operation::decide`] and
+//!   [`Operation::apply`].
+
+#![forbid(unsafe_code)]
+
+mod country;
+mod currency;
+mod event;
+pub mod json;
+mod money;
+mod operation;
+mod text;
+mod time;
+mod vocabulary;
+
+pub use country::Country;
+pub use currency::Currency;
+pub use event::{
+    AgentsDeployed, ArrestMade, CashSeized, ChecksPerformed, Count, CountryJoined, DrugsSeized,
+    Event, EventRetracted, EventType, ExpertsDeployed, ItemsSeized, MigrantsDetected,
+    NetworkProfiled, OperationLaunched, VictimRescued, SCHEMA_VERSION,
+};
+pub use money::{format_minor_units, Money};
+pub use operation::{Launched, Operation, Refusal, RetractionTarget};
+pub use text::{Pseudonym, Slug, Text, Token, MAX_TEXT_CHARS};
+pub use time::{Day, OccurredAt};
+pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence};

@@ -1,0 +1,220 @@
+//! An operation's state and the rules that accept or refuse its next event.
+//!
+//! The state holds only what the rules need (period, participants, whether
+//! it is closed, which events were retracted, how many events it has): the
+//! figures of an operation are the projections' business. `apply` cannot
+//! fail; `decide` is pure and is always called first.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::{Country, Day, Event, EventType, Slug};
+
+/// What the caller knows about the event a retraction names: the caller
+/// looks it up (in the log or earlier in the batch) and passes it in, so that
+/// the rules stay free of I/O.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RetractionTarget {
+    pub operation: Slug,
+    pub event_type: EventType,
+}
+
+/// Why an event is refused. Each refusal names the input field it is about.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("operation {0} has not been launched: its first event must be OperationLaunched")]
+    NotLaunched(Slug),
+    #[error("operation {0} has already been launched")]
+    AlreadyLaunched(Slug),
+    #[error("operation {0} is already closed")]
+    AlreadyClosed(Slug),
+    #[error("operation {0} is closed: no country can join it")]
+    ClosedToJoins(Slug),
+    #[error("{country} does not take part in operation {operation} (launch it with the country or report CountryJoined first)")]
+    NotParticipant { operation: Slug, country: Country },
+    #[error("{country} already takes part in operation {operation}")]
+    AlreadyParticipant { operation: Slug, country: Country },
+    #[error("{day} (UTC) is outside the operation's period {starts_on}..{ends_on}")]
+    OutsidePeriod {
+        day: Day,
+        starts_on: Day,
+        ends_on: Day,
+    },
+    #[error("no earlier event has id {0}")]
+    UnknownTarget(Uuid),
+    #[error("event {id} belongs to operation {other}, not {operation}")]
+    TargetInOtherOperation {
+        id: Uuid,
+        operation: Slug,
+        other: Slug,
+    },
+    #[error("event {id} is {event_type}, which cannot be retracted (only outcome events can)")]
+    TargetNotOutcome { id: Uuid, event_type: EventType },
+    #[error("event {0} is already retracted")]
+    AlreadyRetracted(Uuid),
+}
+
+impl Refusal {
+    /// The input field the refusal is about, as a path from the line's root.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Refusal::NotLaunched(_) => "operation",
+            Refusal::AlreadyLaunched(_) | Refusal::AlreadyClosed(_) | Refusal::ClosedToJoins(_) => {
+                "type"
+            }
+            Refusal::NotParticipant { .. } | Refusal::AlreadyParticipant { .. } => "data.country",
+            Refusal::OutsidePeriod { .. } => "data.occurred_at",
+            Refusal::UnknownTarget(_)
+            | Refusal::TargetInOtherOperation { .. }
+            | Refusal::TargetNotOutcome { .. }
+            | Refusal::AlreadyRetracted(_) => "data.event_id",
+        }
+    }
+}
+
+/// The period and participants fixed at launch (and widened by joins).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Launched {
+    pub starts_on: Day,
+    pub ends_on: Day,
+    pub participants: BTreeSet<Country>,
+}
+
+/// One operation as the rules see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Operation {
+    pub slug: Slug,
+    /// `None` until OperationLaunched.
+    pub launched: Option<Launched>,
+    pub closed: bool,
+    /// The number of events the operation has.
+    pub version: u64,
+    /// Ids of its retracted events.
+    pub retracted: BTreeSet<Uuid>,
+}
+
+impl Operation {
+    /// An operation nothing has been reported for yet.
+    pub fn new(slug: Slug) -> Operation {
+        Operation {
+            slug,
+            launched: None,
+            closed: false,
+            version: 0,
+            retracted: BTreeSet::new(),
+        }
+    }
+
+    /// Accepts or refuses `event` as this operation's next event. For a
+    /// retraction, `target` is what the caller found under its `event_id`
+    /// (`None`: no such event).
+    pub fn decide(&self, event: &Event, target: Option<&RetractionTarget>) -> Result<(), Refusal> {
+        let slug = || self.slug.clone();
+        let Some(launched) = &self.launched else {
+            return match event {
+                Event::OperationLaunched(_) => Ok(()),
+                _ => Err(Refusal::NotLaunched(slug())),
+            };
+        };
+        match event {
+            Event::OperationLaunched(_) => return Err(Refusal::AlreadyLaunched(slug())),
+            Event::OperationClosed if self.closed => return Err(Refusal::AlreadyClosed(slug())),
+            Event::CountryJoined(_) if self.closed => return Err(Refusal::ClosedToJoins(slug())),
+            Event::CountryJoined(joined) => {
+                if launched.participants.contains(&joined.country) {
+                    return Err(Refusal::AlreadyParticipant {
+                        operation: slug(),
+                        country: joined.country,
+                    });
+                }
+                return Ok(());
+            }
+            Event::EventRetracted(retraction) => {
+                let id = retraction.event_id;
+                let target = target.ok_or(Refusal::UnknownTarget(id))?;
+                if target.operation != self.slug {
+                    return Err(Refusal::TargetInOtherOperation {
+                        id,
+                        operation: slug(),
+                        other: target.operation.clone(),
+                    });
+                }
+                if !target.event_type.is_outcome() {
+                    return Err(Refusal::TargetNotOutcome {
+                        id,
+                        event_type: target.event_type,
+                    });
+                }
+                if self.retracted.contains(&id) {
+                    return Err(Refusal::AlreadyRetracted(id));
+                }
+                return Ok(());
+            }
+            _ => {}
+        }
+        if let Some(country) = event.country() {
+            if !launched.participants.contains(&country) {
+                return Err(Refusal::NotParticipant {
+                    operation: slug(),
+                    country,
+                });
+            }
+        }
+        if let Some(occurred_at) = event.occurred_at() {
+            let day = occurred_at.utc_day();
+            if day < launched.starts_on || day > launched.ends_on {
+                return Err(Refusal::OutsidePeriod {
+                    day,
+                    starts_on: launched.starts_on,
+                    ends_on: launched.ends_on,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Records an accepted event. Never fails: `decide` has already said yes
+    /// (or the event comes from the log, which holds only accepted events).
+    pub fn apply(&mut self, event: &Event) {
+        self.version += 1;
+        match event {
+            Event::OperationLaunched(launch) => {
+                self.launched = Some(Launched {
+                    starts_on: launch.starts_on,
+                    ends_on: launch.ends_on,
+                    participants: launch.countries.iter().copied().collect(),
+                });
+            }
+            Event::CountryJoined(joined) => {
+                if let Some(launched) = &mut self.launched {
+                    launched.participants.insert(joined.country);
+                }
+            }
+            Event::OperationClosed => self.closed = true,
+            Event::EventRetracted(retraction) => {
+                self.retracted.insert(retraction.event_id);
+            }
+            _ => {}
+        }
+    }
+
+    /// Records an event known only by its type, for replaying a log without
+    /// reading the data of events that cannot change this state.
+    pub fn count_event(&mut self) {
+        self.version += 1;
+    }
+
+    /// True when events of this type change more of the state than its
+    /// version: the others need not be parsed on replay.
+    pub fn needs_data(event_type: EventType) -> bool {
+        matches!(
+            event_type,
+            EventType::OperationLaunched
+                | EventType::CountryJoined
+                | EventType::OperationClosed
+                | EventType::EventRetracted
+        )
+    }
+}
