@@ -24,6 +24,7 @@ mod money;
 mod operation;
 mod text;
 mod time;
+mod view;
 mod vocabulary;
 
 pub use country::Country;
@@ -37,4 +38,5 @@ pub use money::{format_minor_units, Money};
 pub use operation::{Launched, Operation, Refusal, RetractionTarget};
 pub use text::{Pseudonym, Slug, Text, Token, MAX_TEXT_CHARS};
 pub use time::{Day, OccurredAt};
+pub use view::{utc_day_of, EventView};
 pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence};
