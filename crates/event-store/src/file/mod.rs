@@ -1,0 +1,597 @@
+//! The file store: the log as JSON-lines segment files in a directory.
+//!
+//! Layout of a store directory `DIR`:
+//!
+//! * `DIR/*.jsonl`: the segments, in name order. Each is named by the
+//!   position of its first record in 20 digits
+//!   (`00000000000000000001.jsonl`) and holds one record per line (see
+//!   `record.rs`). A new segment is started before a batch when the current
+//!   one has reached [`FileStoreConfig::segment_bytes`]; a batch never spans
+//!   segments, so a segment can exceed the limit by at most one batch. Any
+//!   other `*.jsonl` name is corruption; other files are ignored.
+//! * `DIR/.theseus/`: derived data only (indexes, callers' derived
+//!   artefacts), rebuilt from the log whenever missing or stale.
+//!
+//! Files are created 0600 and directories 0700: the log holds pseudonymous
+//! personal data.
+//!
+//! Writers take an exclusive OS lock on the directory `DIR` itself (not on a
+//! derived file, which may vanish) for a whole transaction. Readers never
+//! wait for it: they read the committed prefix (up to the last batch end)
+//! and take the lock only with `try_lock`, to see whether a writer is active
+//! or to catch the indexes up when nobody else is writing.
+//!
+//! Codemap: `segments.rs` (names, chunked line reading), `tail.rs` (the head
+//! and torn tails), `index.rs` (derived indexes), `transaction.rs`
+//! (appending, and what is synced when), `verify.rs`, `derived.rs`.
+
+pub(crate) mod derived;
+pub(crate) mod index;
+pub(crate) mod segments;
+pub(crate) mod tail;
+pub(crate) mod transaction;
+pub(crate) mod verify;
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::record::decode_record;
+use crate::{
+    AppendTransaction, Envelope, EnvelopeRef, EventStore, Hash, Head, Range, StoreError,
+    VerifyReport,
+};
+
+use index::{IndexReader, IndexWriter};
+use segments::{
+    is_jsonl, list_segments, open_read, read_line_at, segment_for, segment_name, LineReader,
+    RecordCursor, Segment, READ_CHUNK, SMALL_CHUNK,
+};
+use tail::{detect, LogView};
+
+pub use tail::TornTail;
+
+/// Settings of a [`FileStore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileStoreConfig {
+    /// A new segment is started before a batch once the current segment has
+    /// at least this many bytes (a segment exceeds it by at most one batch).
+    pub segment_bytes: u64,
+}
+
+impl Default for FileStoreConfig {
+    fn default() -> FileStoreConfig {
+        FileStoreConfig {
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+/// A log kept as JSON-lines segments in a directory.
+#[derive(Debug)]
+pub struct FileStore {
+    dir: PathBuf,
+    config: FileStoreConfig,
+    /// The torn tail seen when the store was opened.
+    torn_at_open: Option<TornTail>,
+    /// The last view of the log, reused while the directory and the last
+    /// segment's length are unchanged.
+    view: Mutex<Option<Arc<LogView>>>,
+}
+
+/// The writers' exclusive lock on the store directory, released on drop.
+#[derive(Debug)]
+pub(crate) struct DirLock {
+    file: File,
+}
+
+impl DirLock {
+    /// Waits for the lock.
+    pub(crate) fn acquire(dir: &Path) -> Result<DirLock, StoreError> {
+        let file = File::open(dir).map_err(|error| StoreError::io(dir, error))?;
+        file.lock().map_err(|error| StoreError::io(dir, error))?;
+        Ok(DirLock { file })
+    }
+
+    /// Takes the lock if nobody holds it.
+    pub(crate) fn try_acquire(dir: &Path) -> Result<Option<DirLock>, StoreError> {
+        let file = File::open(dir).map_err(|error| StoreError::io(dir, error))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(DirLock { file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(error)) => Err(StoreError::io(dir, error)),
+        }
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Closing the file releases the lock anyway; unlocking first just
+        // makes the release not depend on other copies of the descriptor.
+        let _ = self.file.unlock();
+    }
+}
+
+/// Makes directory entries (created or removed files) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir)
+        .and_then(|file| file.sync_all())
+        .map_err(|error| StoreError::io(dir, error))
+}
+
+/// Reads the record an index points at and checks it is the one expected:
+/// at `position`, with `id` if given, within the view. `None` when the hint
+/// was wrong.
+pub(crate) fn read_checked(
+    view: &LogView,
+    position: u64,
+    offset: u64,
+    id: Option<Uuid>,
+) -> Result<Option<Envelope>, StoreError> {
+    if position == 0 || position > view.head.position {
+        return Ok(None);
+    }
+    let Some(segment) = segment_for(&view.segments, position) else {
+        return Ok(None);
+    };
+    let Some(line) = read_line_at(&view.segments[segment].path, offset)? else {
+        return Ok(None);
+    };
+    match decode_record(&line) {
+        Ok(record) if record.position == position && id.is_none_or(|id| id == record.id) => {
+            Ok(Some(record.to_owned_envelope()?))
+        }
+        _ => Ok(None),
+    }
+}
+
+impl FileStore {
+    /// Creates a store in `dir` (created 0700 if missing) with an empty
+    /// first segment. Refuses a directory that already holds segments.
+    pub fn init(dir: impl AsRef<Path>, config: FileStoreConfig) -> Result<FileStore, StoreError> {
+        let dir = dir.as_ref();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|error| StoreError::io(dir, error))?;
+        let entries = std::fs::read_dir(dir).map_err(|error| StoreError::io(dir, error))?;
+        for entry in entries {
+            let entry = entry.map_err(|error| StoreError::io(dir, error))?;
+            if is_jsonl(&entry.file_name()) {
+                return Err(StoreError::AlreadyExists {
+                    dir: dir.to_path_buf(),
+                });
+            }
+        }
+        let path = dir.join(segment_name(1));
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|error| match error.kind() {
+                std::io::ErrorKind::AlreadyExists => StoreError::AlreadyExists {
+                    dir: dir.to_path_buf(),
+                },
+                _ => StoreError::io(&path, error),
+            })?;
+        file.sync_all()
+            .map_err(|error| StoreError::io(&path, error))?;
+        sync_dir(dir)?;
+        FileStore::open(dir, config)
+    }
+
+    /// Opens the store in `dir`; [`StoreError::Missing`] if there is none
+    /// (a store is never created implicitly). Opening succeeds on a damaged
+    /// log; reads, appends and `verify` then report the damage.
+    pub fn open(dir: impl AsRef<Path>, config: FileStoreConfig) -> Result<FileStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let segments = list_segments(&dir);
+        match segments {
+            Ok(segments) if segments.is_empty() => return Err(StoreError::Missing { dir }),
+            Ok(_) | Err(StoreError::Corrupt { .. }) => {}
+            Err(error) => return Err(error),
+        }
+        let mut store = FileStore {
+            dir,
+            config,
+            torn_at_open: None,
+            view: Mutex::new(None),
+        };
+        match store.current_view() {
+            Ok(view) => store.torn_at_open = view.torn.clone(),
+            Err(error) if error.is_integrity() => {}
+            Err(error) => return Err(error),
+        }
+        Ok(store)
+    }
+
+    /// The store's directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The store's settings.
+    pub fn config(&self) -> &FileStoreConfig {
+        &self.config
+    }
+
+    /// The torn tail found when the store was opened: bytes after the last
+    /// committed batch, left by a crash (or, when another process is
+    /// appending, its batch in progress). Readers never see it; the next
+    /// append removes it.
+    pub fn torn_tail(&self) -> Option<&TornTail> {
+        self.torn_at_open.as_ref()
+    }
+
+    /// A message for humans about a torn tail, only if there is one now and
+    /// no writer holds the lock (a writer's batch in progress looks the same
+    /// and is no reason to worry).
+    pub fn torn_tail_warning(&self) -> Option<String> {
+        let lock = DirLock::try_acquire(&self.dir).ok()??;
+        let view = self.fresh_view().ok();
+        drop(lock);
+        let torn = view?.torn.clone()?;
+        Some(format!(
+            "{}: {} bytes after the last complete batch (position {}) were left by an interrupted append ({} complete records); they are not part of the log and the next append removes them",
+            torn.segment.display(),
+            torn.len,
+            self.current_view().map(|view| view.head.position).unwrap_or(0),
+            torn.records
+        ))
+    }
+
+    /// Looks at the directory again, without the cached view.
+    fn fresh_view(&self) -> Result<Arc<LogView>, StoreError> {
+        let view = Arc::new(detect(list_segments(&self.dir)?)?);
+        if let Ok(mut cached) = self.view.lock() {
+            *cached = Some(view.clone());
+        }
+        Ok(view)
+    }
+
+    /// The committed log now. The cached view is reused when nothing could
+    /// have changed: the same segments, the same length of the last one, and
+    /// no torn tail (a tail can be truncated and rewritten to the same
+    /// length).
+    fn current_view(&self) -> Result<Arc<LogView>, StoreError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.try_view() {
+                // A writer truncating a tail or deleting a segment it created
+                // can pull bytes from under a look at the tail: look again.
+                Err(StoreError::Io { .. }) if attempt < 3 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn try_view(&self) -> Result<Arc<LogView>, StoreError> {
+        let segments = list_segments(&self.dir)?;
+        let Some(last) = segments.last() else {
+            return Err(StoreError::Missing {
+                dir: self.dir.clone(),
+            });
+        };
+        let last_len = std::fs::metadata(&last.path)
+            .map_err(|error| StoreError::io(&last.path, error))?
+            .len();
+        if let Ok(cached) = self.view.lock() {
+            if let Some(view) = cached.as_ref() {
+                if view.torn.is_none() && view.last_len == last_len && view.segments == segments {
+                    return Ok(view.clone());
+                }
+            }
+        }
+        let view = Arc::new(detect(segments)?);
+        if let Ok(mut cached) = self.view.lock() {
+            *cached = Some(view.clone());
+        }
+        Ok(view)
+    }
+
+    /// Catches the indexes up (or rebuilds them with `rebuild`) if no writer
+    /// holds the lock; `false` if one does (readers never wait for writers).
+    fn try_refresh_index(&self, rebuild: bool) -> Result<bool, StoreError> {
+        let Some(lock) = DirLock::try_acquire(&self.dir)? else {
+            return Ok(false);
+        };
+        let view = detect(list_segments(&self.dir)?)?;
+        let result = IndexWriter::load(&self.dir, &view, rebuild);
+        drop(lock);
+        result.map(|_| true)
+    }
+
+    /// Finds a record by id reading the log from `from` (the index's blind
+    /// spot, or everything).
+    pub(crate) fn find_by_scan(
+        &self,
+        view: &LogView,
+        id: Uuid,
+        from: u64,
+    ) -> Result<Option<Envelope>, StoreError> {
+        let mut found = None;
+        self.scan_view(view, Range::new(from, view.head.position), &mut |record| {
+            if record.id == id {
+                found = Some(record.to_owned_envelope()?);
+                // Stop early: a marker error that is filtered below.
+                return Err(StoreError::Visitor(Box::new(Found)));
+            }
+            Ok(())
+        })
+        .or_else(|error| match error {
+            StoreError::Visitor(inner) if inner.is::<Found>() => Ok(()),
+            other => Err(other),
+        })?;
+        Ok(found)
+    }
+
+    /// Where the record at `position` starts: from the positions index when
+    /// it covers it (checked against the line), else by counting lines.
+    fn locate(
+        &self,
+        view: &LogView,
+        index: &mut Option<IndexReader>,
+        position: u64,
+    ) -> Result<(usize, u64), StoreError> {
+        let segment_index =
+            segment_for(&view.segments, position).ok_or_else(|| StoreError::Corrupt {
+                location: format!("position {position}"),
+                reason: "no segment holds it".into(),
+            })?;
+        let segment = &view.segments[segment_index];
+        if segment.first == position {
+            return Ok((segment_index, 0));
+        }
+        if let Some(reader) = index.as_ref() {
+            if let Some(offset) = reader.offset_of(position) {
+                if let Some(line) = read_line_at(&segment.path, offset)? {
+                    if decode_record(&line).is_ok_and(|record| record.position == position) {
+                        return Ok((segment_index, offset));
+                    }
+                }
+                // A wrong hint: the indexes are rebuilt if nobody is writing.
+                *index = None;
+                self.try_refresh_index(true)?;
+            } else if reader.covered().position < view.head.position {
+                *index = None;
+                if self.try_refresh_index(false)? {
+                    *index = IndexReader::open(&self.dir);
+                    return self.locate_without_refresh(view, index, segment_index, position);
+                }
+            }
+        }
+        count_to(segment, position).map(|offset| (segment_index, offset))
+    }
+
+    fn locate_without_refresh(
+        &self,
+        view: &LogView,
+        index: &mut Option<IndexReader>,
+        segment_index: usize,
+        position: u64,
+    ) -> Result<(usize, u64), StoreError> {
+        let segment = &view.segments[segment_index];
+        if let Some(offset) = index.as_ref().and_then(|reader| reader.offset_of(position)) {
+            if let Some(line) = read_line_at(&segment.path, offset)? {
+                if decode_record(&line).is_ok_and(|record| record.position == position) {
+                    return Ok((segment_index, offset));
+                }
+            }
+        }
+        count_to(segment, position).map(|offset| (segment_index, offset))
+    }
+
+    fn scan_view(
+        &self,
+        view: &LogView,
+        range: Range,
+        visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let from = range.from.max(1);
+        let to = range.to.min(view.head.position);
+        if from > to {
+            return Ok(());
+        }
+        let mut index = IndexReader::open(&self.dir);
+        let (segment, offset) = self.locate(view, &mut index, from)?;
+        let mut cursor = RecordCursor::new(view, segment, offset, from, READ_CHUNK)?;
+        while let Some(found) = cursor.next_record()? {
+            let position = found.record.position;
+            visit(&found.record)?;
+            if position >= to {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The record at `position` of the view (which must hold it).
+    fn record_at(
+        &self,
+        view: &LogView,
+        index: &mut Option<IndexReader>,
+        position: u64,
+    ) -> Result<Envelope, StoreError> {
+        let (segment, offset) = self.locate(view, index, position)?;
+        let mut cursor = RecordCursor::new(view, segment, offset, position, SMALL_CHUNK)?;
+        match cursor.next_record()? {
+            Some(found) => found.record.to_owned_envelope(),
+            None => Err(StoreError::Corrupt {
+                location: format!("position {position}"),
+                reason: "missing".into(),
+            }),
+        }
+    }
+
+    /// One indexed lookup of an id: the answer, or where the log must be
+    /// read from because the index cannot tell.
+    fn get_indexed(&self, view: &LogView, id: Uuid) -> Result<Lookup, StoreError> {
+        let Some(index) = IndexReader::open(&self.dir) else {
+            return Ok(Lookup::Unknown { from: 1 });
+        };
+        if let Some((position, offset)) = index.lookup(&id) {
+            if position <= view.head.position {
+                return match read_checked(view, position, offset, Some(id))? {
+                    Some(found) => Ok(Lookup::Answer(Some(found))),
+                    None => Ok(Lookup::Damaged),
+                };
+            }
+            // Indexed by a commit after this snapshot: not visible here.
+            return Ok(Lookup::Answer(None));
+        }
+        if !index.matches(view)? {
+            return Ok(Lookup::Unknown { from: 1 });
+        }
+        let covered = index.covered().position;
+        if covered >= view.head.position {
+            Ok(Lookup::Answer(None))
+        } else {
+            Ok(Lookup::Unknown { from: covered + 1 })
+        }
+    }
+}
+
+/// Stops a scan early once the record is found.
+#[derive(Debug)]
+struct Found;
+
+impl std::fmt::Display for Found {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("found")
+    }
+}
+
+impl std::error::Error for Found {}
+
+enum Lookup {
+    Answer(Option<Envelope>),
+    Unknown { from: u64 },
+    Damaged,
+}
+
+/// The offset of the record at `position` in `segment`, by counting lines.
+fn count_to(segment: &Segment, position: u64) -> Result<u64, StoreError> {
+    let skip = position - segment.first;
+    let file = open_read(&segment.path)?;
+    let mut reader = LineReader::new(file, 0, u64::MAX, READ_CHUNK);
+    let mut lines = 0;
+    while let Some(span) = reader
+        .next_line()
+        .map_err(|error| StoreError::io(&segment.path, error))?
+    {
+        if lines == skip {
+            return Ok(span.offset);
+        }
+        lines += 1;
+    }
+    Err(StoreError::Corrupt {
+        location: segment.name.clone(),
+        reason: format!("the segment ends before position {position}"),
+    })
+}
+
+impl EventStore for FileStore {
+    fn head(&self) -> Result<Head, StoreError> {
+        Ok(self.current_view()?.head)
+    }
+
+    fn scan(
+        &self,
+        range: Range,
+        visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let view = self.current_view()?;
+        self.scan_view(&view, range, visit)
+    }
+
+    fn get(&self, id: Uuid) -> Result<Option<Envelope>, StoreError> {
+        let view = self.current_view()?;
+        let mut from = 1;
+        for attempt in 0..2 {
+            match self.get_indexed(&view, id)? {
+                Lookup::Answer(answer) => return Ok(answer),
+                Lookup::Unknown { from: start } => {
+                    from = start;
+                    if attempt == 0 && self.try_refresh_index(false)? {
+                        continue;
+                    }
+                    break;
+                }
+                Lookup::Damaged => {
+                    from = 1;
+                    if attempt == 0 && self.try_refresh_index(true)? {
+                        continue;
+                    }
+                    break;
+                }
+            }
+        }
+        self.find_by_scan(&view, id, from)
+    }
+
+    fn get_at(&self, position: u64) -> Result<Option<Envelope>, StoreError> {
+        let view = self.current_view()?;
+        if position == 0 || position > view.head.position {
+            return Ok(None);
+        }
+        let mut index = IndexReader::open(&self.dir);
+        self.record_at(&view, &mut index, position).map(Some)
+    }
+
+    fn head_at(&self, instant: DateTime<Utc>) -> Result<Head, StoreError> {
+        let view = self.current_view()?;
+        let mut index = IndexReader::open(&self.dir);
+        // The first position whose record is after `instant`.
+        let (mut low, mut high) = (1u64, view.head.position + 1);
+        while low < high {
+            let middle = low + (high - low) / 2;
+            let record = self.record_at(&view, &mut index, middle)?;
+            if record.recorded_at <= instant {
+                low = middle + 1;
+            } else {
+                high = middle;
+            }
+        }
+        match low - 1 {
+            0 => Ok(Head::EMPTY),
+            position if position == view.head.position => Ok(view.head),
+            position => {
+                let record = self.record_at(&view, &mut index, position)?;
+                Ok(Head {
+                    position,
+                    hash: record.hash,
+                })
+            }
+        }
+    }
+
+    fn begin(
+        &self,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<Box<dyn AppendTransaction + '_>, StoreError> {
+        Ok(Box::new(transaction::FileTransaction::begin(
+            self,
+            recorded_at,
+        )?))
+    }
+
+    fn verify(&self, expect_head: Option<(u64, Hash)>) -> Result<VerifyReport, StoreError> {
+        let view = self.fresh_view()?;
+        verify::verify(&view, expect_head)
+    }
+
+    fn load_derived(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        derived::load(&self.dir, name)
+    }
+
+    fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        derived::save(&self.dir, name, bytes)
+    }
+}

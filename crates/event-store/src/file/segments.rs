@@ -1,0 +1,371 @@
+//! Segment files: their names, listing them, and reading their lines in
+//! large chunks without per-line allocation.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::record::decode_record;
+use crate::{EnvelopeRef, StoreError};
+
+use super::tail::LogView;
+
+/// Chunk size for sequential reads: large enough that syscalls vanish from
+/// profiles, small enough not to matter for memory.
+pub(crate) const READ_CHUNK: usize = 4 << 20;
+
+/// Chunk size for reading a single record.
+pub(crate) const SMALL_CHUNK: usize = 16 << 10;
+
+const SUFFIX: &str = ".jsonl";
+
+/// One segment file: the log's records from position `first` on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Segment {
+    pub(crate) first: u64,
+    pub(crate) name: String,
+    pub(crate) path: PathBuf,
+}
+
+/// The file name of the segment starting at `first`.
+pub(crate) fn segment_name(first: u64) -> String {
+    format!("{first:020}{SUFFIX}")
+}
+
+/// The segments of the store in `dir`, in name (= position) order. A
+/// `*.jsonl` name that is not a segment name is corruption: it may be a
+/// segment someone renamed.
+pub(crate) fn list_segments(dir: &Path) -> Result<Vec<Segment>, StoreError> {
+    let entries = std::fs::read_dir(dir).map_err(|error| match error.kind() {
+        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StoreError::Missing {
+            dir: dir.to_path_buf(),
+        },
+        _ => StoreError::io(dir, error),
+    })?;
+    let mut segments = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|error| StoreError::io(dir, error))?;
+        let file_name = entry.file_name();
+        if !is_jsonl(&file_name) {
+            continue;
+        }
+        let name = file_name.to_string_lossy().into_owned();
+        let first = parse_segment_name(&name).ok_or_else(|| StoreError::Corrupt {
+            location: name.clone(),
+            reason: "not a segment name (20 digits giving the first position, then .jsonl)".into(),
+        })?;
+        segments.push(Segment {
+            first,
+            path: dir.join(&name),
+            name,
+        });
+    }
+    segments.sort_by_key(|segment| segment.first);
+    Ok(segments)
+}
+
+/// True for any name ending in `.jsonl`, valid UTF-8 or not.
+pub(crate) fn is_jsonl(name: &OsStr) -> bool {
+    name.as_encoded_bytes().ends_with(SUFFIX.as_bytes())
+}
+
+fn parse_segment_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(SUFFIX)?;
+    if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
+        return None;
+    }
+    let first: u64 = digits.parse().ok()?;
+    (first >= 1).then_some(first)
+}
+
+/// The index of the segment holding `position` (the last one starting at or
+/// before it).
+pub(crate) fn segment_for(segments: &[Segment], position: u64) -> Option<usize> {
+    segments
+        .partition_point(|segment| segment.first <= position)
+        .checked_sub(1)
+}
+
+pub(crate) fn open_read(path: &Path) -> Result<File, StoreError> {
+    File::open(path).map_err(|error| StoreError::io(path, error))
+}
+
+/// Where a line sits in the reader's buffer.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LineSpan {
+    /// File offset of the line's first byte.
+    pub(crate) offset: u64,
+    start: usize,
+    end: usize,
+    /// False for bytes at the limit that no newline ends.
+    pub(crate) complete: bool,
+}
+
+/// Reads the lines of `file[offset..limit]` through one reusable buffer.
+#[derive(Debug)]
+pub(crate) struct LineReader {
+    file: File,
+    buffer: Vec<u8>,
+    /// File offset of `buffer[0]`.
+    buffer_offset: u64,
+    start: usize,
+    end: usize,
+    limit: u64,
+}
+
+impl LineReader {
+    pub(crate) fn new(file: File, offset: u64, limit: u64, chunk: usize) -> LineReader {
+        LineReader {
+            file,
+            buffer: vec![0; chunk],
+            buffer_offset: offset,
+            start: 0,
+            end: 0,
+            limit,
+        }
+    }
+
+    /// The next line (its span, valid until the next call), or `None` at the
+    /// limit (or at the end of the file if it is shorter).
+    pub(crate) fn next_line(&mut self) -> io::Result<Option<LineSpan>> {
+        loop {
+            if let Some(i) = memchr::memchr(b'\n', &self.buffer[self.start..self.end]) {
+                let start = self.start;
+                self.start += i + 1;
+                return Ok(Some(LineSpan {
+                    offset: self.buffer_offset + start as u64,
+                    start,
+                    end: start + i,
+                    complete: true,
+                }));
+            }
+            let file_position = self.buffer_offset + self.end as u64;
+            if file_position >= self.limit {
+                if self.start == self.end {
+                    return Ok(None);
+                }
+                let start = self.start;
+                self.start = self.end;
+                return Ok(Some(LineSpan {
+                    offset: self.buffer_offset + start as u64,
+                    start,
+                    end: self.end,
+                    complete: false,
+                }));
+            }
+            if self.start > 0 {
+                self.buffer.copy_within(self.start..self.end, 0);
+                self.buffer_offset += self.start as u64;
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buffer.len() {
+                // A line longer than the buffer: grow for it alone.
+                let grown = self.buffer.len() * 2;
+                self.buffer.resize(grown, 0);
+            }
+            let room = self.buffer.len() - self.end;
+            let want = usize::try_from(self.limit - file_position)
+                .unwrap_or(usize::MAX)
+                .min(room);
+            let read = self
+                .file
+                .read_at(&mut self.buffer[self.end..self.end + want], file_position)?;
+            if read == 0 {
+                self.limit = file_position;
+            }
+            self.end += read;
+        }
+    }
+
+    /// The bytes of a span returned by the last [`LineReader::next_line`].
+    pub(crate) fn bytes(&self, span: LineSpan) -> &[u8] {
+        &self.buffer[span.start..span.end]
+    }
+}
+
+/// Reads the one line starting at `offset` (`None` if no newline ends it).
+pub(crate) fn read_line_at(path: &Path, offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
+    let file = open_read(path)?;
+    let mut reader = LineReader::new(file, offset, u64::MAX, SMALL_CHUNK);
+    match reader
+        .next_line()
+        .map_err(|error| StoreError::io(path, error))?
+    {
+        Some(span) if span.complete => Ok(Some(reader.bytes(span).to_vec())),
+        _ => Ok(None),
+    }
+}
+
+/// `NAME:LINE (position P)`, how corruption is located.
+pub(crate) fn location(segment: &Segment, line: u64, position: u64) -> String {
+    format!("{}:{line} (position {position})", segment.name)
+}
+
+/// A record read by a [`RecordCursor`].
+#[derive(Debug)]
+pub(crate) struct CursorRecord<'a> {
+    pub(crate) record: EnvelopeRef<'a>,
+    pub(crate) line: &'a [u8],
+    /// Index of the segment in the view.
+    pub(crate) segment: usize,
+    pub(crate) line_number: u64,
+    /// Byte offset of the record within its segment.
+    pub(crate) offset: u64,
+}
+
+/// Walks the committed records of a view in position order from a given
+/// start, checking the structure as it goes: every line decodes, positions
+/// run on without gaps, each segment starts at the position its name gives,
+/// and no segment other than the last is empty or ends inside a batch.
+#[derive(Debug)]
+pub(crate) struct RecordCursor<'v> {
+    view: &'v LogView,
+    segment: usize,
+    reader: Option<LineReader>,
+    next_position: u64,
+    line_number: u64,
+    /// Records read from the current segment.
+    in_segment: u64,
+    last_batch_end: bool,
+    chunk: usize,
+    done: bool,
+}
+
+impl<'v> RecordCursor<'v> {
+    /// Starts at the record `position` whose line begins at `offset` of
+    /// segment `segment` (the caller located it).
+    pub(crate) fn new(
+        view: &'v LogView,
+        segment: usize,
+        offset: u64,
+        position: u64,
+        chunk: usize,
+    ) -> Result<RecordCursor<'v>, StoreError> {
+        let mut cursor = RecordCursor {
+            view,
+            segment,
+            reader: None,
+            next_position: position,
+            line_number: 0,
+            in_segment: 0,
+            last_batch_end: true,
+            chunk,
+            done: position > view.head.position,
+        };
+        if !cursor.done {
+            cursor.open_segment(offset)?;
+            if let Some(found) = view.segments.get(segment) {
+                cursor.line_number = position.saturating_sub(found.first);
+            }
+        }
+        Ok(cursor)
+    }
+
+    fn open_segment(&mut self, offset: u64) -> Result<(), StoreError> {
+        let segment = &self.view.segments[self.segment];
+        let file = open_read(&segment.path)?;
+        let limit = if self.segment == self.view.end_segment {
+            self.view.end_offset
+        } else {
+            u64::MAX
+        };
+        self.reader = Some(LineReader::new(file, offset, limit, self.chunk));
+        self.in_segment = 0;
+        self.line_number = 0;
+        Ok(())
+    }
+
+    /// The next record, or `None` after the snapshot's head.
+    pub(crate) fn next_record(&mut self) -> Result<Option<CursorRecord<'_>>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        let span = loop {
+            let segment = &self.view.segments[self.segment];
+            let Some(reader) = self.reader.as_mut() else {
+                return Ok(None);
+            };
+            let next = reader
+                .next_line()
+                .map_err(|error| StoreError::io(&segment.path, error))?;
+            match next {
+                Some(span) if span.complete => break span,
+                Some(_) => {
+                    return Err(StoreError::Corrupt {
+                        location: location(segment, self.line_number + 1, self.next_position),
+                        reason: "the segment ends inside a line".into(),
+                    });
+                }
+                None => {
+                    if self.segment >= self.view.end_segment {
+                        return Err(StoreError::Corrupt {
+                            location: location(segment, self.line_number + 1, self.next_position),
+                            reason: format!(
+                                "the log ends before position {}",
+                                self.view.head.position
+                            ),
+                        });
+                    }
+                    if self.in_segment == 0 && self.line_number == 0 {
+                        return Err(StoreError::Corrupt {
+                            location: segment.name.clone(),
+                            reason: "empty segment before the last".into(),
+                        });
+                    }
+                    if !self.last_batch_end {
+                        return Err(StoreError::Corrupt {
+                            location: location(segment, self.line_number, self.next_position - 1),
+                            reason: "the segment ends inside a batch".into(),
+                        });
+                    }
+                    self.segment += 1;
+                    self.open_segment(0)?;
+                }
+            }
+        };
+        let segment_index = self.segment;
+        let segment = &self.view.segments[segment_index];
+        self.line_number += 1;
+        self.in_segment += 1;
+        let line_number = self.line_number;
+        let expected = self.next_position;
+        let Some(reader) = self.reader.as_ref() else {
+            return Ok(None);
+        };
+        let line = reader.bytes(span);
+        let record = decode_record(line).map_err(|reason| StoreError::Corrupt {
+            location: location(segment, line_number, expected),
+            reason,
+        })?;
+        if line_number == 1 && record.position != segment.first {
+            return Err(StoreError::Corrupt {
+                location: location(segment, line_number, record.position),
+                reason: format!(
+                    "the segment's name says it starts at position {} but its first record is position {}",
+                    segment.first, record.position
+                ),
+            });
+        }
+        if record.position != expected {
+            return Err(StoreError::Corrupt {
+                location: location(segment, line_number, record.position),
+                reason: format!("position {} follows {}", record.position, expected - 1),
+            });
+        }
+        self.last_batch_end = record.batch_end;
+        self.next_position += 1;
+        if expected >= self.view.head.position {
+            self.done = true;
+        }
+        Ok(Some(CursorRecord {
+            record,
+            line,
+            segment: segment_index,
+            line_number,
+            offset: span.offset,
+        }))
+    }
+}

@@ -1,0 +1,288 @@
+//! A batch appended to the file store under the writers' lock.
+//!
+//! `begin` takes the lock, re-reads the head (another process may have
+//! appended), removes a torn tail, catches the indexes up and checks the
+//! clock. Staged records are streamed into the segment once a megabyte has
+//! accumulated: readers ignore records after the last batch end and the lock
+//! keeps them from warning about them. Dropping the transaction truncates
+//! the segment back (or deletes the segment it created), leaving the log
+//! byte-identical.
+//!
+//! What is synced, and when:
+//! * removing a torn tail: the truncated segment is synced (`sync_all`), or,
+//!   for a deleted segment, the directory;
+//! * `commit`: the segment's data (`sync_data`), then the directory if the
+//!   batch created a segment; only then is the batch committed. The derived
+//!   indexes are updated afterwards (see `index.rs`); a failure there does
+//!   not fail the commit, since they are caught up from the log next time.
+//! * a dropped transaction syncs nothing: what it leaves behind after a
+//!   crash is a torn tail.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::batch::{check_clock, Batch, CommittedLog, StagedRecord};
+use crate::record::decode_record;
+use crate::{AppendTransaction, Committed, Envelope, Head, NewEvent, Staged, StoreError};
+
+use super::index::IndexWriter;
+use super::segments::{list_segments, read_line_at, segment_name};
+use super::tail::{detect, LogView};
+use super::{read_checked, sync_dir, DirLock, FileStore};
+
+/// Staged bytes are written out once they pass this size.
+const STREAM_THRESHOLD: usize = 1 << 20;
+
+/// The segment a batch goes to.
+struct Target {
+    path: PathBuf,
+    /// The batch starts a new segment.
+    create: bool,
+    /// The segment's length before the batch.
+    start_len: u64,
+}
+
+pub(crate) struct FileTransaction<'s> {
+    store: &'s FileStore,
+    _lock: DirLock,
+    log: LockedLog,
+    batch: Batch,
+    target: Target,
+    file: Option<File>,
+    committed: bool,
+}
+
+/// The committed log as the lock holder sees it.
+struct LockedLog {
+    dir: PathBuf,
+    view: LogView,
+    index: IndexWriter,
+}
+
+impl<'s> FileTransaction<'s> {
+    pub(crate) fn begin(
+        store: &'s FileStore,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<FileTransaction<'s>, StoreError> {
+        let dir = store.dir();
+        let lock = DirLock::acquire(dir)?;
+        let mut view = detect(list_segments(dir)?)?;
+        if view.torn.is_some() {
+            remove_torn_tail(dir, &view)?;
+            view = detect(list_segments(dir)?)?;
+        }
+        check_clock(&recorded_at, view.head_recorded_at.as_deref())?;
+        let index = IndexWriter::load(dir, &view, false)?;
+        let current = &view.segments[view.end_segment];
+        let target = if view.end_offset > 0 && view.end_offset >= store.config().segment_bytes {
+            Target {
+                path: dir.join(segment_name(view.head.position + 1)),
+                create: true,
+                start_len: 0,
+            }
+        } else {
+            Target {
+                path: current.path.clone(),
+                create: false,
+                start_len: view.end_offset,
+            }
+        };
+        let batch = Batch::new(view.head, recorded_at, target.start_len);
+        Ok(FileTransaction {
+            store,
+            _lock: lock,
+            log: LockedLog {
+                dir: dir.to_path_buf(),
+                view,
+                index,
+            },
+            batch,
+            target,
+            file: None,
+            committed: false,
+        })
+    }
+
+    /// Writes out the staged bytes accumulated so far.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.batch.out.is_empty() {
+            return Ok(());
+        }
+        let path = &self.target.path;
+        if self.file.is_none() {
+            let mut options = OpenOptions::new();
+            options.write(true);
+            if self.target.create {
+                options.create_new(true).mode(0o600);
+            }
+            let file = options
+                .open(path)
+                .map_err(|error| StoreError::io(path, error))?;
+            self.file = Some(file);
+        }
+        if let Some(file) = &self.file {
+            file.write_all_at(&self.batch.out, self.batch.out_base())
+                .map_err(|error| StoreError::io(path, error))?;
+        }
+        self.batch.drain_out();
+        Ok(())
+    }
+}
+
+/// Cuts the torn tail off: truncates the segment to the committed end, or
+/// deletes a segment that holds nothing else (unless it is the only one).
+fn remove_torn_tail(dir: &Path, view: &LogView) -> Result<(), StoreError> {
+    let Some(torn) = &view.torn else {
+        return Ok(());
+    };
+    let last = view.segments.len() - 1;
+    if view.end_segment == last || last == 0 {
+        let path = &torn.segment;
+        let file = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|error| StoreError::io(path, error))?;
+        file.set_len(torn.offset)
+            .and_then(|()| file.sync_all())
+            .map_err(|error| StoreError::io(path, error))?;
+    } else {
+        std::fs::remove_file(&torn.segment)
+            .map_err(|error| StoreError::io(&torn.segment, error))?;
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+impl CommittedLog for LockedLog {
+    fn find_committed(&mut self, id: Uuid) -> Result<Option<Envelope>, StoreError> {
+        for attempt in 0..2 {
+            let Some((position, offset)) = self.index.lookup(&id)? else {
+                return Ok(None);
+            };
+            if let Some(found) = read_checked(&self.view, position, offset, Some(id))? {
+                return Ok(Some(found));
+            }
+            if attempt == 0 {
+                // The index pointed at the wrong bytes: it cannot be trusted.
+                self.index = IndexWriter::load(&self.dir, &self.view, true)?;
+            }
+        }
+        Err(StoreError::Corrupt {
+            location: format!("id {id}"),
+            reason: "the rebuilt id index disagrees with the log".into(),
+        })
+    }
+
+    fn committed_version(&mut self, operation: &str) -> Result<u64, StoreError> {
+        Ok(self.index.version(operation))
+    }
+}
+
+impl AppendTransaction for FileTransaction<'_> {
+    fn head(&self) -> Head {
+        self.batch.head()
+    }
+
+    fn find(&self, id: Uuid) -> Result<Option<Envelope>, StoreError> {
+        match self.batch.find_staged(id) {
+            Some(StagedRecord::Pending(envelope)) => Ok(Some(*envelope)),
+            Some(StagedRecord::Encoded { offset }) => {
+                let line = if offset >= self.batch.out_base() {
+                    let start =
+                        usize::try_from(offset - self.batch.out_base()).unwrap_or(usize::MAX);
+                    let bytes = self.batch.out.get(start..).unwrap_or_default();
+                    let end = memchr::memchr(b'\n', bytes).unwrap_or(bytes.len());
+                    bytes[..end].to_vec()
+                } else {
+                    read_line_at(&self.target.path, offset)?.unwrap_or_default()
+                };
+                let record = decode_record(&line).map_err(|reason| StoreError::Corrupt {
+                    location: format!("staged record in {}", self.target.path.display()),
+                    reason,
+                })?;
+                Ok(Some(record.to_owned_envelope()?))
+            }
+            None => {
+                let Some((position, offset)) = self.log.index.lookup(&id)? else {
+                    return Ok(None);
+                };
+                // `find` cannot repair the index (`&self`); a bad hint falls
+                // back to the store's read path.
+                match read_checked(&self.log.view, position, offset, Some(id))? {
+                    Some(found) => Ok(Some(found)),
+                    None => self.store.find_by_scan(&self.log.view, id, 1),
+                }
+            }
+        }
+    }
+
+    fn version(&self, operation: &str) -> Result<u64, StoreError> {
+        let committed = self.log.index.version(operation);
+        Ok(self
+            .batch
+            .versions()
+            .get(operation)
+            .copied()
+            .unwrap_or(committed))
+    }
+
+    fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError> {
+        let staged = self.batch.stage(&mut self.log, event)?;
+        if self.batch.out.len() >= STREAM_THRESHOLD {
+            self.flush()?;
+        }
+        Ok(staged)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<Committed, StoreError> {
+        if self.batch.is_empty() {
+            return Ok(self.batch.committed());
+        }
+        self.batch.finish();
+        self.flush()?;
+        let path = self.target.path.clone();
+        if let Some(file) = &self.file {
+            file.sync_data()
+                .map_err(|error| StoreError::io(&path, error))?;
+        }
+        if self.target.create {
+            sync_dir(&self.log.dir)?;
+        }
+        self.committed = true;
+        let committed = self.batch.committed();
+        let first_position = self.log.view.head.position + 1;
+        // The batch is durable: an index failure must not report it as
+        // failed. The next writer or reader catches the index up from the log.
+        let _ = self.log.index.append(
+            self.batch.new_ids(),
+            first_position,
+            self.batch.offsets(),
+            self.batch.versions(),
+            committed.head,
+        );
+        Ok(committed)
+    }
+}
+
+impl Drop for FileTransaction<'_> {
+    fn drop(&mut self) {
+        if self.committed {
+            return;
+        }
+        let Some(file) = self.file.take() else {
+            return;
+        };
+        // Best effort, errors ignored: whatever stays behind is a torn tail
+        // that the next `begin` removes.
+        if self.target.create {
+            drop(file);
+            let _ = std::fs::remove_file(&self.target.path);
+        } else {
+            let _ = file.set_len(self.target.start_len);
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! `verify`: reading the whole log and checking every invariant it promises.
+//!
+//! The checks per record (in [`LogChecker`], shared with the memory store):
+//! the line decodes; positions run 1, 2, 3…; each operation's versions run
+//! 1, 2, 3…; `recorded_at` never decreases; the hash chains. The file store
+//! adds the structural checks of [`super::segments::RecordCursor`]: segment
+//! names match their first records, only the last segment may be empty, a
+//! batch never spans segments. Hashing dominates the cost, so nothing is
+//! allocated per line (the per-operation map only allocates for a new
+//! operation).
+
+use std::collections::HashMap;
+
+use crate::record::{decode_record, parse_recorded_at, record_hash};
+use crate::{Hash, Head, StoreError, VerifyReport};
+
+use super::segments::{location, RecordCursor, READ_CHUNK};
+use super::tail::LogView;
+
+/// Checks records one after another.
+#[derive(Debug)]
+pub(crate) struct LogChecker {
+    previous: Hash,
+    position: u64,
+    versions: HashMap<String, u64>,
+    last_time: String,
+    last_batch_end: bool,
+    /// The hash of the record at `expect_head`'s position, once seen.
+    expected_at: Option<(u64, Option<Hash>)>,
+}
+
+impl LogChecker {
+    pub(crate) fn new() -> LogChecker {
+        LogChecker {
+            previous: Hash::GENESIS,
+            position: 0,
+            versions: HashMap::new(),
+            last_time: String::new(),
+            last_batch_end: true,
+            expected_at: None,
+        }
+    }
+
+    /// Remembers the hash of the record at `position` (for `expect_head`).
+    fn watch(&mut self, position: u64) {
+        self.expected_at = Some((position, None));
+    }
+
+    /// Checks the next line (without newline); `location` names it given the
+    /// position to report.
+    pub(crate) fn check_line(
+        &mut self,
+        line: &[u8],
+        location: &dyn Fn(u64) -> String,
+    ) -> Result<(), StoreError> {
+        let expected = self.position + 1;
+        let record = decode_record(line).map_err(|reason| StoreError::Corrupt {
+            location: location(expected),
+            reason,
+        })?;
+        let corrupt = |reason: String| StoreError::Corrupt {
+            location: location(record.position),
+            reason,
+        };
+        if record.position != expected {
+            return Err(corrupt(format!(
+                "position {} follows {}",
+                record.position, self.position
+            )));
+        }
+        match record_hash(&self.previous, line) {
+            Some((computed, stored)) if computed == stored => {}
+            _ => return Err(corrupt("hash does not chain".into())),
+        }
+        match self.versions.get_mut(record.operation.as_ref()) {
+            Some(version) => {
+                if record.version != *version + 1 {
+                    return Err(corrupt(format!(
+                        "operation {} version {} follows {}",
+                        record.operation, record.version, version
+                    )));
+                }
+                *version = record.version;
+            }
+            None => {
+                if record.version != 1 {
+                    return Err(corrupt(format!(
+                        "operation {} starts at version {}",
+                        record.operation, record.version
+                    )));
+                }
+                self.versions
+                    .insert(record.operation.clone().into_owned(), 1);
+            }
+        }
+        if record.recorded_at != self.last_time {
+            if !self.last_time.is_empty()
+                && compare_times(record.recorded_at, &self.last_time)? == std::cmp::Ordering::Less
+            {
+                return Err(corrupt(format!(
+                    "recorded_at {} is before the previous record's {}",
+                    record.recorded_at, self.last_time
+                )));
+            }
+            self.last_time.clear();
+            self.last_time.push_str(record.recorded_at);
+        }
+        if let Some((position, found)) = &mut self.expected_at {
+            if *position == record.position {
+                *found = Some(record.hash);
+            }
+        }
+        self.previous = record.hash;
+        self.position = record.position;
+        self.last_batch_end = record.batch_end;
+        Ok(())
+    }
+
+    /// The report, after checking that the log ends a batch and, with
+    /// `expect_head`, still holds that record with that hash.
+    pub(crate) fn finish(
+        &self,
+        segments: u64,
+        expect_head: Option<(u64, Hash)>,
+    ) -> Result<VerifyReport, StoreError> {
+        if !self.last_batch_end {
+            return Err(StoreError::Corrupt {
+                location: format!("position {}", self.position),
+                reason: "the last record does not end a batch".into(),
+            });
+        }
+        if let Some((position, hash)) = expect_head {
+            let mismatch = |found: String| StoreError::HeadMismatch {
+                expected_position: position,
+                expected_hash: hash.to_string(),
+                found,
+            };
+            if position > self.position {
+                return Err(mismatch(format!(
+                    "the log ends at position {}",
+                    self.position
+                )));
+            }
+            if position == 0 {
+                if hash != Hash::GENESIS {
+                    return Err(mismatch(format!("position 0 has hash {}", Hash::GENESIS)));
+                }
+            } else {
+                match self.expected_at {
+                    Some((watched, Some(found))) if watched == position => {
+                        if found != hash {
+                            return Err(mismatch(format!("position {position} has hash {found}")));
+                        }
+                    }
+                    _ => return Err(mismatch(format!("position {position} was not checked"))),
+                }
+            }
+        }
+        Ok(VerifyReport {
+            records: self.position,
+            segments,
+            head: Head {
+                position: self.position,
+                hash: self.previous,
+            },
+        })
+    }
+}
+
+/// Orders two `recorded_at` texts. The canonical form
+/// (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`) is compared without parsing; anything
+/// else goes through chrono.
+fn compare_times(a: &str, b: &str) -> Result<std::cmp::Ordering, StoreError> {
+    match (canonical_time(a), canonical_time(b)) {
+        (Some((a_seconds, a_nanos)), Some((b_seconds, b_nanos))) => {
+            Ok(a_seconds.cmp(b_seconds).then(a_nanos.cmp(&b_nanos)))
+        }
+        _ => Ok(parse_recorded_at(a)?.cmp(&parse_recorded_at(b)?)),
+    }
+}
+
+/// The seconds part (comparable as bytes) and the nanoseconds of a canonical
+/// time.
+fn canonical_time(text: &str) -> Option<(&[u8], u32)> {
+    let bytes = text.as_bytes();
+    if bytes.len() < 20 || bytes.last() != Some(&b'Z') {
+        return None;
+    }
+    let shape = b"0000-00-00T00:00:00";
+    for (byte, pattern) in bytes[..19].iter().zip(shape) {
+        let ok = if *pattern == b'0' {
+            byte.is_ascii_digit()
+        } else {
+            byte == pattern
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let rest = &bytes[19..bytes.len() - 1];
+    let nanos = match rest {
+        [] => 0,
+        [b'.', digits @ ..] if !digits.is_empty() && digits.len() <= 9 => {
+            let mut value = 0u32;
+            for digit in digits {
+                if !digit.is_ascii_digit() {
+                    return None;
+                }
+                value = value * 10 + u32::from(digit - b'0');
+            }
+            value * 10u32.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    Some((&bytes[..19], nanos))
+}
+
+/// Verifies the committed log of `view`.
+pub(crate) fn verify(
+    view: &LogView,
+    expect_head: Option<(u64, Hash)>,
+) -> Result<VerifyReport, StoreError> {
+    let mut checker = LogChecker::new();
+    if let Some((position, _)) = expect_head {
+        checker.watch(position);
+    }
+    if view.head.position > 0 {
+        let mut cursor = RecordCursor::new(view, 0, 0, 1, READ_CHUNK)?;
+        while let Some(found) = cursor.next_record()? {
+            let segment = &view.segments[found.segment];
+            let line_number = found.line_number;
+            checker.check_line(found.line, &|position| {
+                location(segment, line_number, position)
+            })?;
+        }
+    } else if let Some(first) = view.segments.first() {
+        if first.first != 1 {
+            return Err(StoreError::Corrupt {
+                location: first.name.clone(),
+                reason: "the first segment must start at position 1".into(),
+            });
+        }
+    }
+    // The segments holding committed records (not one holding only a torn
+    // tail).
+    checker.finish(view.end_segment as u64 + 1, expect_head)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cmp::Ordering;
+
+    #[test]
+    fn canonical_times_compare_like_instants() -> Result<(), StoreError> {
+        let cases = [
+            (
+                "2019-12-09T06:00:00Z",
+                "2019-12-09T06:00:00.5Z",
+                Ordering::Less,
+            ),
+            (
+                "2019-12-09T06:00:00.5Z",
+                "2019-12-09T06:00:00.25Z",
+                Ordering::Greater,
+            ),
+            (
+                "2019-12-09T06:00:01Z",
+                "2019-12-09T06:00:00.999999999Z",
+                Ordering::Greater,
+            ),
+            (
+                "2019-12-09T06:00:00.100Z",
+                "2019-12-09T06:00:00.1Z",
+                Ordering::Equal,
+            ),
+            (
+                "2020-01-01T00:00:00Z",
+                "2019-12-31T23:59:59Z",
+                Ordering::Greater,
+            ),
+        ];
+        for (a, b, expected) in cases {
+            assert_eq!(compare_times(a, b)?, expected, "{a} vs {b}");
+        }
+        Ok(())
+    }
+}

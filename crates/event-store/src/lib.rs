@@ -1,0 +1,176 @@
+//! The append-only, hash-chained event log of theseus.
+//!
+//! This crate knows envelopes and bytes, not arrests: an envelope carries an
+//! opaque event type name and an opaque JSON `data` object that the domain
+//! crate interprets. What the store guarantees is independent of that meaning:
+//!
+//! * every record has a global `position` (1, 2, 3… with no gaps) and a
+//!   `version` within its operation (its stream: 1, 2, 3…);
+//! * records are chained: each record's `hash` covers the previous hash and the
+//!   record's own bytes, so any edit, removal or reordering is detected;
+//! * a batch is appended whole or not at all, for writers and for readers;
+//! * an append returns only once its records are durable;
+//! * an event id is unique in the log: appending the same event again is a
+//!   no-op, appending another event under a used id is refused.
+//!
+//! Storage is behind the [`EventStore`] trait, which assumes no files: the
+//! [`FileStore`] keeps JSON-lines segments in a directory, the [`MemoryStore`]
+//! keeps them in memory (for tests and embedding), and a PostgreSQL backend
+//! will implement the same trait and pass the same conformance suite.
+
+#![forbid(unsafe_code)]
+
+mod batch;
+mod envelope;
+mod error;
+mod file;
+mod hash;
+mod memory;
+mod record;
+
+pub use envelope::{Envelope, EnvelopeRef, Head, NewEvent};
+pub use error::StoreError;
+pub use file::{FileStore, FileStoreConfig, TornTail};
+pub use hash::Hash;
+pub use memory::MemoryStore;
+pub use record::{decode_record, encode_record, record_hash, RECORD_FORMAT};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+/// What [`AppendTransaction::stage`] did with one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Staged {
+    /// The event will be written at this position, as this version of its
+    /// operation, when the transaction commits.
+    New { position: u64, version: u64 },
+    /// An event with the same id, operation, type and data is already in the
+    /// log (or earlier in this batch) at this position: nothing is staged.
+    Duplicate { position: u64 },
+}
+
+/// The outcome of a committed batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// Number of new records written.
+    pub appended: u64,
+    /// Number of staged events skipped as duplicates.
+    pub duplicates: u64,
+    /// Position of the first new record, if any was written.
+    pub first_position: Option<u64>,
+    /// Position of the last new record, if any was written.
+    pub last_position: Option<u64>,
+    /// The head after the commit.
+    pub head: Head,
+}
+
+/// What `verify` established about a log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifyReport {
+    /// Number of records checked.
+    pub records: u64,
+    /// Number of segments (files, tables…) the records were spread over.
+    pub segments: u64,
+    /// The last record's position and hash (position 0 for an empty log).
+    pub head: Head,
+}
+
+/// A range of positions to read, both ends inclusive; `to` is clamped to the
+/// head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub from: u64,
+    pub to: u64,
+}
+
+impl Range {
+    /// Every record.
+    pub const ALL: Range = Range {
+        from: 1,
+        to: u64::MAX,
+    };
+
+    /// Records `from..=to`.
+    pub fn new(from: u64, to: u64) -> Range {
+        Range { from, to }
+    }
+}
+
+/// The log, whatever holds it.
+///
+/// Readers see a consistent prefix of whole batches: the head is fixed when a
+/// read starts and a batch that is being written (or was torn by a crash) is
+/// never visible. All methods take `&self`: a store is shared by threads, and
+/// several processes may open the same store at once.
+pub trait EventStore: Send + Sync {
+    /// The last committed record (position 0 and [`Hash::GENESIS`] for an
+    /// empty log).
+    fn head(&self) -> Result<Head, StoreError>;
+
+    /// Calls `visit` with each committed record in `range`, in position order,
+    /// stopping at the first error (the visitor's errors are passed through as
+    /// [`StoreError::Visitor`]). The borrowed view avoids allocating per record:
+    /// this is the path every replay takes.
+    fn scan(
+        &self,
+        range: Range,
+        visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+
+    /// The record with this event id, if the log holds one.
+    fn get(&self, id: Uuid) -> Result<Option<Envelope>, StoreError>;
+
+    /// The record at this position, if the log reaches it.
+    fn get_at(&self, position: u64) -> Result<Option<Envelope>, StoreError>;
+
+    /// The head as it was at `instant`: the last record whose `recorded_at`
+    /// is at or before it (recorded_at never decreases along the log).
+    fn head_at(&self, instant: DateTime<Utc>) -> Result<Head, StoreError>;
+
+    /// Starts an atomic batch. The store is locked against other writers until
+    /// the transaction is committed or dropped; dropping it writes nothing.
+    /// Every record of the batch is stamped with `recorded_at`, which must not
+    /// be earlier than the head's.
+    fn begin(
+        &self,
+        recorded_at: DateTime<Utc>,
+    ) -> Result<Box<dyn AppendTransaction + '_>, StoreError>;
+
+    /// Checks every record: that it parses, that positions and per-operation
+    /// versions run 1, 2, 3…, that every hash chains, and that batches are
+    /// complete. With `expect_head`, also that the log still holds that record
+    /// with that hash (a log cut short is caught).
+    fn verify(&self, expect_head: Option<(u64, Hash)>) -> Result<VerifyReport, StoreError>;
+
+    /// Reads a derived artefact (checkpoint, cache) saved with
+    /// [`EventStore::save_derived`]. Derived data may vanish at any time:
+    /// `None` means "rebuild it".
+    fn load_derived(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Saves a derived artefact atomically (a reader sees the old or the new
+    /// bytes, never a mix). Not synced: derived data can always be rebuilt.
+    fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+}
+
+/// One atomic batch being assembled under the writers' lock.
+pub trait AppendTransaction {
+    /// The head including what has been staged so far.
+    fn head(&self) -> Head;
+
+    /// The record with this id, whether committed or staged earlier in this
+    /// batch.
+    fn find(&self, id: Uuid) -> Result<Option<Envelope>, StoreError>;
+
+    /// The operation's version (its number of records), including staged ones.
+    fn version(&self, operation: &str) -> Result<u64, StoreError>;
+
+    /// Stages one event. Checks, in order: a used id (same operation, type and
+    /// data: [`Staged::Duplicate`]; anything different:
+    /// [`StoreError::IdConflict`]); then `expected_version`
+    /// ([`StoreError::Conflict`]). On error nothing is staged and the
+    /// transaction may go on or be dropped.
+    fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError>;
+
+    /// Writes the batch and makes it durable; returns only once it is.
+    fn commit(self: Box<Self>) -> Result<Committed, StoreError>;
+}

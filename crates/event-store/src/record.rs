@@ -1,0 +1,258 @@
+//! The record format: one envelope as one line of JSON, and its hash.
+//!
+//! A record is written with its fields in a fixed order and the hash last:
+//!
+//! ```text
+//! {"position":1,"id":"…","operation":"theseus","version":1,"type":"OperationLaunched","schema":1,"recorded_at":"2019-12-09T06:00:00Z","recorded_by":"interpol-ccc","data":{…},"batch_end":true,"hash":"…64 hex…"}
+//! ```
+//!
+//! `batch_end` appears (as `true`) only on the last record of an atomic batch.
+//! The record's *content* is its bytes up to and including the comma before
+//! `"hash"`; its hash is `SHA-256(previous hash as 64 hex digits ‖ content)`,
+//! the previous hash of the first record being 64 zeros. Anyone can check a
+//! log with a few lines of any language: strip the last 75 bytes
+//! (`"hash":"…"}`), hash, compare.
+
+use std::borrow::Cow;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{EnvelopeRef, Hash, StoreError};
+
+/// The version of this record layout, recorded in the store's metadata.
+pub const RECORD_FORMAT: u32 = 1;
+
+/// `"hash":"` + 64 hex digits + `"}`.
+const HASH_SUFFIX_LEN: usize = 8 + 64 + 2;
+
+/// Writes one record, newline included, and returns its hash.
+///
+/// `data` must be a JSON object on one line; the caller guarantees it (the
+/// store checks it when staging).
+#[allow(clippy::too_many_arguments)]
+pub fn encode_record(
+    out: &mut Vec<u8>,
+    previous: &Hash,
+    position: u64,
+    id: Uuid,
+    operation: &str,
+    version: u64,
+    event_type: &str,
+    schema: u32,
+    recorded_at: &DateTime<Utc>,
+    recorded_by: &str,
+    data: &str,
+    batch_end: bool,
+) -> Hash {
+    let start = out.len();
+    out.extend_from_slice(b"{\"position\":");
+    push_u64(out, position);
+    out.extend_from_slice(b",\"id\":\"");
+    out.extend_from_slice(
+        id.hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer())
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\",\"operation\":");
+    push_json_string(out, operation);
+    out.extend_from_slice(b",\"version\":");
+    push_u64(out, version);
+    out.extend_from_slice(b",\"type\":");
+    push_json_string(out, event_type);
+    out.extend_from_slice(b",\"schema\":");
+    push_u64(out, u64::from(schema));
+    out.extend_from_slice(b",\"recorded_at\":\"");
+    out.extend_from_slice(
+        recorded_at
+            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
+            .as_bytes(),
+    );
+    out.extend_from_slice(b"\",\"recorded_by\":");
+    push_json_string(out, recorded_by);
+    out.extend_from_slice(b",\"data\":");
+    out.extend_from_slice(data.as_bytes());
+    if batch_end {
+        out.extend_from_slice(b",\"batch_end\":true");
+    }
+    out.push(b',');
+    let hash = Hash::chain(previous, &out[start..]);
+    out.extend_from_slice(b"\"hash\":\"");
+    out.extend_from_slice(&hash.to_hex());
+    out.extend_from_slice(b"\"}\n");
+    hash
+}
+
+/// The hash a record line (without its newline) should carry given the
+/// previous hash, and the hash it does carry. `None` when the line does not
+/// end in the `"hash":"…"}` layout.
+pub fn record_hash(previous: &Hash, line: &[u8]) -> Option<(Hash, Hash)> {
+    let (content, stored) = split_hash(line)?;
+    Some((Hash::chain(previous, content), stored))
+}
+
+fn split_hash(line: &[u8]) -> Option<(&[u8], Hash)> {
+    if line.len() < HASH_SUFFIX_LEN + 2 {
+        return None;
+    }
+    let (content, suffix) = line.split_at(line.len() - HASH_SUFFIX_LEN);
+    if !content.ends_with(b",") || !suffix.starts_with(b"\"hash\":\"") || !suffix.ends_with(b"\"}")
+    {
+        return None;
+    }
+    let stored = Hash::from_hex(&suffix[8..8 + 64])?;
+    Some((content, stored))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire<'a> {
+    position: u64,
+    id: Uuid,
+    #[serde(borrow)]
+    operation: Cow<'a, str>,
+    version: u64,
+    #[serde(rename = "type", borrow)]
+    event_type: Cow<'a, str>,
+    schema: u32,
+    recorded_at: &'a str,
+    #[serde(borrow)]
+    recorded_by: Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a serde_json::value::RawValue,
+    #[serde(default)]
+    batch_end: bool,
+    #[allow(dead_code)]
+    hash: &'a str,
+}
+
+/// Parses one record line (without its newline). The error is a reason
+/// suitable for [`StoreError::Corrupt`]; the caller adds the location.
+pub fn decode_record(line: &[u8]) -> Result<EnvelopeRef<'_>, String> {
+    let (_, hash) = split_hash(line).ok_or("the line does not end with a hash")?;
+    let wire: Wire<'_> =
+        serde_json::from_slice(line).map_err(|error| format!("not a record: {error}"))?;
+    if wire.position == 0 || wire.version == 0 {
+        return Err("position and version start at 1".into());
+    }
+    if !wire.data.get().starts_with('{') {
+        return Err("data is not an object".into());
+    }
+    Ok(EnvelopeRef {
+        position: wire.position,
+        id: wire.id,
+        operation: wire.operation,
+        version: wire.version,
+        event_type: wire.event_type,
+        schema: wire.schema,
+        recorded_at: wire.recorded_at,
+        recorded_by: wire.recorded_by,
+        data: wire.data.get(),
+        batch_end: wire.batch_end,
+        hash,
+    })
+}
+
+fn push_u64(out: &mut Vec<u8>, value: u64) {
+    let mut buffer = [0u8; 20];
+    let mut i = buffer.len();
+    let mut rest = value;
+    loop {
+        i -= 1;
+        buffer[i] = b'0' + (rest % 10) as u8;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buffer[i..]);
+}
+
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    // serde_json escapes exactly what JSON requires; writing to a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// Parses a canonical `recorded_at`.
+pub(crate) fn parse_recorded_at(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|error| StoreError::Corrupt {
+            location: "recorded_at".into(),
+            reason: error.to_string(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample(batch_end: bool) -> (Vec<u8>, Hash) {
+        let mut out = Vec::new();
+        let at = DateTime::parse_from_rfc3339("2019-12-09T06:00:00Z")
+            .map(|t| t.with_timezone(&Utc))
+            .expect("valid time");
+        let hash = encode_record(
+            &mut out,
+            &Hash::GENESIS,
+            7,
+            Uuid::from_u128(42),
+            "theseus",
+            3,
+            "ArrestMade",
+            1,
+            &at,
+            "unit \"A\"",
+            r#"{"country":"AL","count":1}"#,
+            batch_end,
+        );
+        (out, hash)
+    }
+
+    #[test]
+    fn a_record_decodes_to_what_was_encoded() {
+        for batch_end in [false, true] {
+            let (bytes, hash) = sample(batch_end);
+            assert_eq!(bytes.last(), Some(&b'\n'));
+            let line = &bytes[..bytes.len() - 1];
+            let record = decode_record(line).expect("decodes");
+            assert_eq!(record.position, 7);
+            assert_eq!(record.id, Uuid::from_u128(42));
+            assert_eq!(record.operation, "theseus");
+            assert_eq!(record.version, 3);
+            assert_eq!(record.event_type, "ArrestMade");
+            assert_eq!(record.recorded_at, "2019-12-09T06:00:00Z");
+            assert_eq!(record.recorded_by, "unit \"A\"");
+            assert_eq!(record.data, r#"{"country":"AL","count":1}"#);
+            assert_eq!(record.batch_end, batch_end);
+            assert_eq!(record.hash, hash);
+            assert_eq!(record_hash(&Hash::GENESIS, line), Some((hash, hash)));
+        }
+    }
+
+    #[test]
+    fn any_changed_content_byte_changes_the_hash() {
+        let (bytes, _) = sample(true);
+        let line = &bytes[..bytes.len() - 1];
+        let content_len = line.len() - HASH_SUFFIX_LEN;
+        for i in 0..content_len {
+            let mut tampered = line.to_vec();
+            tampered[i] ^= 0x01;
+            if let Some((computed, stored)) = record_hash(&Hash::GENESIS, &tampered) {
+                assert_ne!(computed, stored, "byte {i} changed unnoticed");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_lines_are_refused() {
+        let (bytes, _) = sample(false);
+        let line = &bytes[..bytes.len() - 1];
+        assert!(decode_record(&line[..line.len() - 1]).is_err());
+        assert!(decode_record(b"{}").is_err());
+        assert!(decode_record(b"").is_err());
+        let extra = String::from_utf8_lossy(line).replace("\"schema\":1", "\"schema\":1,\"x\":1");
+        assert!(decode_record(extra.as_bytes()).is_err());
+    }
+}
