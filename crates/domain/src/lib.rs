@@ -35,7 +35,7 @@ pub use event::{
     NetworkProfiled, OperationLaunched, VictimRescued, SCHEMA_VERSION,
 };
 pub use money::{format_minor_units, Money};
-pub use operation::{Launched, Operation, Refusal, RetractionTarget};
+pub use operation::{Operation, Period, Refusal, RetractionTarget};
 pub use text::{Pseudonym, Slug, Text, Token, MAX_TEXT_CHARS};
 pub use time::{Day, OccurredAt};
 pub use view::{utc_day_of, EventView};

@@ -110,6 +110,19 @@ impl Serialize for Money {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+        #[derive(serde::Deserialize)]
+        struct Wire<'a> {
+            currency: Currency,
+            #[serde(borrow)]
+            amount: std::borrow::Cow<'a, str>,
+        }
+        let wire = Wire::deserialize(deserializer)?;
+        Money::parse(wire.currency, &wire.amount).map_err(serde::de::Error::custom)
+    }
+}
+
 impl FromJson for Money {
     fn from_json(value: &Json, path: &str) -> Result<Money, FieldError> {
         if !matches!(value, Json::Object(_)) {

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::{Country, Day, Event, EventType, Slug};
+use crate::{Country, Day, Event, EventType, EventView, Slug};
 
 /// What the caller knows about the event a retraction names: the caller
 /// looks it up (in the log or earlier in the batch) and passes it in, so that
@@ -74,12 +74,11 @@ impl Refusal {
     }
 }
 
-/// The period and participants fixed at launch (and widened by joins).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Launched {
+/// The period fixed at launch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
     pub starts_on: Day,
     pub ends_on: Day,
-    pub participants: BTreeSet<Country>,
 }
 
 /// One operation as the rules see it.
@@ -87,7 +86,9 @@ pub struct Launched {
 pub struct Operation {
     pub slug: Slug,
     /// `None` until OperationLaunched.
-    pub launched: Option<Launched>,
+    pub launched: Option<Period>,
+    /// The countries launched with and those that joined.
+    pub participants: BTreeSet<Country>,
     pub closed: bool,
     /// The number of events the operation has.
     pub version: u64,
@@ -101,6 +102,7 @@ impl Operation {
         Operation {
             slug,
             launched: None,
+            participants: BTreeSet::new(),
             closed: false,
             version: 0,
             retracted: BTreeSet::new(),
@@ -123,7 +125,7 @@ impl Operation {
             Event::OperationClosed if self.closed => return Err(Refusal::AlreadyClosed(slug())),
             Event::CountryJoined(_) if self.closed => return Err(Refusal::ClosedToJoins(slug())),
             Event::CountryJoined(joined) => {
-                if launched.participants.contains(&joined.country) {
+                if self.participants.contains(&joined.country) {
                     return Err(Refusal::AlreadyParticipant {
                         operation: slug(),
                         country: joined.country,
@@ -155,7 +157,7 @@ impl Operation {
             _ => {}
         }
         if let Some(country) = event.country() {
-            if !launched.participants.contains(&country) {
+            if !self.participants.contains(&country) {
                 return Err(Refusal::NotParticipant {
                     operation: slug(),
                     country,
@@ -178,26 +180,43 @@ impl Operation {
     /// Records an accepted event. Never fails: `decide` has already said yes
     /// (or the event comes from the log, which holds only accepted events).
     pub fn apply(&mut self, event: &Event) {
+        self.apply_view(&EventView::of(event));
+    }
+
+    /// Records an accepted event from its lean view, as replay reads it.
+    pub fn apply_view(&mut self, event: &EventView<'_>) {
         self.version += 1;
         match event {
-            Event::OperationLaunched(launch) => {
-                self.launched = Some(Launched {
-                    starts_on: launch.starts_on,
-                    ends_on: launch.ends_on,
-                    participants: launch.countries.iter().copied().collect(),
+            EventView::OperationLaunched {
+                countries,
+                starts_on,
+                ends_on,
+                ..
+            } => {
+                self.launched = Some(Period {
+                    starts_on: *starts_on,
+                    ends_on: *ends_on,
                 });
+                self.participants.extend(countries.iter().copied());
             }
-            Event::CountryJoined(joined) => {
-                if let Some(launched) = &mut self.launched {
-                    launched.participants.insert(joined.country);
-                }
+            EventView::CountryJoined { country } => {
+                self.participants.insert(*country);
             }
-            Event::OperationClosed => self.closed = true,
-            Event::EventRetracted(retraction) => {
-                self.retracted.insert(retraction.event_id);
+            EventView::OperationClosed => self.closed = true,
+            EventView::EventRetracted { event_id } => {
+                self.retracted.insert(*event_id);
             }
             _ => {}
         }
+    }
+
+    /// Adds the state of the same operation's later events, folded apart.
+    pub fn merge(&mut self, later: Operation) {
+        self.version += later.version;
+        self.launched = self.launched.or(later.launched);
+        self.participants.extend(later.participants);
+        self.closed |= later.closed;
+        self.retracted.extend(later.retracted);
     }
 
     /// Records an event known only by its type, for replaying a log without

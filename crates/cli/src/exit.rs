@@ -1,0 +1,67 @@
+//! Failures and the exit codes they map to (documented in the README).
+
+use event_store::StoreError;
+use ledger::{ErrorKind, LedgerError};
+
+/// Refused input or any other error.
+pub const REFUSED: u8 = 1;
+/// A usage error (clap exits with 2 for its own).
+pub const USAGE: u8 = 2;
+/// `expected_version` did not match.
+pub const CONFLICT: u8 = 3;
+/// The log is damaged, or not what `--expect-head` said.
+pub const INTEGRITY: u8 = 4;
+
+#[derive(Debug)]
+pub enum Failure {
+    Ledger(LedgerError),
+    Store(StoreError),
+    Usage(String),
+    Output(std::io::Error),
+}
+
+impl Failure {
+    pub fn code(&self) -> u8 {
+        match self {
+            Failure::Ledger(error) => match error.kind() {
+                ErrorKind::Refused => REFUSED,
+                ErrorKind::Conflict => CONFLICT,
+                ErrorKind::Integrity => INTEGRITY,
+            },
+            Failure::Store(StoreError::Conflict { .. }) => CONFLICT,
+            Failure::Store(error) if error.is_integrity() => INTEGRITY,
+            Failure::Store(_) => REFUSED,
+            Failure::Usage(_) => USAGE,
+            Failure::Output(_) => REFUSED,
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Ledger(error) => write!(f, "{error}"),
+            Failure::Store(error) => write!(f, "{error}"),
+            Failure::Usage(message) => f.write_str(message),
+            Failure::Output(error) => write!(f, "cannot write the output: {error}"),
+        }
+    }
+}
+
+impl From<LedgerError> for Failure {
+    fn from(error: LedgerError) -> Failure {
+        Failure::Ledger(error)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Failure {
+        Failure::Store(error)
+    }
+}
+
+impl From<std::io::Error> for Failure {
+    fn from(error: std::io::Error) -> Failure {
+        Failure::Output(error)
+    }
+}

@@ -1,0 +1,174 @@
+//! Appending a batch of input lines: all of them, or none.
+//!
+//! Each line is checked in order against the log plus the lines before it:
+//! its fields (the domain's reading), its id (a re-sent event is skipped as a
+//! duplicate, another event under a used id is refused), its
+//! `expected_version`, and the domain's rules. The first refusal drops the
+//! transaction, so that nothing of the batch is written.
+
+use std::io::BufRead;
+
+use chrono::{DateTime, Utc};
+use domain::{Event, EventType, RetractionTarget, Slug, SCHEMA_VERSION};
+use event_store::{AppendTransaction, EventStore, NewEvent, Staged, StoreError};
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::input::{parse_line, InputLine, Lines};
+use crate::{state, LedgerError};
+
+/// Settings for one append.
+#[derive(Clone, Debug)]
+pub struct AppendOptions {
+    /// Who recorded lines that do not say.
+    pub recorded_by: String,
+    /// The time every record of the batch is stamped with.
+    pub recorded_at: DateTime<Utc>,
+}
+
+/// What an append did, as `theseus append` prints it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct AppendSummary {
+    pub appended: u64,
+    pub duplicates: u64,
+    pub first_position: Option<u64>,
+    pub last_position: Option<u64>,
+}
+
+fn refused(line: u64, field: &str, message: impl Into<String>) -> LedgerError {
+    LedgerError::Refused {
+        line,
+        field: field.to_owned(),
+        message: message.into(),
+    }
+}
+
+/// Appends the JSON Lines read from `input` as one atomic batch.
+pub fn append(
+    store: &dyn EventStore,
+    input: impl BufRead,
+    options: &AppendOptions,
+) -> Result<AppendSummary, LedgerError> {
+    let mut transaction = store.begin(options.recorded_at)?;
+    let mut operations = state::load(store, transaction.head())?;
+    let mut lines = Lines::new(input);
+    let mut duplicates = 0;
+    while let Some((number, text)) = lines.next_line()? {
+        let line = parse_line(text).map_err(|error| refused(number, &error.path, error.message))?;
+        if stage_line(transaction.as_mut(), &mut operations, number, line, options)? {
+            duplicates += 1;
+        }
+    }
+    let committed = transaction.commit()?;
+    if committed.appended > 0 {
+        // The state now matches the new head; saving it spares the next
+        // append the tail replay. Derived data: a failure costs only time.
+        let _ = state::save(store, committed.head, &operations);
+    }
+    Ok(AppendSummary {
+        appended: committed.appended,
+        duplicates: committed.duplicates + duplicates,
+        first_position: committed.first_position,
+        last_position: committed.last_position,
+    })
+}
+
+/// Checks and stages one line; true when it was a duplicate.
+fn stage_line(
+    transaction: &mut dyn AppendTransaction,
+    operations: &mut state::Operations,
+    number: u64,
+    line: InputLine,
+    options: &AppendOptions,
+) -> Result<bool, LedgerError> {
+    let event_type = line.event.event_type();
+    let data = line.event.data_json();
+    if let Some(id) = line.id {
+        if let Some(existing) = transaction.find(id)? {
+            let same = existing.operation == line.operation.as_str()
+                && existing.event_type == event_type.as_str()
+                && existing.data == data;
+            if same {
+                return Ok(true);
+            }
+            return Err(refused(
+                number,
+                "id",
+                format!(
+                    "{id} is already used by a different event (position {})",
+                    existing.position
+                ),
+            ));
+        }
+    }
+    if let Some(expected) = line.expected_version {
+        let actual = transaction.version(line.operation.as_str())?;
+        if actual != expected {
+            return Err(LedgerError::Conflict {
+                line: number,
+                message: format!(
+                    "operation {} is at version {actual}, not {expected}",
+                    line.operation
+                ),
+            });
+        }
+    }
+    let target = retraction_target(transaction, &line.event)?;
+    let operation = operations.entry(&line.operation);
+    operation
+        .decide(&line.event, target.as_ref())
+        .map_err(|refusal| refused(number, refusal.field(), refusal.to_string()))?;
+    let recorded_by = line
+        .recorded_by
+        .as_ref()
+        .map_or(options.recorded_by.as_str(), |text| text.as_str())
+        .to_owned();
+    let staged = transaction
+        .stage(NewEvent {
+            id: line.id.unwrap_or_else(Uuid::now_v7),
+            operation: line.operation.as_str().to_owned(),
+            event_type: event_type.as_str().to_owned(),
+            schema: SCHEMA_VERSION,
+            recorded_by,
+            data,
+            expected_version: line.expected_version,
+        })
+        .map_err(|error| match error {
+            StoreError::Conflict { .. } => LedgerError::Conflict {
+                line: number,
+                message: error.to_string(),
+            },
+            StoreError::IdConflict { .. } => refused(number, "id", error.to_string()),
+            other => LedgerError::Store(other),
+        })?;
+    match staged {
+        Staged::New { .. } => {
+            operation.apply(&line.event);
+            Ok(false)
+        }
+        Staged::Duplicate { .. } => Ok(true),
+    }
+}
+
+/// What the log (or the batch so far) holds under a retraction's event id.
+fn retraction_target(
+    transaction: &dyn AppendTransaction,
+    event: &Event,
+) -> Result<Option<RetractionTarget>, LedgerError> {
+    let Event::EventRetracted(retraction) = event else {
+        return Ok(None);
+    };
+    let Some(found) = transaction.find(retraction.event_id)? else {
+        return Ok(None);
+    };
+    let unreadable = |what: &str| {
+        LedgerError::Store(StoreError::Corrupt {
+            location: format!("position {}", found.position),
+            reason: format!("{what} is not one the domain knows"),
+        })
+    };
+    Ok(Some(RetractionTarget {
+        operation: Slug::parse(&found.operation).map_err(|_| unreadable("its operation"))?,
+        event_type: EventType::parse(&found.event_type).ok_or_else(|| unreadable("its type"))?,
+    }))
+}

@@ -1,0 +1,60 @@
+//! The ledger's one error type, and the kinds callers map to exit codes.
+
+use event_store::StoreError;
+use projections::ProjectionError;
+
+/// What kind of failure an error is: the CLI's exit code follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Refused input or any other failure (exit 1).
+    Refused,
+    /// `expected_version` did not match (exit 3).
+    Conflict,
+    /// The log is damaged or not what was expected (exit 4).
+    Integrity,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// An input line was refused; nothing was written.
+    #[error("line {line}: {field}: {message}")]
+    Refused {
+        line: u64,
+        field: String,
+        message: String,
+    },
+
+    /// An input line that could not be read at all (too long, not UTF-8, not
+    /// JSON); nothing was written.
+    #[error("line {line}: {message}")]
+    Unreadable { line: u64, message: String },
+
+    /// `expected_version` did not match the operation's version.
+    #[error("line {line}: expected_version: {message}")]
+    Conflict { line: u64, message: String },
+
+    #[error("could not read the input: {0}")]
+    Input(std::io::Error),
+
+    #[error("{0}")]
+    Store(#[from] StoreError),
+
+    #[error("{0}")]
+    Projection(#[from] ProjectionError),
+
+    /// A report named an operation the log does not hold (as of the report).
+    #[error("no operation {operation} in the log as of position {position}")]
+    UnknownOperation { operation: String, position: u64 },
+}
+
+impl LedgerError {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            LedgerError::Conflict { .. } => ErrorKind::Conflict,
+            LedgerError::Store(StoreError::Conflict { .. }) => ErrorKind::Conflict,
+            LedgerError::Store(error) if error.is_integrity() => ErrorKind::Integrity,
+            LedgerError::Projection(error) if error.is_integrity() => ErrorKind::Integrity,
+            _ => ErrorKind::Refused,
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The input format: JSON Lines, one event per line, as national units'
+//! tools send them.
+//!
+//! ```text
+//! {"id": UUID?, "operation": slug, "type": EventType, "recorded_by": text?, "expected_version": n?, "data": {...}}
+//! ```
+//!
+//! What is accepted beyond strict JSON, and why:
+//! * a UTF-8 byte order mark before the first line (Windows tools write one);
+//! * CRLF line ends (the `\r` is dropped);
+//! * blank lines, which are skipped but still counted, so that line numbers
+//!   in messages match what an editor shows.
+//!
+//! What is refused, naming the line: a line longer than [`MAX_LINE_BYTES`],
+//! bytes that are not UTF-8, JSON that does not parse (NUL bytes, nesting
+//! deeper than 128 levels, duplicate keys), and any field that is unknown,
+//! missing, of the wrong type or invalid.
+
+use std::io::BufRead;
+
+use domain::json::{FieldError, Json, Object};
+use domain::{Event, EventType, Slug, Text};
+use uuid::Uuid;
+
+use crate::LedgerError;
+
+/// The longest input line accepted, newline excluded: 1 MiB.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// One parsed input line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputLine {
+    pub id: Option<Uuid>,
+    pub operation: Slug,
+    pub event: Event,
+    pub recorded_by: Option<Text>,
+    pub expected_version: Option<u64>,
+}
+
+/// Parses one line's JSON text.
+pub fn parse_line(text: &str) -> Result<InputLine, FieldError> {
+    let json = Json::parse(text).map_err(|message| FieldError::new("json", message))?;
+    let line = Object::new(
+        &json,
+        "",
+        &[
+            "id",
+            "operation",
+            "type",
+            "recorded_by",
+            "expected_version",
+            "data",
+        ],
+    )?;
+    let operation: Slug = line.required("operation")?;
+    let event_type: EventType = line.required("type")?;
+    let id: Option<Uuid> = line.optional("id")?;
+    let recorded_by: Option<Text> = line.optional("recorded_by")?;
+    let expected_version: Option<u64> = line.optional("expected_version")?;
+    let event = match &json {
+        Json::Object(entries) => match entries.iter().find(|(key, _)| key == "data") {
+            Some((_, data)) => Event::from_json(event_type, data, "data")?,
+            None => return Err(FieldError::new("data", "missing")),
+        },
+        _ => return Err(FieldError::new("line", "expected an object")),
+    };
+    Ok(InputLine {
+        id,
+        operation,
+        event,
+        recorded_by,
+        expected_version,
+    })
+}
+
+/// Reads input lines one at a time with the limits above.
+#[derive(Debug)]
+pub struct Lines<R> {
+    reader: R,
+    number: u64,
+    buffer: Vec<u8>,
+}
+
+impl<R: BufRead> Lines<R> {
+    pub fn new(reader: R) -> Lines<R> {
+        Lines {
+            reader,
+            number: 0,
+            buffer: Vec::new(),
+        }
+    }
+
+    /// The next non-blank line as `(line number, text)`, or `None` at the end.
+    pub fn next_line(&mut self) -> Result<Option<(u64, &str)>, LedgerError> {
+        let Some((number, start, end)) = self.fetch()? else {
+            return Ok(None);
+        };
+        // `fetch` has checked that these bytes are UTF-8.
+        let text = std::str::from_utf8(&self.buffer[start..end]).unwrap_or_default();
+        Ok(Some((number, text)))
+    }
+
+    /// Reads the next non-blank line into the buffer: its number and where
+    /// its text lies in the buffer.
+    fn fetch(&mut self) -> Result<Option<(u64, usize, usize)>, LedgerError> {
+        loop {
+            self.buffer.clear();
+            self.number += 1;
+            let limit = (MAX_LINE_BYTES + 2) as u64;
+            let read = std::io::Read::take(&mut self.reader, limit)
+                .read_until(b'\n', &mut self.buffer)
+                .map_err(LedgerError::Input)?;
+            if read == 0 {
+                return Ok(None);
+            }
+            let line_number = self.number;
+            let (mut start, mut end) = (0, self.buffer.len());
+            let terminated = self.buffer.last() == Some(&b'\n');
+            if terminated {
+                end -= 1;
+            }
+            if self.buffer[start..end].ends_with(b"\r") {
+                end -= 1;
+            }
+            if end - start > MAX_LINE_BYTES || (!terminated && read as u64 == limit) {
+                return Err(LedgerError::Unreadable {
+                    line: line_number,
+                    message: format!("the line is longer than {MAX_LINE_BYTES} bytes"),
+                });
+            }
+            if line_number == 1 && self.buffer[start..end].starts_with(b"\xEF\xBB\xBF") {
+                start += 3;
+            }
+            let text = std::str::from_utf8(&self.buffer[start..end]).map_err(|error| {
+                LedgerError::Unreadable {
+                    line: line_number,
+                    message: format!("not valid UTF-8 (at byte {})", error.valid_up_to()),
+                }
+            })?;
+            if text.trim().is_empty() {
+                continue;
+            }
+            return Ok(Some((line_number, start, end)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8]) -> Vec<Result<(u64, String), String>> {
+        let mut reader = Lines::new(input);
+        let mut out = Vec::new();
+        loop {
+            match reader.next_line() {
+                Ok(Some((n, text))) => out.push(Ok((n, text.to_owned()))),
+                Ok(None) => break,
+                Err(error) => {
+                    out.push(Err(error.to_string()));
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn bom_crlf_and_blank_lines_are_accepted_and_counted() {
+        let got = lines(b"\xEF\xBB\xBF{\"a\":1}\r\n\r\n  \n{\"b\":2}");
+        assert_eq!(
+            got,
+            vec![
+                Ok((1, "{\"a\":1}".to_owned())),
+                Ok((4, "{\"b\":2}".to_owned()))
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_utf8_and_long_lines_name_the_line() {
+        let got = lines(b"{}\n{\"a\":\"\xff\"}\n");
+        assert_eq!(
+            got.last(),
+            Some(&Err("line 2: not valid UTF-8 (at byte 6)".to_owned()))
+        );
+        let mut long = b"{}\n".to_vec();
+        long.extend(std::iter::repeat_n(b' ', MAX_LINE_BYTES + 10));
+        long.push(b'\n');
+        let got = lines(&long);
+        assert!(
+            matches!(got.last(), Some(Err(message)) if message.starts_with("line 2: the line is longer"))
+        );
+    }
+
+    #[test]
+    fn a_line_exactly_at_the_limit_is_read() {
+        let mut input = vec![b' '; MAX_LINE_BYTES - 2];
+        input.splice(0..0, b"{}".iter().copied());
+        input.truncate(MAX_LINE_BYTES);
+        input.extend_from_slice(b"\r\n");
+        let got = lines(&input);
+        assert!(
+            matches!(got.first(), Some(Ok((1, _)))),
+            "{:?}",
+            got.first().map(|r| r.as_ref().map(|(n, _)| *n))
+        );
+    }
+
+    #[test]
+    fn fields_are_checked_with_their_paths() {
+        let check = |text: &str, expected: &str| {
+            assert_eq!(parse_line(text).expect_err(text).to_string(), expected);
+        };
+        check(
+            r#"{"operation":"theseus","type":"OperationClosed"}"#,
+            "data: missing",
+        );
+        check(r#"{"operation":"Theseus","type":"OperationClosed","data":{}}"#,
+              "operation: \"Theseus\" is not an operation slug (1 to 64 of a-z, 0-9 and -, not starting with -)");
+        check(r#"{"operation":"t","type":"OperationClosed","data":{},"extra":1}"#,
+              "extra: unknown field (expected one of id, operation, type, recorded_by, expected_version, data)");
+        check(
+            r#"{"operation":"t","type":"OperationClosed","data":{},"expected_version":-1}"#,
+            "expected_version: must not be negative",
+        );
+        check(
+            r#"{"operation":"t","type":"OperationClosed","data":{},"id":"nope"}"#,
+            "id: \"nope\" is not a UUID",
+        );
+        check(
+            r#"{"operation":"t","type":"Closed","data":{}}"#,
+            "type: unknown event type \"Closed\"",
+        );
+        check("[1]", "line: expected an object, found an array");
+        assert!(parse_line("{\"operation\":")
+            .expect_err("syntax")
+            .to_string()
+            .starts_with("json: EOF"));
+    }
+}

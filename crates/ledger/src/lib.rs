@@ -1,0 +1,25 @@
+//! The application layer of theseus: what the CLI (or any embedding program)
+//! calls to append input lines under the domain's rules and to build reports.
+//!
+//! It joins the crates below it and adds no rules of its own:
+//!
+//! * [`input`]: the JSON Lines input format national tools send, read with
+//!   limits and with errors that name the line and the field.
+//! * [`append`]: one input batch → one atomic store transaction, each line
+//!   checked for duplicates, expected versions and the domain's rules against
+//!   the log plus the lines before it.
+//! * [`state`]: the operations' rule state, a checkpointed fold of the log, so
+//!   that an append does not replay the log.
+//! * [`reports`]: reports as of the head, a position or a time.
+
+#![forbid(unsafe_code)]
+
+pub mod append;
+mod error;
+pub mod input;
+pub mod reports;
+pub mod state;
+
+pub use append::{append, AppendOptions, AppendSummary};
+pub use error::{ErrorKind, LedgerError};
+pub use reports::{report, AsOf};

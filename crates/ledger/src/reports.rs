@@ -1,0 +1,89 @@
+//! Reports as of the head, a position or a time.
+
+use chrono::{DateTime, Utc};
+use event_store::{EventStore, Head};
+use projections::{build_report, Report, ReportKind};
+
+use crate::LedgerError;
+
+/// Which prefix of the log a report is built from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsOf {
+    /// Everything committed.
+    Head,
+    /// The records up to and including this position.
+    Position(u64),
+    /// The records recorded at or before this instant.
+    Time(DateTime<Utc>),
+}
+
+impl AsOf {
+    /// Parses `--as-of`: a position, or an RFC 3339 timestamp.
+    pub fn parse(text: &str) -> Result<AsOf, String> {
+        if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+            return text
+                .parse()
+                .map(AsOf::Position)
+                .map_err(|_| format!("position {text} is too large"));
+        }
+        DateTime::parse_from_rfc3339(text)
+            .map(|t| AsOf::Time(t.with_timezone(&Utc)))
+            .map_err(|_| {
+                format!("{text:?} is neither a position nor an RFC 3339 timestamp such as 2019-12-12T00:00:00Z")
+            })
+    }
+
+    /// The head of the prefix this names.
+    pub fn resolve(&self, store: &dyn EventStore) -> Result<Head, LedgerError> {
+        let head = store.head()?;
+        match *self {
+            AsOf::Head => Ok(head),
+            AsOf::Position(0) => Ok(Head::EMPTY),
+            AsOf::Position(position) if position > head.position => {
+                Err(projections::ProjectionError::BeyondHead {
+                    requested: position,
+                    head: head.position,
+                }
+                .into())
+            }
+            AsOf::Position(position) => match store.get_at(position)? {
+                Some(record) => Ok(Head {
+                    position,
+                    hash: record.hash,
+                }),
+                None => Err(projections::ProjectionError::BeyondHead {
+                    requested: position,
+                    head: head.position,
+                }
+                .into()),
+            },
+            AsOf::Time(instant) => Ok(store.head_at(instant)?),
+        }
+    }
+}
+
+/// Builds a report. `threads` bounds the parallel replay of a long tail.
+pub fn report(
+    store: &dyn EventStore,
+    kind: ReportKind,
+    as_of: AsOf,
+    operation: Option<&str>,
+    threads: u64,
+) -> Result<Report, LedgerError> {
+    let head = as_of.resolve(store)?;
+    let report = build_report(store, kind, head, operation, threads)?;
+    if let Some(operation) = operation {
+        if report.rows.is_empty() {
+            // An operation with no rows in a detailed report may simply have
+            // nothing of that kind: ask the summary whether it exists.
+            let summary = build_report(store, ReportKind::Summary, head, Some(operation), threads)?;
+            if summary.rows.is_empty() {
+                return Err(LedgerError::UnknownOperation {
+                    operation: operation.to_owned(),
+                    position: head.position,
+                });
+            }
+        }
+    }
+    Ok(report)
+}

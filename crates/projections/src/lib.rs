@@ -1,0 +1,93 @@
+//! Projections: folds over the log's envelopes that build theseus's reports,
+//! their checkpoints, and the renderers that print them.
+//!
+//! A projection sees each record once, in position order ([`Projection::record`]),
+//! and, for each retraction, the retracted record again
+//! ([`Projection::retract`]) so that it can take that record's contribution
+//! back out. Projections do not care where envelopes come from: [`replay`]
+//! drives them from any [`event_store::EventStore`].
+//!
+//! * [`tally`]: the figures counted per report cell, signed and mergeable.
+//! * [`summary`], [`countries`], [`timeline`], [`networks`]: the projections
+//!   (the seizures report is a view of the countries projection).
+//! * [`replay`]: the driver, checkpoints and parallel folding.
+//! * [`report`], [`render`]: reports as typed cells, and their renderers.
+
+#![forbid(unsafe_code)]
+
+pub mod countries;
+mod error;
+pub mod networks;
+pub mod render;
+pub mod replay;
+pub mod report;
+pub mod summary;
+pub mod tally;
+pub mod timeline;
+
+pub use error::ProjectionError;
+pub use render::{render, Format};
+pub use replay::{build_report, fold, Checkpointed};
+pub use report::{Cell, Report, ReportKind};
+
+use domain::{EventType, EventView};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// Where a record sits in the log, as a projection needs to know.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta<'a> {
+    pub operation: &'a str,
+    pub position: u64,
+    pub event_type: EventType,
+}
+
+/// A fold over the log.
+///
+/// Laws (tested as properties): replaying the same records gives the same
+/// state; a state saved at any position plus the records after it equals a
+/// full replay; a record plus its retraction leaves the figures as if neither
+/// had happened; folding two consecutive parts apart and merging equals
+/// folding them together.
+pub trait Projection: Default + Clone + Serialize + DeserializeOwned + Send {
+    /// Names the projection's checkpoint. Change it when the state's shape
+    /// changes, so that old checkpoints are ignored rather than misread.
+    const NAME: &'static str;
+
+    /// Folds one record.
+    fn record(&mut self, meta: &Meta<'_>, event: &EventView<'_>);
+
+    /// Takes a retracted record's contribution back out. `meta` is the
+    /// retracted record's, not the retraction's.
+    fn retract(&mut self, meta: &Meta<'_>, event: &EventView<'_>);
+
+    /// Whether [`Projection::retract`] needs the retracted record: when it
+    /// does not, replay saves looking each one up.
+    const NEEDS_RETRACTED: bool = true;
+
+    /// Adds the fold of the records that follow this state's.
+    fn merge(&mut self, later: Self);
+}
+
+/// A projection that reports rows.
+pub trait Tabular: Projection {
+    /// The report's columns and rows, optionally for one operation only.
+    fn rows(
+        &self,
+        kind: ReportKind,
+        operation: Option<&str>,
+    ) -> (Vec<&'static str>, Vec<Vec<Cell>>);
+}
+
+/// The value under `key`, inserted if missing. Allocates the key only when
+/// it is missing: replay looks up the same few operations millions of times.
+pub(crate) fn slot<'m, V: Default>(
+    map: &'m mut std::collections::BTreeMap<String, V>,
+    key: &str,
+) -> &'m mut V {
+    if !map.contains_key(key) {
+        map.insert(key.to_owned(), V::default());
+    }
+    #[allow(clippy::expect_used)]
+    map.get_mut(key).expect("present: inserted just above")
+}

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Rebuilds the sample store (events/*.jsonl) from the batches in MANIFEST
+# order, as national units' tools sent them: one `theseus append` per batch,
+# stamped with the manifest's recorded_at and recorded_by so that the log is
+# byte-for-byte reproducible. THESEUS names the binary (default: theseus).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+store=${1:-$(dirname "$here")}
+theseus=${THESEUS:-theseus}
+rm -f "$store"/*.jsonl
+rm -rf "$store/.theseus"
+"$theseus" --store "$store" init >/dev/null
+grep -v '^#' "$here/MANIFEST" | while read -r file recorded_at recorded_by; do
+  [ -n "$file" ] || continue
+  "$theseus" --store "$store" append "$here/$file" \
+    --recorded-at "$recorded_at" --recorded-by "$recorded_by" >/dev/null
+done
+"$theseus" --store "$store" head
