@@ -1,0 +1,1 @@
+//! Several processes appending to one store at once.

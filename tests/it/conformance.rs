@@ -1,0 +1,1 @@
+//! The store conformance suite: laws every EventStore implementation must pass.

@@ -1,0 +1,1 @@
+//! The CLI's summary against a reference fold computed from the input lines alone.

@@ -1,0 +1,19 @@
+//! The cross-crate test binary: end-to-end tests through the `theseus`
+//! binary, and property-based laws across the crates. One binary, one module
+//! per concern (see each module's first line).
+
+mod support;
+
+// End to end, through the binary.
+mod bad_input;
+mod cli;
+mod concurrency;
+mod crash;
+mod sample;
+mod tamper;
+
+// Laws, with proptest.
+mod conformance;
+mod differential;
+mod generators;
+mod projection_laws;

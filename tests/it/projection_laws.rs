@@ -1,0 +1,1 @@
+//! Laws of the projections: determinism, checkpoint plus tail, retraction cancels, independence, merge.

@@ -1,0 +1,165 @@
+//! Test helpers: a temporary store directory and a `theseus` command runner.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The `theseus` binary built by cargo for this test run. Cargo builds the
+/// workspace's binaries before integration tests only for the binary's own
+/// package, so locate it next to the test executable.
+pub fn theseus_bin() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_theseus") {
+        return PathBuf::from(path);
+    }
+    let mut dir = std::env::current_exe().expect("test executable path");
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    let bin = dir.join("theseus");
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace` so that the cli package is built",
+        bin.display()
+    );
+    bin
+}
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// The result of one `theseus` run.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// Asserts success and returns stdout.
+    pub fn ok(self) -> String {
+        assert_eq!(self.code, 0, "expected success, got {self:?}");
+        self.stdout
+    }
+
+    /// Asserts failure with `code` and returns stderr.
+    pub fn fails(self, code: i32) -> String {
+        assert_eq!(self.code, code, "expected exit {code}, got {self:?}");
+        self.stderr
+    }
+
+    /// Parses stdout as JSON.
+    pub fn json(self) -> serde_json::Value {
+        let out = self.ok();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}"))
+    }
+}
+
+/// A temporary directory holding one store.
+#[derive(Debug)]
+pub struct Store {
+    pub dir: tempfile::TempDir,
+}
+
+impl Store {
+    /// A new, initialised, empty store.
+    pub fn new() -> Store {
+        let store = Store::uninitialised();
+        store.run(&["init"]).ok();
+        store
+    }
+
+    /// A temporary directory with no store in it.
+    pub fn uninitialised() -> Store {
+        Store {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// A copy of the committed sample store (its segments only).
+    pub fn sample() -> Store {
+        let store = Store::uninitialised();
+        for entry in std::fs::read_dir(root().join("events")).expect("events/") {
+            let path = entry.expect("entry").path();
+            if path.extension().is_some_and(|e| e == "jsonl") {
+                std::fs::copy(&path, store.path().join(path.file_name().expect("name"))).expect("copy");
+            }
+        }
+        store
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs `theseus --store DIR ARGS…` with empty stdin.
+    pub fn run(&self, args: &[&str]) -> Run {
+        self.run_with_input(args, b"")
+    }
+
+    /// Runs `theseus --store DIR ARGS…` with `input` on stdin.
+    pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
+        let mut child = Command::new(theseus_bin())
+            .arg("--store")
+            .arg(self.path())
+            .args(args)
+            .env_remove("THESEUS_STORE")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn theseus");
+        let mut stdin = child.stdin.take().expect("stdin");
+        // A refused batch may exit before reading all of its input.
+        let _ = stdin.write_all(input);
+        drop(stdin);
+        Run::from(child.wait_with_output().expect("wait for theseus"))
+    }
+
+    /// Appends JSON lines at a fixed time (so logs are reproducible).
+    pub fn append(&self, lines: &str) -> Run {
+        self.run_with_input(
+            &["append", "--recorded-by", "test", "--recorded-at", "2020-02-01T00:00:00Z"],
+            lines.as_bytes(),
+        )
+    }
+
+    /// The bytes of every segment, in name order: to show a refused command
+    /// changed nothing.
+    pub fn log_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        let mut segments: Vec<(String, Vec<u8>)> = std::fs::read_dir(self.path())
+            .expect("store dir")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .map(|p| {
+                let name = p.file_name().expect("name").to_string_lossy().into_owned();
+                (name, std::fs::read(&p).expect("segment"))
+            })
+            .collect();
+        segments.sort();
+        segments
+    }
+
+    /// The summary report as JSON.
+    pub fn summary(&self) -> serde_json::Value {
+        self.run(&["report", "summary", "--format", "json"]).json()
+    }
+}
+
+/// A test data file under `tests/data`.
+pub fn data(name: &str) -> String {
+    std::fs::read_to_string(root().join("tests/data").join(name)).expect("test data file")
+}

@@ -1,0 +1,1 @@
+//! Tampering with the log is detected by verify.
