@@ -165,8 +165,7 @@ impl EventStore for MemoryStore {
             let from = range.from.max(1);
             state.lines[(from - 1) as usize..to as usize].to_vec()
         };
-        let mut expected = range.from.max(1);
-        for line in &lines {
+        for (expected, line) in (range.from.max(1)..).zip(lines.iter()) {
             let record = decode_record(trim(line)).map_err(|reason| StoreError::Corrupt {
                 location: format!("line {expected} (position {expected})"),
                 reason,
@@ -178,7 +177,6 @@ impl EventStore for MemoryStore {
                 });
             }
             visit(&record)?;
-            expected += 1;
         }
         Ok(())
     }
@@ -246,7 +244,7 @@ impl EventStore for MemoryStore {
 
     fn verify(&self, expect_head: Option<(u64, Hash)>) -> Result<VerifyReport, StoreError> {
         let state = self.lock_state();
-        let mut checker = LogChecker::new();
+        let mut checker = LogChecker::new(expect_head);
         for (index, line) in state.lines[..state.committed].iter().enumerate() {
             let line_number = index as u64 + 1;
             let location = |position: u64| format!("line {line_number} (position {position})");

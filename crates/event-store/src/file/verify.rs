@@ -30,20 +30,16 @@ pub(crate) struct LogChecker {
 }
 
 impl LogChecker {
-    pub(crate) fn new() -> LogChecker {
+    /// A checker for a log that, with `expect_head`, must hold that record.
+    pub(crate) fn new(expect_head: Option<(u64, Hash)>) -> LogChecker {
         LogChecker {
             previous: Hash::GENESIS,
             position: 0,
             versions: HashMap::new(),
             last_time: String::new(),
             last_batch_end: true,
-            expected_at: None,
+            expected_at: expect_head.map(|(position, _)| (position, None)),
         }
-    }
-
-    /// Remembers the hash of the record at `position` (for `expect_head`).
-    fn watch(&mut self, position: u64) {
-        self.expected_at = Some((position, None));
     }
 
     /// Checks the next line (without newline); `location` names it given the
@@ -220,10 +216,7 @@ pub(crate) fn verify(
     view: &LogView,
     expect_head: Option<(u64, Hash)>,
 ) -> Result<VerifyReport, StoreError> {
-    let mut checker = LogChecker::new();
-    if let Some((position, _)) = expect_head {
-        checker.watch(position);
-    }
+    let mut checker = LogChecker::new(expect_head);
     if view.head.position > 0 {
         let mut cursor = RecordCursor::new(view, 0, 0, 1, READ_CHUNK)?;
         while let Some(found) = cursor.next_record()? {
