@@ -25,7 +25,7 @@ use crate::{EnvelopeRef, Hash, StoreError};
 pub const RECORD_FORMAT: u32 = 1;
 
 /// `"hash":"` + 64 hex digits + `"}`.
-const HASH_SUFFIX_LEN: usize = 8 + 64 + 2;
+pub(crate) const HASH_SUFFIX_LEN: usize = 8 + 64 + 2;
 
 /// Writes one record, newline included, and returns its hash.
 ///

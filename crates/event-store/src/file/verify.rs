@@ -11,8 +11,8 @@
 
 use std::collections::HashMap;
 
-use crate::record::{decode_record, parse_recorded_at, record_hash};
-use crate::{Hash, Head, StoreError, VerifyReport};
+use crate::record::{decode_record, parse_recorded_at, HASH_SUFFIX_LEN};
+use crate::{EnvelopeRef, Hash, Head, StoreError, VerifyReport};
 
 use super::segments::{location, RecordCursor, READ_CHUNK};
 use super::tail::LogView;
@@ -54,6 +54,18 @@ impl LogChecker {
             location: location(expected),
             reason,
         })?;
+        self.check_record(&record, line, location)
+    }
+
+    /// Checks the next record, already decoded from `line` (the file store's
+    /// cursor decodes each line once for all its checks).
+    pub(crate) fn check_record(
+        &mut self,
+        record: &EnvelopeRef<'_>,
+        line: &[u8],
+        location: &dyn Fn(u64) -> String,
+    ) -> Result<(), StoreError> {
+        let expected = self.position + 1;
         let corrupt = |reason: String| StoreError::Corrupt {
             location: location(record.position),
             reason,
@@ -64,8 +76,14 @@ impl LogChecker {
                 record.position, self.position
             )));
         }
-        match record_hash(&self.previous, line) {
-            Some((computed, stored)) if computed == stored => {}
+        // `decode_record` has checked the `"hash":"…"}` suffix and parsed
+        // the stored hash: hash the content before it.
+        let content = line
+            .len()
+            .checked_sub(HASH_SUFFIX_LEN)
+            .and_then(|end| line.get(..end));
+        match content {
+            Some(content) if Hash::chain(&self.previous, content) == record.hash => {}
             _ => return Err(corrupt("hash does not chain".into())),
         }
         match self.versions.get_mut(record.operation.as_ref()) {
@@ -222,7 +240,7 @@ pub(crate) fn verify(
         while let Some(found) = cursor.next_record()? {
             let segment = &view.segments[found.segment];
             let line_number = found.line_number;
-            checker.check_line(found.line, &|position| {
+            checker.check_record(&found.record, found.line, &|position| {
                 location(segment, line_number, position)
             })?;
         }
