@@ -237,3 +237,135 @@ impl Operation {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(event_type: &str, data: &str) -> Event {
+        Event::parse(event_type, data).expect("valid event")
+    }
+
+    fn launched() -> Operation {
+        let mut operation = Operation::new(Slug::parse("op").expect("slug"));
+        let launch = event(
+            "OperationLaunched",
+            r#"{"name":"Op","coordinator":"INTERPOL","countries":["AL","RS"],"starts_on":"2019-12-09","ends_on":"2019-12-16"}"#,
+        );
+        assert_eq!(operation.decide(&launch, None), Ok(()));
+        operation.apply(&launch);
+        operation
+    }
+
+    fn arrest(country: &str, at: &str) -> Event {
+        event(
+            "ArrestMade",
+            &format!(
+                r#"{{"country":"{country}","occurred_at":"{at}","location":"road","suspect":"S-1"}}"#
+            ),
+        )
+    }
+
+    fn field_of(result: Result<(), Refusal>) -> &'static str {
+        result.expect_err("should be refused").field()
+    }
+
+    #[test]
+    fn nothing_before_the_launch_and_no_second_launch() {
+        let fresh = Operation::new(Slug::parse("op").expect("slug"));
+        assert_eq!(
+            field_of(fresh.decide(&arrest("AL", "2019-12-10T10:00:00Z"), None)),
+            "operation"
+        );
+        let operation = launched();
+        let again = event(
+            "OperationLaunched",
+            r#"{"name":"Op","coordinator":"X","countries":["AL"],"starts_on":"2019-12-09","ends_on":"2019-12-16"}"#,
+        );
+        assert_eq!(field_of(operation.decide(&again, None)), "type");
+    }
+
+    #[test]
+    fn countries_must_take_part_and_dates_fall_in_the_period_in_utc() {
+        let mut operation = launched();
+        assert_eq!(
+            operation.decide(&arrest("AL", "2019-12-16T23:59:59Z"), None),
+            Ok(())
+        );
+        assert_eq!(
+            field_of(operation.decide(&arrest("AL", "2019-12-17T01:30:00+01:00"), None)),
+            "data.occurred_at"
+        );
+        assert_eq!(
+            field_of(operation.decide(&arrest("AL", "2019-12-09T00:30:00+01:00"), None)),
+            "data.occurred_at"
+        );
+        assert_eq!(
+            field_of(operation.decide(&arrest("FR", "2019-12-10T10:00:00Z"), None)),
+            "data.country"
+        );
+        let join = event("CountryJoined", r#"{"country":"FR"}"#);
+        assert_eq!(operation.decide(&join, None), Ok(()));
+        operation.apply(&join);
+        assert_eq!(
+            operation.decide(&arrest("FR", "2019-12-10T10:00:00Z"), None),
+            Ok(())
+        );
+        assert_eq!(field_of(operation.decide(&join, None)), "data.country");
+    }
+
+    #[test]
+    fn after_closing_only_late_outcomes_and_retractions() {
+        let mut operation = launched();
+        let close = event("OperationClosed", "{}");
+        operation.apply(&close);
+        assert_eq!(field_of(operation.decide(&close, None)), "type");
+        assert_eq!(
+            field_of(operation.decide(&event("CountryJoined", r#"{"country":"FR"}"#), None)),
+            "type"
+        );
+        assert_eq!(
+            operation.decide(&arrest("AL", "2019-12-12T10:00:00Z"), None),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn retractions_name_an_earlier_outcome_of_the_same_operation_once() {
+        let mut operation = launched();
+        let id = Uuid::from_u128(7);
+        let retract = event(
+            "EventRetracted",
+            &format!(r#"{{"event_id":"{id}","reason":"duplicate"}}"#),
+        );
+        let outcome = RetractionTarget {
+            operation: operation.slug.clone(),
+            event_type: EventType::ArrestMade,
+        };
+        assert_eq!(field_of(operation.decide(&retract, None)), "data.event_id");
+        let elsewhere = RetractionTarget {
+            operation: Slug::parse("other").expect("slug"),
+            ..outcome.clone()
+        };
+        assert!(matches!(
+            operation.decide(&retract, Some(&elsewhere)),
+            Err(Refusal::TargetInOtherOperation { .. })
+        ));
+        let launch = RetractionTarget {
+            event_type: EventType::OperationLaunched,
+            ..outcome.clone()
+        };
+        assert!(matches!(
+            operation.decide(&retract, Some(&launch)),
+            Err(Refusal::TargetNotOutcome { .. })
+        ));
+        assert_eq!(operation.decide(&retract, Some(&outcome)), Ok(()));
+        let before = operation.clone();
+        operation.apply(&retract);
+        assert_ne!(operation, before);
+        assert!(matches!(
+            operation.decide(&retract, Some(&outcome)),
+            Err(Refusal::AlreadyRetracted(_))
+        ));
+    }
+}
