@@ -154,29 +154,30 @@ impl EventStore for MemoryStore {
         range: Range,
         visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
     ) -> Result<(), StoreError> {
-        // Copy the lines of the snapshot out so that visitors may use the
-        // store (even append) without deadlocking.
-        let lines: Vec<Vec<u8>> = {
-            let state = self.lock_state();
-            let to = range.to.min(state.committed as u64);
-            if range.from > to || range.from == 0 && to == 0 {
-                return Ok(());
+        // The snapshot is the committed prefix now. Lines are copied out a
+        // chunk at a time, so that visitors may use the store (even append)
+        // without deadlocking and a full scan does not copy the whole log.
+        const CHUNK: u64 = 1024;
+        let to = range.to.min(self.lock_state().committed as u64);
+        let mut next = range.from.max(1);
+        while next <= to {
+            let end = to.min(next + CHUNK - 1);
+            let lines: Vec<Vec<u8>> =
+                self.lock_state().lines[(next - 1) as usize..end as usize].to_vec();
+            for (expected, line) in (next..).zip(lines.iter()) {
+                let record = decode_record(trim(line)).map_err(|reason| StoreError::Corrupt {
+                    location: format!("line {expected} (position {expected})"),
+                    reason,
+                })?;
+                if record.position != expected {
+                    return Err(StoreError::Corrupt {
+                        location: format!("line {expected} (position {})", record.position),
+                        reason: format!("position {} follows {}", record.position, expected - 1),
+                    });
+                }
+                visit(&record)?;
             }
-            let from = range.from.max(1);
-            state.lines[(from - 1) as usize..to as usize].to_vec()
-        };
-        for (expected, line) in (range.from.max(1)..).zip(lines.iter()) {
-            let record = decode_record(trim(line)).map_err(|reason| StoreError::Corrupt {
-                location: format!("line {expected} (position {expected})"),
-                reason,
-            })?;
-            if record.position != expected {
-                return Err(StoreError::Corrupt {
-                    location: format!("line {expected} (position {})", record.position),
-                    reason: format!("position {} follows {}", record.position, expected - 1),
-                });
-            }
-            visit(&record)?;
+            next = end + 1;
         }
         Ok(())
     }

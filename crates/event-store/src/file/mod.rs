@@ -443,8 +443,13 @@ impl FileStore {
                     None => Ok(Lookup::Damaged),
                 };
             }
-            // Indexed by a commit after this snapshot: not visible here.
-            return Ok(Lookup::Answer(None));
+            // Past this snapshot: a commit since (not visible here) if the
+            // log now holds the record there, else a damaged index.
+            let now = self.fresh_view()?;
+            return match read_checked(&now, position, offset, Some(id))? {
+                Some(_) => Ok(Lookup::Answer(None)),
+                None => Ok(Lookup::Damaged),
+            };
         }
         if !index.matches(view)? {
             return Ok(Lookup::Unknown { from: 1 });

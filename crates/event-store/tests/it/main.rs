@@ -6,4 +6,5 @@ mod file_store;
 mod helpers;
 mod indexes;
 mod memory_store;
+mod model;
 mod torn_tail;
