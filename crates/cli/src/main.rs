@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 mod exit;
+mod progress;
 mod user;
 
 use std::io::{BufReader, Write};
@@ -76,6 +77,20 @@ enum Command {
     },
     /// Print POSITION:HASH of the last record.
     Head,
+    /// Fill a new (or empty) store with a realistic synthetic log, the same
+    /// for the same seed, through the same append path and rules as real
+    /// data (for benchmarks and demos).
+    Generate {
+        /// The number of events to write.
+        #[arg(long)]
+        events: u64,
+        /// Another seed gives another log.
+        #[arg(long, default_value_t = ledger::generate::DEFAULT_SEED)]
+        seed: u64,
+        /// The number of operations the events are spread over.
+        #[arg(long, default_value_t = ledger::generate::DEFAULT_OPERATIONS)]
+        operations: u64,
+    },
 }
 
 fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
@@ -188,6 +203,37 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Head => {
             let store = open(&cli.store)?;
             writeln!(stdout, "{}", store.head()?)?;
+        }
+        Command::Generate {
+            events,
+            seed,
+            operations,
+        } => {
+            let store = match FileStore::init(&cli.store, FileStoreConfig::default()) {
+                Err(event_store::StoreError::AlreadyExists { .. }) => open(&cli.store)?,
+                other => other?,
+            };
+            let options = ledger::generate::GenerateOptions {
+                events,
+                seed,
+                operations,
+                batch_lines: ledger::generate::BATCH_LINES,
+            };
+            let mut progress = progress::Progress::new("generate", events);
+            let stats = ledger::generate::generate_with_progress(&store, &options, &mut |stats| {
+                progress.update(stats.events)
+            })?;
+            progress.finish();
+            writeln!(
+                stdout,
+                "generated {} events ({} operations, {} retractions, {} late reports) in {} batches; head {}",
+                stats.events,
+                stats.operations,
+                stats.retractions,
+                stats.late_reports,
+                stats.batches,
+                stats.head
+            )?;
         }
     }
     Ok(())

@@ -16,6 +16,7 @@
 
 pub mod append;
 mod error;
+pub mod generate;
 pub mod input;
 pub mod reports;
 pub mod state;

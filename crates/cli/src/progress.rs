@@ -1,0 +1,77 @@
+//! A one-line progress indicator on stderr for long commands, shown only when
+//! stderr is a terminal so that scripts and logs stay clean.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// Redraws `label: done/total (percent, rate)` in place, at most ten times a
+/// second, and clears it when finished or dropped.
+#[derive(Debug)]
+pub struct Progress {
+    label: &'static str,
+    total: u64,
+    started: Instant,
+    last_drawn: Option<Instant>,
+    visible: bool,
+}
+
+impl Progress {
+    /// A progress line for `total` units of work; drawn only if stderr is a
+    /// terminal.
+    pub fn new(label: &'static str, total: u64) -> Progress {
+        Progress {
+            label,
+            total,
+            started: Instant::now(),
+            last_drawn: None,
+            visible: std::io::stderr().is_terminal(),
+        }
+    }
+
+    /// Reports that `done` units are finished.
+    pub fn update(&mut self, done: u64) {
+        if !self.visible {
+            return;
+        }
+        let now = Instant::now();
+        let due = self
+            .last_drawn
+            .is_none_or(|last| now.duration_since(last) >= Duration::from_millis(100));
+        if !due && done < self.total {
+            return;
+        }
+        self.last_drawn = Some(now);
+        let percent = if self.total == 0 {
+            100.0
+        } else {
+            done as f64 * 100.0 / self.total as f64
+        };
+        let seconds = now.duration_since(self.started).as_secs_f64();
+        let rate = if seconds > 0.0 {
+            done as f64 / seconds
+        } else {
+            0.0
+        };
+        // `\r` and "erase to end of line": redraw in place.
+        let _ = write!(
+            std::io::stderr().lock(),
+            "\r{}: {done}/{} ({percent:.1}%, {rate:.0}/s)\x1b[K",
+            self.label,
+            self.total
+        );
+    }
+
+    /// Clears the line.
+    pub fn finish(&mut self) {
+        if self.visible && self.last_drawn.is_some() {
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[K");
+        }
+        self.visible = false;
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
