@@ -28,6 +28,24 @@ const CODES: [&str; 250] = [
     "VN", "VU", "WF", "WS", "XK", "YE", "YT", "ZA", "ZM", "ZW",
 ];
 
+/// Whether each of the 26 × 26 upper-case pairs is in CODES: replay checks
+/// millions of codes, and a table lookup beats a search.
+const ASSIGNED: [bool; 676] = {
+    let mut table = [false; 676];
+    let mut i = 0;
+    while i < CODES.len() {
+        let code = CODES[i].as_bytes();
+        table[(code[0] - b'A') as usize * 26 + (code[1] - b'A') as usize] = true;
+        i += 1;
+    }
+    table
+};
+
+fn table_index(code: [u8; 2]) -> Option<usize> {
+    (code[0].is_ascii_uppercase() && code[1].is_ascii_uppercase())
+        .then(|| usize::from(code[0] - b'A') * 26 + usize::from(code[1] - b'A'))
+}
+
 /// A country or territory, by its two-letter code.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Country([u8; 2]);
@@ -41,8 +59,8 @@ impl Country {
     /// The country with this upper-case code, if it is assigned.
     pub fn parse(code: &str) -> Option<Country> {
         let bytes: [u8; 2] = code.as_bytes().try_into().ok()?;
-        CODES.binary_search(&code).ok()?;
-        Some(Country(bytes))
+        let index = table_index(bytes)?;
+        ASSIGNED[index].then_some(Country(bytes))
     }
 
     pub fn code(&self) -> &str {

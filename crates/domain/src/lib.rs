@@ -22,6 +22,7 @@ mod event;
 pub mod json;
 mod money;
 mod operation;
+mod raw;
 mod text;
 mod time;
 mod view;

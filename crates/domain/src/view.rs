@@ -11,9 +11,9 @@
 use std::borrow::Cow;
 
 use chrono::NaiveDate;
-use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::raw;
 use crate::{CheckKind, Country, Currency, Day, Event, EventType, Item, Location, Money};
 
 /// The fields of an event that reports use.
@@ -127,197 +127,202 @@ pub fn utc_day_of(text: &str) -> Option<Day> {
         .map(Day)
 }
 
-fn day(occurred_at: &str) -> Result<Day, String> {
-    utc_day_of(occurred_at).ok_or_else(|| format!("occurred_at {occurred_at:?} is not RFC 3339"))
+/// The raw values of the fields any event type has, as one pass over the
+/// data object collects them.
+#[derive(Default)]
+struct RawFields<'a> {
+    country: Option<&'a str>,
+    occurred_at: Option<&'a str>,
+    location: Option<&'a str>,
+    count: Option<&'a str>,
+    kind: Option<&'a str>,
+    item: Option<&'a str>,
+    grams: Option<&'a str>,
+    currency: Option<&'a str>,
+    amount: Option<&'a str>,
+    network: Option<&'a str>,
+    name: Option<&'a str>,
+    coordinator: Option<&'a str>,
+    countries: Option<&'a str>,
+    starts_on: Option<&'a str>,
+    ends_on: Option<&'a str>,
+    funded_by: Option<&'a str>,
+    people_smuggled_estimate: Option<&'a str>,
+    max_fee: Option<&'a str>,
+    destination: Option<&'a str>,
+    method: Option<&'a str>,
+    event_id: Option<&'a str>,
 }
 
-#[derive(Deserialize)]
-struct MoneyWire<'a> {
-    currency: Currency,
-    #[serde(borrow)]
-    amount: Cow<'a, str>,
-}
-
-impl MoneyWire<'_> {
-    fn money(&self) -> Result<Money, String> {
-        Money::parse(self.currency, &self.amount)
+impl<'a> RawFields<'a> {
+    fn read(data: &'a str) -> Result<RawFields<'a>, String> {
+        let mut raw = RawFields::default();
+        for field in raw::fields(data) {
+            let (key, value) = field?;
+            // null is how JSON spells "absent" for an optional field.
+            let value = (value != "null").then_some(value);
+            let slot = match key {
+                "country" => &mut raw.country,
+                "occurred_at" => &mut raw.occurred_at,
+                "location" => &mut raw.location,
+                "count" => &mut raw.count,
+                "kind" => &mut raw.kind,
+                "item" => &mut raw.item,
+                "grams" => &mut raw.grams,
+                "currency" => &mut raw.currency,
+                "amount" => &mut raw.amount,
+                "network" => &mut raw.network,
+                "name" => &mut raw.name,
+                "coordinator" => &mut raw.coordinator,
+                "countries" => &mut raw.countries,
+                "starts_on" => &mut raw.starts_on,
+                "ends_on" => &mut raw.ends_on,
+                "funded_by" => &mut raw.funded_by,
+                "people_smuggled_estimate" => &mut raw.people_smuggled_estimate,
+                "max_fee" => &mut raw.max_fee,
+                "destination" => &mut raw.destination,
+                "method" => &mut raw.method,
+                "event_id" => &mut raw.event_id,
+                // Fields no report reads, pseudonyms among them.
+                _ => continue,
+            };
+            *slot = value;
+        }
+        Ok(raw)
     }
 }
 
-/// Declares the wire struct of an outcome that has a country and an
-/// occurred_at, plus the given fields. (Not `#[serde(flatten)]`: that
-/// buffers every field and costs a third of replay time.)
-macro_rules! wire {
-    ($name:ident { $($(#[$attr:meta])* $field:ident : $ty:ty),* $(,)? }) => {
-        #[derive(Deserialize)]
-        struct $name<'a> {
-            country: Country,
-            #[serde(borrow)]
-            occurred_at: Cow<'a, str>,
-            $($(#[$attr])* $field: $ty,)*
-        }
-    };
+fn required<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, String> {
+    value.ok_or_else(|| format!("missing {name}"))
+}
+
+fn text<'a>(value: Option<&'a str>, name: &str) -> Result<Cow<'a, str>, String> {
+    raw::string(required(value, name)?)
+}
+
+fn optional_text(value: Option<&str>) -> Result<Option<Cow<'_, str>>, String> {
+    value.map(raw::string).transpose()
+}
+
+fn country(value: Option<&str>, name: &str) -> Result<Country, String> {
+    let code = text(value, name)?;
+    Country::parse(&code).ok_or_else(|| format!("{name}: unknown country {code:?}"))
+}
+
+fn count(value: Option<&str>, name: &str) -> Result<u64, String> {
+    raw::number(required(value, name)?)
+}
+
+fn day(value: Option<&str>) -> Result<Day, String> {
+    let occurred_at = text(value, "occurred_at")?;
+    utc_day_of(&occurred_at).ok_or_else(|| format!("occurred_at {occurred_at:?} is not RFC 3339"))
+}
+
+fn word<T>(value: Option<&str>, name: &str, parse: fn(&str) -> Option<T>) -> Result<T, String> {
+    let word = text(value, name)?;
+    parse(&word).ok_or_else(|| format!("{name}: unknown {word:?}"))
+}
+
+fn date(value: Option<&str>, name: &str) -> Result<Day, String> {
+    let text = text(value, name)?;
+    Day::parse(&text).ok_or_else(|| format!("{name}: {text:?} is not a date"))
 }
 
 impl<'a> EventView<'a> {
     /// Decodes a stored event's data. The error is a reason for a corruption
     /// report: the log should only hold events the domain accepted.
     pub fn decode(event_type: EventType, data: &'a str) -> Result<EventView<'a>, String> {
-        fn parse<'a, T: Deserialize<'a>>(data: &'a str) -> Result<T, String> {
-            serde_json::from_str(data).map_err(|error| error.to_string())
-        }
-        #[derive(Deserialize)]
-        struct Launch<'a> {
-            #[serde(borrow)]
-            name: Cow<'a, str>,
-            #[serde(borrow)]
-            coordinator: Cow<'a, str>,
-            countries: Vec<Country>,
-            starts_on: Day,
-            ends_on: Day,
-            #[serde(borrow, default)]
-            funded_by: Option<Cow<'a, str>>,
-        }
-        #[derive(Deserialize)]
-        struct CountryCount {
-            country: Country,
-            #[serde(default)]
-            count: u64,
-        }
-        #[derive(Deserialize)]
-        struct Profile<'a> {
-            #[serde(borrow)]
-            network: Cow<'a, str>,
-            people_smuggled_estimate: Option<u64>,
-            #[serde(borrow)]
-            max_fee: Option<MoneyWire<'a>>,
-            destination: Option<Country>,
-            #[serde(borrow, default)]
-            method: Option<Cow<'a, str>>,
-        }
-        #[derive(Deserialize)]
-        struct Retraction {
-            event_id: Uuid,
-        }
-        wire!(Arrest { location: Location, #[serde(borrow, default)] network: Option<Cow<'a, str>> });
+        let f = RawFields::read(data)?;
         Ok(match event_type {
-            EventType::OperationLaunched => {
-                let l: Launch<'a> = parse(data)?;
-                EventView::OperationLaunched {
-                    name: l.name,
-                    coordinator: l.coordinator,
-                    countries: l.countries,
-                    starts_on: l.starts_on,
-                    ends_on: l.ends_on,
-                    funded_by: l.funded_by,
-                }
-            }
-            EventType::CountryJoined => {
-                let c: CountryCount = parse(data)?;
-                EventView::CountryJoined { country: c.country }
-            }
-            EventType::AgentsDeployed => {
-                let c: CountryCount = parse(data)?;
-                EventView::AgentsDeployed {
-                    country: c.country,
-                    count: c.count,
-                }
-            }
-            EventType::ExpertsDeployed => {
-                let c: CountryCount = parse(data)?;
-                EventView::ExpertsDeployed {
-                    country: c.country,
-                    count: c.count,
-                }
-            }
-            EventType::ArrestMade => {
-                let a: Arrest<'a> = parse(data)?;
-                EventView::ArrestMade {
-                    country: a.country,
-                    day: day(&a.occurred_at)?,
-                    location: a.location,
-                    network: a.network,
-                }
-            }
-            EventType::VictimRescued => {
-                wire!(Rescue { location: Location });
-                let r: Rescue<'a> = parse(data)?;
-                EventView::VictimRescued {
-                    country: r.country,
-                    day: day(&r.occurred_at)?,
-                    location: r.location,
-                }
-            }
-            EventType::MigrantsDetected => {
-                wire!(Detection {
-                    location: Location,
-                    count: u64
-                });
-                let d: Detection<'a> = parse(data)?;
-                EventView::MigrantsDetected {
-                    country: d.country,
-                    day: day(&d.occurred_at)?,
-                    location: d.location,
-                    count: d.count,
-                }
-            }
-            EventType::ChecksPerformed => {
-                wire!(Checks {
-                    kind: CheckKind,
-                    count: u64
-                });
-                let c: Checks<'a> = parse(data)?;
-                EventView::ChecksPerformed {
-                    country: c.country,
-                    day: day(&c.occurred_at)?,
-                    kind: c.kind,
-                    count: c.count,
-                }
-            }
-            EventType::ItemsSeized => {
-                wire!(Items { location: Option<Location>, item: Item, count: u64 });
-                let i: Items<'a> = parse(data)?;
-                EventView::ItemsSeized {
-                    country: i.country,
-                    day: day(&i.occurred_at)?,
-                    location: i.location,
-                    item: i.item,
-                    count: i.count,
-                }
-            }
-            EventType::DrugsSeized => {
-                wire!(Drugs { grams: u64 });
-                let d: Drugs<'a> = parse(data)?;
-                EventView::DrugsSeized {
-                    country: d.country,
-                    day: day(&d.occurred_at)?,
-                    grams: d.grams,
-                }
-            }
-            EventType::CashSeized => {
-                wire!(Cash { currency: Currency, #[serde(borrow)] amount: Cow<'a, str> });
-                let c: Cash<'a> = parse(data)?;
-                EventView::CashSeized {
-                    country: c.country,
-                    day: day(&c.occurred_at)?,
-                    money: Money::parse(c.currency, &c.amount)?,
-                }
-            }
-            EventType::NetworkProfiled => {
-                let p: Profile<'a> = parse(data)?;
-                EventView::NetworkProfiled {
-                    network: p.network,
-                    people_smuggled_estimate: p.people_smuggled_estimate,
-                    max_fee: p.max_fee.map(|m| m.money()).transpose()?,
-                    destination: p.destination,
-                    method: p.method,
-                }
-            }
+            EventType::OperationLaunched => EventView::OperationLaunched {
+                name: text(f.name, "name")?,
+                coordinator: text(f.coordinator, "coordinator")?,
+                countries: serde_json::from_str(required(f.countries, "countries")?)
+                    .map_err(|e| format!("countries: {e}"))?,
+                starts_on: date(f.starts_on, "starts_on")?,
+                ends_on: date(f.ends_on, "ends_on")?,
+                funded_by: optional_text(f.funded_by)?,
+            },
+            EventType::CountryJoined => EventView::CountryJoined {
+                country: country(f.country, "country")?,
+            },
+            EventType::AgentsDeployed => EventView::AgentsDeployed {
+                country: country(f.country, "country")?,
+                count: count(f.count, "count")?,
+            },
+            EventType::ExpertsDeployed => EventView::ExpertsDeployed {
+                country: country(f.country, "country")?,
+                count: count(f.count, "count")?,
+            },
+            EventType::ArrestMade => EventView::ArrestMade {
+                country: country(f.country, "country")?,
+                day: day(f.occurred_at)?,
+                location: word(f.location, "location", Location::parse)?,
+                network: optional_text(f.network)?,
+            },
+            EventType::VictimRescued => EventView::VictimRescued {
+                country: country(f.country, "country")?,
+                day: day(f.occurred_at)?,
+                location: word(f.location, "location", Location::parse)?,
+            },
+            EventType::MigrantsDetected => EventView::MigrantsDetected {
+                country: country(f.country, "country")?,
+                day: day(f.occurred_at)?,
+                location: word(f.location, "location", Location::parse)?,
+                count: count(f.count, "count")?,
+            },
+            EventType::ChecksPerformed => EventView::ChecksPerformed {
+                country: country(f.country, "country")?,
+                day: day(f.occurred_at)?,
+                kind: word(f.kind, "kind", CheckKind::parse)?,
+                count: count(f.count, "count")?,
+            },
+            EventType::ItemsSeized => EventView::ItemsSeized {
+                country: country(f.country, "country")?,
+                day: day(f.occurred_at)?,
+                location: f
+                    .location
+                    .map(|_| word(f.location, "location", Location::parse))
+                    .transpose()?,
+                item: word(f.item, "item", Item::parse)?,
+                count: count(f.count, "count")?,
+            },
+            EventType::DrugsSeized => EventView::DrugsSeized {
+                country: country(f.country, "country")?,
+                day: day(f.occurred_at)?,
+                grams: count(f.grams, "grams")?,
+            },
+            EventType::CashSeized => EventView::CashSeized {
+                country: country(f.country, "country")?,
+                day: day(f.occurred_at)?,
+                money: Money::parse(
+                    word(f.currency, "currency", Currency::parse)?,
+                    &text(f.amount, "amount")?,
+                )?,
+            },
+            EventType::NetworkProfiled => EventView::NetworkProfiled {
+                network: text(f.network, "network")?,
+                people_smuggled_estimate: f
+                    .people_smuggled_estimate
+                    .map(raw::number)
+                    .transpose()?,
+                max_fee: f
+                    .max_fee
+                    .map(|raw| {
+                        serde_json::from_str::<Money>(raw).map_err(|e| format!("max_fee: {e}"))
+                    })
+                    .transpose()?,
+                destination: f
+                    .destination
+                    .map(|_| country(f.destination, "destination"))
+                    .transpose()?,
+                method: optional_text(f.method)?,
+            },
             EventType::OperationClosed => EventView::OperationClosed,
             EventType::EventRetracted => {
-                let r: Retraction = parse(data)?;
+                let id = text(f.event_id, "event_id")?;
                 EventView::EventRetracted {
-                    event_id: r.event_id,
+                    event_id: Uuid::try_parse(&id).map_err(|e| format!("event_id: {e}"))?,
                 }
             }
         })

@@ -1,0 +1,217 @@
+//! A minimal reader of JSON objects for replay: it walks an object's
+//! top-level fields and hands out each value's raw text, parsing nothing it
+//! is not asked for and allocating nothing.
+//!
+//! It trusts its input to be JSON (the log holds only what the domain wrote,
+//! and the hash chain guards it) but never reads out of bounds or loops on
+//! anything else: malformed text yields an error.
+
+use std::borrow::Cow;
+
+/// Iterates over the `(key, raw value)` pairs of a JSON object.
+#[derive(Debug)]
+pub struct Fields<'a> {
+    text: &'a [u8],
+    at: usize,
+    done: bool,
+}
+
+/// The fields of the object `text`.
+pub fn fields(text: &str) -> Fields<'_> {
+    Fields {
+        text: text.as_bytes(),
+        at: 0,
+        done: false,
+    }
+}
+
+impl<'a> Fields<'a> {
+    fn skip_space(&mut self) {
+        while self
+            .text
+            .get(self.at)
+            .is_some_and(|b| b.is_ascii_whitespace())
+        {
+            self.at += 1;
+        }
+    }
+
+    fn byte(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    /// Skips a string starting at its opening quote; returns its inner text.
+    fn skip_string(&mut self) -> Result<&'a [u8], String> {
+        let start = self.at + 1;
+        let mut i = start;
+        loop {
+            match self.text.get(i) {
+                Some(b'"') => break,
+                Some(b'\\') => i += 2,
+                Some(_) => i += 1,
+                None => return Err("unterminated string".into()),
+            }
+        }
+        self.at = i + 1;
+        Ok(&self.text[start..i])
+    }
+
+    /// Skips one value of any kind.
+    fn skip_value(&mut self) -> Result<(), String> {
+        match self.byte() {
+            Some(b'"') => self.skip_string().map(|_| ()),
+            Some(b'{') | Some(b'[') => {
+                let mut depth = 0usize;
+                loop {
+                    match self.byte() {
+                        Some(b'"') => {
+                            self.skip_string()?;
+                            continue;
+                        }
+                        Some(b'{') | Some(b'[') => depth += 1,
+                        Some(b'}') | Some(b']') => {
+                            depth -= 1;
+                            if depth == 0 {
+                                self.at += 1;
+                                return Ok(());
+                            }
+                        }
+                        Some(_) => {}
+                        None => return Err("unterminated object or array".into()),
+                    }
+                    self.at += 1;
+                }
+            }
+            Some(_) => {
+                while self
+                    .byte()
+                    .is_some_and(|b| !matches!(b, b',' | b'}' | b']') && !b.is_ascii_whitespace())
+                {
+                    self.at += 1;
+                }
+                Ok(())
+            }
+            None => Err("missing value".into()),
+        }
+    }
+
+    fn next_field(&mut self) -> Result<Option<(&'a str, &'a str)>, String> {
+        self.skip_space();
+        if self.at == 0 {
+            if self.byte() != Some(b'{') {
+                return Err("not an object".into());
+            }
+            self.at += 1;
+            self.skip_space();
+            if self.byte() == Some(b'}') {
+                return Ok(None);
+            }
+        } else {
+            match self.byte() {
+                Some(b',') => self.at += 1,
+                Some(b'}') => return Ok(None),
+                _ => return Err("expected , or }".into()),
+            }
+            self.skip_space();
+        }
+        if self.byte() != Some(b'"') {
+            return Err("expected a key".into());
+        }
+        let key = self.skip_string()?;
+        self.skip_space();
+        if self.byte() != Some(b':') {
+            return Err("expected :".into());
+        }
+        self.at += 1;
+        self.skip_space();
+        let start = self.at;
+        self.skip_value()?;
+        let value = &self.text[start..self.at];
+        // Slices start and end at ASCII delimiters of valid UTF-8 text.
+        let key = std::str::from_utf8(key).map_err(|e| e.to_string())?;
+        let value = std::str::from_utf8(value).map_err(|e| e.to_string())?;
+        Ok(Some((key, value)))
+    }
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Result<(&'a str, &'a str), String>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = self.next_field().transpose();
+        if !matches!(next, Some(Ok(_))) {
+            self.done = true;
+        }
+        next
+    }
+}
+
+/// The text of a raw JSON string value, borrowed unless it has escapes.
+pub fn string(raw: &str) -> Result<Cow<'_, str>, String> {
+    let inner = raw
+        .strip_prefix('"')
+        .and_then(|r| r.strip_suffix('"'))
+        .ok_or_else(|| format!("expected a string, found {raw}"))?;
+    if inner.contains('\\') {
+        serde_json::from_str::<String>(raw)
+            .map(Cow::Owned)
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(Cow::Borrowed(inner))
+    }
+}
+
+/// A raw JSON whole number.
+pub fn number(raw: &str) -> Result<u64, String> {
+    raw.parse()
+        .map_err(|_| format!("expected a whole number, found {raw}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(text: &str) -> Result<Vec<(&str, &str)>, String> {
+        fields(text).collect()
+    }
+
+    #[test]
+    fn fields_and_raw_values() {
+        assert_eq!(
+            all(r#"{"a":1,"b":"x\"y","c":{"d":[1,{"e":"}"}]},"f":true, "g" : null}"#),
+            Ok(vec![
+                ("a", "1"),
+                ("b", r#""x\"y""#),
+                ("c", r#"{"d":[1,{"e":"}"}]}"#),
+                ("f", "true"),
+                ("g", "null"),
+            ])
+        );
+        assert_eq!(all("{}"), Ok(vec![]));
+        assert_eq!(string(r#""x\"y""#).as_deref(), Ok("x\"y"));
+        assert_eq!(string(r#""plain""#), Ok(Cow::Borrowed("plain")));
+    }
+
+    #[test]
+    fn malformed_text_is_an_error_not_a_hang() {
+        for bad in [
+            "",
+            "[]",
+            "{\"a\"",
+            "{\"a\":",
+            "{\"a\":\"x",
+            "{\"a\":1 \"b\":2}",
+            "{\"a\":{",
+            "{a:1}",
+        ] {
+            assert!(
+                all(bad).is_err() || all(bad).is_ok_and(|v| v.is_empty()),
+                "{bad}"
+            );
+            assert!(all(bad).is_err(), "{bad}");
+        }
+    }
+}
