@@ -229,8 +229,21 @@ fn canonical_time(text: &str) -> Option<(&[u8], u32)> {
     Some((&bytes[..19], nanos))
 }
 
-/// Verifies the committed log of `view`.
+/// Verifies the committed log of `view`: in parallel when the log is large
+/// and there are cores to share the hashing; sequentially (and so with the
+/// exact first error) otherwise or whenever the parallel pass finds
+/// anything wrong.
 pub(crate) fn verify(
+    view: &LogView,
+    expect_head: Option<(u64, Hash)>,
+) -> Result<VerifyReport, StoreError> {
+    if let Some(report) = parallel::verify(view, expect_head)? {
+        return Ok(report);
+    }
+    verify_sequentially(view, expect_head)
+}
+
+fn verify_sequentially(
     view: &LogView,
     expect_head: Option<(u64, Hash)>,
 ) -> Result<VerifyReport, StoreError> {
@@ -257,10 +270,383 @@ pub(crate) fn verify(
     checker.finish(view.end_segment as u64 + 1, expect_head)
 }
 
+/// The parallel pass: the committed bytes are cut into units of a few
+/// megabytes (at line boundaries), each checked on its own by a worker
+/// thread (decoding, hashing, continuity within the unit), then the units'
+/// summaries are joined in order (continuity across units and segments).
+/// Every record's hash is still checked against its predecessor's: a unit's
+/// first line is chained to the previous unit's last hash while joining.
+mod parallel {
+    use std::collections::HashMap;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+
+    use super::{compare_times, LogChecker};
+    use crate::file::segments::{open_read, LineReader, READ_CHUNK};
+    use crate::file::tail::LogView;
+    use crate::record::{decode_record, HASH_SUFFIX_LEN};
+    use crate::{Hash, StoreError, VerifyReport};
+
+    /// Below this many records the sequential pass is fast enough.
+    const MIN_RECORDS: u64 = 100_000;
+    const UNIT_BYTES: u64 = 16 << 20;
+    const MAX_THREADS: usize = 16;
+
+    #[derive(Debug)]
+    struct Unit {
+        segment: usize,
+        start: u64,
+        end: u64,
+        /// The committed length of the segment.
+        limit: u64,
+    }
+
+    /// What a unit holds, for joining. Built only when everything inside
+    /// the unit checked out.
+    #[derive(Debug)]
+    struct Summary {
+        records: u64,
+        first_position: u64,
+        last_position: u64,
+        /// The first record's content (the bytes its hash covers besides the
+        /// previous hash) and stored hash.
+        first_content: Vec<u8>,
+        first_hash: Hash,
+        last_hash: Hash,
+        first_time: String,
+        last_time: String,
+        /// Per operation: the first and last version seen in the unit.
+        versions: HashMap<String, (u64, u64)>,
+        last_batch_end: bool,
+        watched: Option<Hash>,
+        /// The unit ends inside a line (only possible at a segment's end).
+        partial_end: bool,
+    }
+
+    /// `None` when the sequential pass must run (small log, one core, or
+    /// something to report).
+    pub(super) fn verify(
+        view: &LogView,
+        expect_head: Option<(u64, Hash)>,
+    ) -> Result<Option<VerifyReport>, StoreError> {
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(MAX_THREADS);
+        if view.head.position < MIN_RECORDS {
+            return Ok(None);
+        }
+        verify_with(view, expect_head, threads, UNIT_BYTES)
+    }
+
+    /// The parallel pass with `threads` workers and units of `unit_bytes`.
+    pub(super) fn verify_with(
+        view: &LogView,
+        expect_head: Option<(u64, Hash)>,
+        threads: usize,
+        unit_bytes: u64,
+    ) -> Result<Option<VerifyReport>, StoreError> {
+        if threads < 2 {
+            return Ok(None);
+        }
+        let mut units = Vec::new();
+        for (index, segment) in view.segments[..=view.end_segment].iter().enumerate() {
+            let limit = if index == view.end_segment {
+                view.end_offset
+            } else {
+                std::fs::metadata(&segment.path)
+                    .map_err(|error| StoreError::io(&segment.path, error))?
+                    .len()
+            };
+            let mut start = 0;
+            loop {
+                let end = (start + unit_bytes).min(limit);
+                units.push(Unit {
+                    segment: index,
+                    start,
+                    end,
+                    limit,
+                });
+                if end >= limit {
+                    break;
+                }
+                start = end;
+            }
+        }
+        let watch = expect_head.map(|(position, _)| position);
+        let next = AtomicUsize::new(0);
+        let failed = AtomicBool::new(false);
+        let results: Mutex<Vec<Option<Summary>>> =
+            Mutex::new((0..units.len()).map(|_| None).collect());
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(units.len()) {
+                scope.spawn(|| loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= units.len() || failed.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    match check_unit(view, &units[index], watch) {
+                        Some(summary) => {
+                            if let Ok(mut results) = results.lock() {
+                                results[index] = Some(summary);
+                            }
+                        }
+                        None => failed.store(true, Ordering::Relaxed),
+                    }
+                });
+            }
+        });
+        if failed.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let Ok(results) = results.into_inner() else {
+            return Ok(None);
+        };
+        let mut summaries = Vec::with_capacity(results.len());
+        for result in results {
+            let Some(summary) = result else {
+                return Ok(None);
+            };
+            summaries.push(summary);
+        }
+        Ok(join(view, &units, summaries, expect_head))
+    }
+
+    /// Checks one unit; `None` if anything is wrong in it.
+    fn check_unit(view: &LogView, unit: &Unit, watch: Option<u64>) -> Option<Summary> {
+        let segment = &view.segments[unit.segment];
+        let file = open_read(&segment.path).ok()?;
+        // Start one byte early: the first "line" read ends at the first
+        // newline at or after `start - 1`, so the next one starts the unit.
+        let from = unit.start.saturating_sub(1);
+        let chunk = usize::try_from((unit.end - unit.start).saturating_mul(2))
+            .unwrap_or(READ_CHUNK)
+            .clamp(4096, READ_CHUNK);
+        let mut reader = LineReader::new(file, from, unit.limit, chunk);
+        if unit.start > 0 {
+            reader.next_line().ok()??;
+        }
+        let mut summary = Summary {
+            records: 0,
+            first_position: 0,
+            last_position: 0,
+            first_content: Vec::new(),
+            first_hash: Hash::GENESIS,
+            last_hash: Hash::GENESIS,
+            first_time: String::new(),
+            last_time: String::new(),
+            versions: HashMap::new(),
+            last_batch_end: false,
+            watched: None,
+            partial_end: false,
+        };
+        let mut previous = Hash::GENESIS;
+        while let Some(span) = reader.next_line().ok()? {
+            if span.offset >= unit.end {
+                break;
+            }
+            if !span.complete {
+                summary.partial_end = true;
+                break;
+            }
+            let line = reader.bytes(span);
+            let record = decode_record(line).ok()?;
+            let content = line.get(..line.len().checked_sub(HASH_SUFFIX_LEN)?)?;
+            if summary.records == 0 {
+                summary.first_position = record.position;
+                summary.first_content = content.to_vec();
+                summary.first_hash = record.hash;
+                summary.first_time = record.recorded_at.to_owned();
+                summary.last_time = record.recorded_at.to_owned();
+            } else {
+                if record.position != summary.last_position + 1
+                    || Hash::chain(&previous, content) != record.hash
+                {
+                    return None;
+                }
+                if record.recorded_at != summary.last_time {
+                    if compare_times(record.recorded_at, &summary.last_time).ok()?
+                        == std::cmp::Ordering::Less
+                    {
+                        return None;
+                    }
+                    summary.last_time.clear();
+                    summary.last_time.push_str(record.recorded_at);
+                }
+            }
+            match summary.versions.get_mut(record.operation.as_ref()) {
+                Some((_, last)) => {
+                    if record.version != *last + 1 {
+                        return None;
+                    }
+                    *last = record.version;
+                }
+                None => {
+                    summary.versions.insert(
+                        record.operation.clone().into_owned(),
+                        (record.version, record.version),
+                    );
+                }
+            }
+            if watch == Some(record.position) {
+                summary.watched = Some(record.hash);
+            }
+            previous = record.hash;
+            summary.last_hash = record.hash;
+            summary.last_position = record.position;
+            summary.last_batch_end = record.batch_end;
+            summary.records += 1;
+        }
+        Some(summary)
+    }
+
+    /// Joins the units in order; `None` if they do not form a valid log.
+    fn join(
+        view: &LogView,
+        units: &[Unit],
+        summaries: Vec<Summary>,
+        expect_head: Option<(u64, Hash)>,
+    ) -> Option<VerifyReport> {
+        let mut checker = LogChecker::new(expect_head);
+        let mut segment_records = 0;
+        for (index, (unit, summary)) in units.iter().zip(summaries).enumerate() {
+            let segment = &view.segments[unit.segment];
+            if summary.partial_end {
+                return None;
+            }
+            if summary.records > 0 {
+                if segment_records == 0 && summary.first_position != segment.first {
+                    return None;
+                }
+                if summary.first_position != checker.position + 1
+                    || Hash::chain(&checker.previous, &summary.first_content) != summary.first_hash
+                {
+                    return None;
+                }
+                if !checker.last_time.is_empty()
+                    && summary.first_time != checker.last_time
+                    && compare_times(&summary.first_time, &checker.last_time).ok()?
+                        == std::cmp::Ordering::Less
+                {
+                    return None;
+                }
+                for (operation, (first, last)) in summary.versions {
+                    let known = checker.versions.get(&operation).copied().unwrap_or(0);
+                    if first != known + 1 {
+                        return None;
+                    }
+                    checker.versions.insert(operation, last);
+                }
+                if let (Some(hash), Some((position, found))) =
+                    (summary.watched, checker.expected_at.as_mut())
+                {
+                    if *position <= summary.last_position && *position >= summary.first_position {
+                        *found = Some(hash);
+                    }
+                }
+                checker.position = summary.last_position;
+                checker.previous = summary.last_hash;
+                checker.last_time = summary.last_time;
+                checker.last_batch_end = summary.last_batch_end;
+                segment_records += summary.records;
+            }
+            let segment_ends = units
+                .get(index + 1)
+                .is_none_or(|next| next.segment != unit.segment);
+            if segment_ends {
+                // Only the head's segment may be empty (an empty log), and a
+                // batch never spans segments.
+                let is_last = unit.segment == view.end_segment;
+                if (!is_last && segment_records == 0) || !checker.last_batch_end {
+                    return None;
+                }
+                segment_records = 0;
+            }
+        }
+        if checker.position != view.head.position || checker.previous != view.head.hash {
+            return None;
+        }
+        checker
+            .finish(view.end_segment as u64 + 1, expect_head)
+            .ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::cmp::Ordering;
+
+    /// The parallel pass agrees with the sequential one on valid logs and
+    /// defers to it (returns `None`) on damaged ones.
+    #[test]
+    fn the_parallel_pass_agrees_with_the_sequential_one() -> Result<(), StoreError> {
+        use crate::file::segments::list_segments;
+        use crate::file::tail::detect;
+        use crate::{EventStore, FileStore, FileStoreConfig, NewEvent};
+        use chrono::{TimeZone, Utc};
+
+        let temp = tempfile::tempdir().map_err(|error| StoreError::io("tempdir", error))?;
+        let dir = temp.path().join("store");
+        let store = FileStore::init(
+            &dir,
+            FileStoreConfig {
+                segment_bytes: 20_000,
+            },
+        )?;
+        for batch in 0..40u64 {
+            let time = Utc
+                .timestamp_opt(1_600_000_000 + batch as i64, 0)
+                .single()
+                .ok_or_else(|| StoreError::Invalid("time".into()))?;
+            let mut transaction = store.begin(time)?;
+            for i in 0..25u64 {
+                let id = batch * 25 + i + 1;
+                transaction.stage(NewEvent {
+                    id: uuid::Uuid::from_u128(u128::from(id)),
+                    operation: format!("op{}", id % 7),
+                    event_type: "T".into(),
+                    schema: 1,
+                    recorded_by: "test".into(),
+                    data: format!("{{\"n\":{id}}}"),
+                    expected_version: None,
+                })?;
+            }
+            transaction.commit()?;
+        }
+        let view = detect(list_segments(&dir)?)?;
+        let sequential = verify_sequentially(&view, None)?;
+        for unit_bytes in [100, 333, 4096, 1 << 20] {
+            let parallel = parallel::verify_with(&view, None, 3, unit_bytes)?;
+            assert_eq!(
+                parallel.as_ref(),
+                Some(&sequential),
+                "units of {unit_bytes}"
+            );
+            let head = Some((500, view.head.hash));
+            assert!(parallel::verify_with(&view, head, 3, unit_bytes)?.is_none());
+        }
+        // A damaged log: every unit size defers to the sequential pass.
+        let segment = &view.segments[1].path;
+        let mut bytes = std::fs::read(segment).map_err(|error| StoreError::io(segment, error))?;
+        let at = bytes.len() / 2;
+        let digit = bytes[at..]
+            .iter()
+            .position(|b| b.is_ascii_digit())
+            .map(|i| at + i)
+            .ok_or_else(|| StoreError::Invalid("no digit".into()))?;
+        bytes[digit] = if bytes[digit] == b'9' {
+            b'8'
+        } else {
+            bytes[digit] + 1
+        };
+        std::fs::write(segment, &bytes).map_err(|error| StoreError::io(segment, error))?;
+        for unit_bytes in [100, 333, 4096, 1 << 20] {
+            assert!(parallel::verify_with(&view, None, 3, unit_bytes)?.is_none());
+        }
+        assert!(verify_sequentially(&view, None).is_err());
+        Ok(())
+    }
 
     #[test]
     fn canonical_times_compare_like_instants() -> Result<(), StoreError> {
