@@ -11,7 +11,7 @@ use std::borrow::Cow;
 /// Iterates over the `(key, raw value)` pairs of a JSON object.
 #[derive(Debug)]
 pub struct Fields<'a> {
-    text: &'a [u8],
+    text: &'a str,
     at: usize,
     done: bool,
 }
@@ -19,33 +19,37 @@ pub struct Fields<'a> {
 /// The fields of the object `text`.
 pub fn fields(text: &str) -> Fields<'_> {
     Fields {
-        text: text.as_bytes(),
+        text,
         at: 0,
         done: false,
     }
 }
 
 impl<'a> Fields<'a> {
+    /// Slices at ASCII delimiters, which are always character boundaries
+    /// (unless the text is malformed: then an error, not a panic).
+    fn slice(&self, start: usize, end: usize) -> Result<&'a str, String> {
+        self.text
+            .get(start..end)
+            .ok_or_else(|| "malformed text".to_owned())
+    }
+
     fn skip_space(&mut self) {
-        while self
-            .text
-            .get(self.at)
-            .is_some_and(|b| b.is_ascii_whitespace())
-        {
+        while self.byte().is_some_and(|b| b.is_ascii_whitespace()) {
             self.at += 1;
         }
     }
 
     fn byte(&self) -> Option<u8> {
-        self.text.get(self.at).copied()
+        self.text.as_bytes().get(self.at).copied()
     }
 
     /// Skips a string starting at its opening quote; returns its inner text.
-    fn skip_string(&mut self) -> Result<&'a [u8], String> {
+    fn skip_string(&mut self) -> Result<&'a str, String> {
         let start = self.at + 1;
         let mut i = start;
         loop {
-            match self.text.get(i) {
+            match self.text.as_bytes().get(i) {
                 Some(b'"') => break,
                 Some(b'\\') => i += 2,
                 Some(_) => i += 1,
@@ -53,7 +57,7 @@ impl<'a> Fields<'a> {
             }
         }
         self.at = i + 1;
-        Ok(&self.text[start..i])
+        self.slice(start, i)
     }
 
     /// Skips one value of any kind.
@@ -126,10 +130,7 @@ impl<'a> Fields<'a> {
         self.skip_space();
         let start = self.at;
         self.skip_value()?;
-        let value = &self.text[start..self.at];
-        // Slices start and end at ASCII delimiters of valid UTF-8 text.
-        let key = std::str::from_utf8(key).map_err(|e| e.to_string())?;
-        let value = std::str::from_utf8(value).map_err(|e| e.to_string())?;
+        let value = self.slice(start, self.at)?;
         Ok(Some((key, value)))
     }
 }

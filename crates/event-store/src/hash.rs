@@ -33,21 +33,33 @@ impl Hash {
         out
     }
 
-    /// Parses exactly 64 lowercase hex digits.
+    /// Parses exactly 64 lowercase hex digits. (Every record read passes
+    /// through here, so it uses a table and checks validity once.)
     pub fn from_hex(text: &[u8]) -> Option<Hash> {
-        if text.len() != 64 {
-            return None;
-        }
-        let digit = |c: u8| match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
+        const INVALID: u8 = 0x10;
+        const VALUES: [u8; 256] = {
+            let mut table = [INVALID; 256];
+            let mut c = 0;
+            while c < 10 {
+                table[b'0' as usize + c] = c as u8;
+                c += 1;
+            }
+            let mut c = 0;
+            while c < 6 {
+                table[b'a' as usize + c] = 10 + c as u8;
+                c += 1;
+            }
+            table
         };
+        let text: &[u8; 64] = text.try_into().ok()?;
         let mut out = [0u8; 32];
-        for (i, pair) in text.chunks_exact(2).enumerate() {
-            out[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
+        let mut invalid = 0u8;
+        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            let (high, low) = (VALUES[usize::from(pair[0])], VALUES[usize::from(pair[1])]);
+            invalid |= high | low;
+            *byte = (high << 4) | (low & 0x0f);
         }
-        Some(Hash(out))
+        (invalid & INVALID == 0).then_some(Hash(out))
     }
 }
 

@@ -170,6 +170,8 @@ fn decode_any(line: &[u8], hash: Hash) -> Result<EnvelopeRef<'_>, String> {
 /// Reads a record in exactly the layout `encode_record` writes; `None` for
 /// anything else.
 fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<EnvelopeRef<'_>> {
+    // One UTF-8 check for the whole line; every field below is a slice of it.
+    let line = std::str::from_utf8(line).ok()?;
     let mut at = Cursor { line, at: 0 };
     at.expect(b"{\"position\":")?;
     let position = at.number()?;
@@ -189,11 +191,11 @@ fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<Envel
     let recorded_by = at.string()?;
     at.expect(b",\"data\":")?;
     let rest = line.get(at.at..content_len)?;
-    let (data, batch_end) = match rest.strip_suffix(b",\"batch_end\":true,") {
+    let (data, batch_end) = match rest.strip_suffix(",\"batch_end\":true,") {
         Some(data) => (data, true),
-        None => (rest.strip_suffix(b",")?, false),
+        None => (rest.strip_suffix(',')?, false),
     };
-    if position == 0 || version == 0 || !data.starts_with(b"{") || !data.ends_with(b"}") {
+    if position == 0 || version == 0 || !data.starts_with('{') || !data.ends_with('}') {
         return None;
     }
     Some(EnvelopeRef {
@@ -205,7 +207,7 @@ fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<Envel
         schema,
         recorded_at,
         recorded_by,
-        data: std::str::from_utf8(data).ok()?,
+        data,
         batch_end,
         hash,
     })
@@ -213,18 +215,22 @@ fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<Envel
 
 /// A position in a record line, for the positional reading.
 struct Cursor<'a> {
-    line: &'a [u8],
+    line: &'a str,
     at: usize,
 }
 
 impl<'a> Cursor<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.line.as_bytes()
+    }
+
     fn expect(&mut self, literal: &[u8]) -> Option<()> {
         let end = self.at + literal.len();
-        (self.line.get(self.at..end)? == literal).then(|| self.at = end)
+        (self.bytes().get(self.at..end)? == literal).then(|| self.at = end)
     }
 
     fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        let slice = self.line.get(self.at..self.at + n)?;
+        let slice = self.bytes().get(self.at..self.at + n)?;
         self.at += n;
         Some(slice)
     }
@@ -233,25 +239,25 @@ impl<'a> Cursor<'a> {
     fn number(&mut self) -> Option<u64> {
         let start = self.at;
         let mut value: u64 = 0;
-        while let Some(digit) = self.line.get(self.at).filter(|b| b.is_ascii_digit()) {
+        while let Some(digit) = self.bytes().get(self.at).filter(|b| b.is_ascii_digit()) {
             value = value
                 .checked_mul(10)?
                 .checked_add(u64::from(digit - b'0'))?;
             self.at += 1;
         }
         let len = self.at - start;
-        (len > 0 && (len == 1 || self.line[start] != b'0')).then_some(value)
+        (len > 0 && (len == 1 || self.bytes()[start] != b'0')).then_some(value)
     }
 
     /// The text up to the next quote, which must hold no escape.
     fn plain_until_quote(&mut self) -> Option<&'a str> {
         let start = self.at;
-        let len = memchr::memchr2(b'"', b'\\', &self.line[start..])?;
-        if self.line[start + len] != b'"' {
+        let len = memchr::memchr2(b'"', b'\\', &self.bytes()[start..])?;
+        if self.bytes()[start + len] != b'"' {
             return None;
         }
         self.at = start + len;
-        let text = std::str::from_utf8(&self.line[start..start + len]).ok()?;
+        let text = self.line.get(start..start + len)?;
         (!text.bytes().any(|b| b < 0x20)).then_some(text)
     }
 
@@ -266,13 +272,13 @@ impl<'a> Cursor<'a> {
         // Has escapes: find the closing quote, skipping escaped characters.
         let mut i = start;
         loop {
-            match *self.line.get(i)? {
+            match *self.bytes().get(i)? {
                 b'\\' => i += 2,
                 b'"' => break,
                 _ => i += 1,
             }
         }
-        let text: String = serde_json::from_slice(&self.line[start - 1..=i]).ok()?;
+        let text: String = serde_json::from_str(self.line.get(start - 1..=i)?).ok()?;
         self.at = i + 1;
         Some(Cow::Owned(text))
     }
