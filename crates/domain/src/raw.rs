@@ -46,13 +46,17 @@ impl<'a> Fields<'a> {
 
     /// Skips a string starting at its opening quote; returns its inner text.
     fn skip_string(&mut self) -> Result<&'a str, String> {
+        let bytes = self.text.as_bytes();
         let start = self.at + 1;
         let mut i = start;
         loop {
-            match self.text.as_bytes().get(i) {
-                Some(b'"') => break,
-                Some(b'\\') => i += 2,
-                Some(_) => i += 1,
+            let rest = bytes.get(i..).unwrap_or_default();
+            match memchr::memchr2(b'"', b'\\', rest).map(|offset| (i + offset, rest[offset])) {
+                Some((quote, b'"')) => {
+                    i = quote;
+                    break;
+                }
+                Some((escape, _)) => i = escape + 2,
                 None => return Err("unterminated string".into()),
             }
         }
