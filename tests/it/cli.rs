@@ -218,3 +218,65 @@ fn recorded_by_comes_from_the_line_then_the_flag() {
         .collect();
     assert_eq!(by, ["test", "AL-unit"]);
 }
+
+#[test]
+fn deleting_the_derived_folder_changes_no_output() {
+    let store = three_batches();
+    let reports = |store: &Store| -> Vec<String> {
+        ["summary", "countries", "timeline", "seizures", "networks"]
+            .iter()
+            .flat_map(|kind| {
+                [
+                    store.run(&["report", kind, "--format", "json"]).ok(),
+                    store
+                        .run(&["report", kind, "--format", "csv", "--as-of", "5"])
+                        .ok(),
+                ]
+            })
+            .collect()
+    };
+    let warm = reports(&store);
+    assert!(
+        store.path().join(".theseus").exists(),
+        "reports and appends keep derived data"
+    );
+    std::fs::remove_dir_all(store.path().join(".theseus")).expect("delete derived data");
+    assert_eq!(reports(&store), warm);
+    // Appends rebuild what they need too: the duplicate is still recognised.
+    std::fs::remove_dir_all(store.path().join(".theseus")).expect("delete derived data");
+    let again = append_at(&store, "day1.ndjson", "2019-12-11T00:00:00Z");
+    assert_eq!(again["duplicates"], 4);
+}
+
+#[test]
+fn a_checkpoint_that_no_longer_matches_the_log_is_ignored() {
+    let store = three_batches();
+    let before = store.run(&["report", "summary", "--format", "json"]).ok();
+    // Replace the log by a different one of the same length: every checkpoint
+    // now names a hash the log does not hold.
+    let other = Store::new();
+    append_at(&other, "launch.ndjson", "2019-12-09T06:00:00Z");
+    let lines = data("cli/day1.ndjson").replace("12500", "500");
+    other
+        .run_with_input(
+            &[
+                "append",
+                "--recorded-by",
+                "test",
+                "--recorded-at",
+                "2019-12-09T21:00:00Z",
+            ],
+            lines.as_bytes(),
+        )
+        .ok();
+    append_at(&other, "day2.ndjson", "2019-12-10T21:00:00Z");
+    for (name, _) in store.log_bytes() {
+        std::fs::remove_file(store.path().join(name)).expect("remove segment");
+    }
+    for (name, bytes) in other.log_bytes() {
+        std::fs::write(store.path().join(name), bytes).expect("copy segment");
+    }
+    let after = store.run(&["report", "summary", "--format", "json"]).json();
+    assert_ne!(after.to_string(), before);
+    assert_eq!(after["rows"][0]["checks"]["passenger"], 500);
+}
