@@ -1,1 +1,231 @@
 //! Several processes appending to one store at once.
+//!
+//! Six threads each run a sequence of `theseus append` processes against
+//! the same store: single events and batches, to shared operations and to
+//! one operation of their own, some with an `expected_version` that must
+//! hold (their own operation), some with one that may be stale (a shared
+//! operation) and some with one that cannot hold. Afterwards the log must
+//! hold positions 1..N, each operation's versions 1..n, a valid chain, every
+//! acknowledged event exactly once and nothing of a refused batch.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::crash::{concat, event_id, verify, Rng};
+use crate::support::Store;
+
+const WRITERS: u64 = 6;
+const APPENDS_PER_WRITER: u64 = 12;
+const SHARED: [&str; 2] = ["shared-0", "shared-1"];
+
+fn launch(operation: &str) -> String {
+    format!(
+        r#"{{"operation":"{operation}","type":"OperationLaunched","data":{{"name":"{operation}","coordinator":"INTERPOL","countries":["AL"],"starts_on":"2020-01-01","ends_on":"2020-01-31"}}}}"#
+    )
+}
+
+fn agents(id: &str, operation: &str, expected_version: Option<u64>) -> String {
+    let expected =
+        expected_version.map_or(String::new(), |v| format!(r#""expected_version":{v},"#));
+    format!(
+        r#"{{"id":"{id}","operation":"{operation}","type":"AgentsDeployed",{expected}"data":{{"country":"AL","count":1}}}}"#
+    )
+}
+
+/// What one writer sent and what it was told.
+#[derive(Debug, Default)]
+struct Outcome {
+    acknowledged: Vec<String>,
+    refused: Vec<String>,
+    conflicts: u64,
+    /// (operation, expected_version, id of the line that carried it), for
+    /// acknowledged batches.
+    expectations: Vec<(String, u64, String)>,
+}
+
+fn writer(store: &Store, writer: u64, seed: u64) -> Outcome {
+    let mut rng = Rng::new(seed ^ writer);
+    let own = format!("own-{writer}");
+    let mut own_version = 1;
+    let mut outcome = Outcome::default();
+    for append in 0..APPENDS_PER_WRITER {
+        let batch = (writer << 16) | append;
+        // Mostly single events; every third append a batch of up to 200.
+        let n = if append % 3 == 2 {
+            2 + rng.unit_below(199)
+        } else {
+            1
+        };
+        let (operation, expected, must) = match append % 4 {
+            // Its own operation: nobody else appends, the version must hold.
+            0 => (own.clone(), Some(own_version), Some(0)),
+            // A shared operation with a version that cannot hold.
+            1 if append % 8 == 1 => (SHARED[0].to_owned(), Some(0), Some(3)),
+            // A shared operation with a version that other writers may
+            // have moved on: either outcome, but it must be all or nothing.
+            1 => (
+                SHARED[1].to_owned(),
+                Some(1 + rng.unit_below(2 * WRITERS)),
+                None,
+            ),
+            _ => (SHARED[(append % 2) as usize].to_owned(), None, Some(0)),
+        };
+        let ids: Vec<String> = (0..n).map(|line| event_id(batch, line)).collect();
+        let input: String = ids
+            .iter()
+            .enumerate()
+            .map(|(line, id)| {
+                agents(id, &operation, if line == 0 { expected } else { None }) + "\n"
+            })
+            .collect();
+        let run = store.append(&input);
+        if let Some(code) = must {
+            assert_eq!(
+                run.code, code,
+                "writer {writer}, append {append} ({operation}, expected {expected:?}): {run:?}"
+            );
+        }
+        match run.code {
+            0 => {
+                let out: serde_json::Value =
+                    serde_json::from_str(&run.stdout).expect("append JSON");
+                assert_eq!(out["appended"], n, "{run:?}");
+                let first = out["first_position"].as_u64().expect("first position");
+                assert_eq!(
+                    out["last_position"],
+                    first + n - 1,
+                    "a batch's positions are contiguous"
+                );
+                if operation == own {
+                    own_version += n;
+                }
+                if let Some(expected) = expected {
+                    outcome
+                        .expectations
+                        .push((operation, expected, ids[0].clone()));
+                }
+                outcome.acknowledged.extend(ids);
+            }
+            3 => {
+                assert!(
+                    run.stderr.starts_with("error: line 1: expected_version:"),
+                    "{run:?}"
+                );
+                outcome.conflicts += 1;
+                outcome.refused.extend(ids);
+            }
+            _ => panic!("writer {writer}, append {append}: {run:?}"),
+        }
+    }
+    outcome
+}
+
+trait UnitBelow {
+    fn unit_below(&mut self, n: u64) -> u64;
+}
+
+impl UnitBelow for Rng {
+    fn unit_below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+#[test]
+fn concurrent_writers_keep_positions_versions_and_the_chain_and_lose_or_duplicate_nothing() {
+    let seed = crate::crash::seed("THESEUS_CONCURRENCY_SEED");
+    println!("concurrency seed: {seed} (THESEUS_CONCURRENCY_SEED={seed} to replay)");
+    let store = Store::new();
+    let launches: String = SHARED
+        .iter()
+        .map(|op| op.to_string())
+        .chain((0..WRITERS).map(|w| format!("own-{w}")))
+        .map(|op| launch(&op) + "\n")
+        .collect();
+    store.append(&launches).ok();
+
+    let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..WRITERS)
+            .map(|w| {
+                let store = &store;
+                scope.spawn(move || writer(store, w, seed))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("writer thread"))
+            .collect()
+    });
+
+    let (records, head, warning) = verify(&store);
+    assert!(!warning.contains("warning"), "{warning}");
+    let log = concat(store.log_bytes());
+    let records_json: Vec<serde_json::Value> = log
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| serde_json::from_slice(line).expect("record JSON"))
+        .collect();
+    assert_eq!(records_json.len() as u64, records);
+    assert_eq!(records, head);
+
+    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut seen: BTreeMap<String, u64> = BTreeMap::new();
+    for (index, record) in records_json.iter().enumerate() {
+        assert_eq!(
+            record["position"],
+            index as u64 + 1,
+            "positions run 1..N without gaps"
+        );
+        let operation = record["operation"].as_str().expect("operation").to_owned();
+        let version = versions.entry(operation.clone()).or_insert(0);
+        *version += 1;
+        assert_eq!(
+            record["version"], *version,
+            "versions of {operation} run 1..n"
+        );
+        *seen
+            .entry(record["id"].as_str().expect("id").to_owned())
+            .or_insert(0) += 1;
+    }
+    let by_id: BTreeMap<&str, &serde_json::Value> = records_json
+        .iter()
+        .map(|r| (r["id"].as_str().expect("id"), r))
+        .collect();
+
+    let mut acknowledged = BTreeSet::new();
+    let mut conflicts = 0;
+    for outcome in &outcomes {
+        conflicts += outcome.conflicts;
+        for id in &outcome.acknowledged {
+            assert_eq!(
+                seen.get(id),
+                Some(&1),
+                "acknowledged event {id} must appear exactly once"
+            );
+            assert!(acknowledged.insert(id.clone()));
+        }
+        for id in &outcome.refused {
+            assert!(
+                !seen.contains_key(id),
+                "event {id} of a refused batch is in the log"
+            );
+        }
+        for (operation, expected, id) in &outcome.expectations {
+            let record = by_id[id.as_str()];
+            assert_eq!(&record["operation"], operation);
+            assert_eq!(
+                record["version"],
+                expected + 1,
+                "{id} was accepted with expected_version {expected}"
+            );
+        }
+    }
+    let launches = (SHARED.len() as u64) + WRITERS;
+    assert_eq!(
+        records,
+        launches + acknowledged.len() as u64,
+        "the log holds something nobody was told about"
+    );
+    assert!(
+        conflicts >= WRITERS,
+        "every writer sends at least one batch that must conflict"
+    );
+}
