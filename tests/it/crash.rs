@@ -434,7 +434,7 @@ fn kill_one(
 /// Ends a round: the readers' full check, then an append that is not
 /// killed, which must remove exactly the torn tail and nothing else.
 fn finish_round(store: &Store, model: &mut Model, work: &Path, batch: &mut u64, context: &str) {
-    model.check_readers(store, &context);
+    model.check_readers(store, context);
     *batch += 1;
     let lines = batch_lines(*batch, 3);
     let file = work.join(format!("batch-{batch}.ndjson"));
@@ -477,7 +477,7 @@ fn finish_round(store: &Store, model: &mut Model, work: &Path, batch: &mut u64, 
         "{context}: a torn tail is left"
     );
     model.prefix = bytes;
-    model.check_readers(store, &context);
+    model.check_readers(store, context);
     let (_, _, warning) = verify(store);
     assert!(!warning.contains("warning"), "{context}: {warning}");
 }
