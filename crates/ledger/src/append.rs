@@ -7,6 +7,7 @@
 //! transaction, so that nothing of the batch is written.
 
 use std::io::BufRead;
+use std::sync::mpsc::{sync_channel, SyncSender};
 
 use chrono::{DateTime, Utc};
 use domain::{Event, EventType, RetractionTarget, Slug, SCHEMA_VERSION};
@@ -43,22 +44,65 @@ fn refused(line: u64, field: &str, message: impl Into<String>) -> LedgerError {
     }
 }
 
+/// A line read, parsed and written in canonical form, ready to be checked
+/// against the log.
+struct Parsed {
+    number: u64,
+    line: InputLine,
+    data: String,
+}
+
+/// How many parsed lines may wait for the checker: enough to keep both
+/// threads busy, few enough that memory does not follow the batch's size.
+const PIPELINE_DEPTH: usize = 1024;
+
+/// Reads and parses lines on its own thread (the half of the work that does
+/// not depend on the log), handing them over in order.
+fn parse_lines(input: impl BufRead, sender: SyncSender<Result<Parsed, LedgerError>>) {
+    let mut lines = Lines::new(input);
+    loop {
+        let next = match lines.next_line() {
+            Ok(None) => return,
+            Ok(Some((number, text))) => parse_line(text)
+                .map(|line| Parsed {
+                    number,
+                    data: line.event.data_json(),
+                    line,
+                })
+                .map_err(|error| refused(number, &error.path, error.message)),
+            Err(error) => Err(error),
+        };
+        let stop = next.is_err();
+        // The checker stopped listening: it refused an earlier line.
+        if sender.send(next).is_err() || stop {
+            return;
+        }
+    }
+}
+
 /// Appends the JSON Lines read from `input` as one atomic batch.
+///
+/// Parsing runs on a second thread while this one checks and stages lines
+/// against the log; the batch is still checked strictly in order.
 pub fn append(
     store: &dyn EventStore,
-    input: impl BufRead,
+    input: impl BufRead + Send,
     options: &AppendOptions,
 ) -> Result<AppendSummary, LedgerError> {
     let mut transaction = store.begin(options.recorded_at)?;
     let mut operations = state::load(store, transaction.head())?;
-    let mut lines = Lines::new(input);
     let mut duplicates = 0;
-    while let Some((number, text)) = lines.next_line()? {
-        let line = parse_line(text).map_err(|error| refused(number, &error.path, error.message))?;
-        if stage_line(transaction.as_mut(), &mut operations, number, line, options)? {
-            duplicates += 1;
+    std::thread::scope(|scope| -> Result<(), LedgerError> {
+        let (sender, receiver) = sync_channel(PIPELINE_DEPTH);
+        scope.spawn(move || parse_lines(input, sender));
+        for parsed in receiver {
+            let Parsed { number, line, data } = parsed?;
+            if stage_line(transaction.as_mut(), &mut operations, number, line, data, options)? {
+                duplicates += 1;
+            }
         }
-    }
+        Ok(())
+    })?;
     let committed = transaction.commit()?;
     if committed.appended > 0 {
         // The state now matches the new head; saving it spares the next
@@ -79,10 +123,10 @@ fn stage_line(
     operations: &mut state::Operations,
     number: u64,
     line: InputLine,
+    data: String,
     options: &AppendOptions,
 ) -> Result<bool, LedgerError> {
     let event_type = line.event.event_type();
-    let data = line.event.data_json();
     if let Some(id) = line.id {
         if let Some(existing) = transaction.find(id)? {
             let same = existing.operation == line.operation.as_str()
