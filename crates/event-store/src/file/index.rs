@@ -216,8 +216,23 @@ fn random_key() -> [u64; 2] {
 #[derive(Debug)]
 enum Slots {
     Memory(Vec<u8>),
-    Disk(File),
+    /// On disk, with the slots written since the last flush kept aside:
+    /// each small write to a large page-cache folio costs the kernel about
+    /// as much as writing the whole folio, so a batch's inserts are written
+    /// in coalesced runs instead of one `pwrite` each.
+    Disk {
+        file: File,
+        dirty: BTreeMap<u64, [u8; SLOT_LEN]>,
+    },
 }
+
+/// Dirty slots closer than this (64 KiB) are written in one run, with the
+/// clean slots between them read first: copying that much costs about what
+/// one more small `pwrite` costs (measured on ext4).
+const COALESCE_GAP_SLOTS: u64 = 2048;
+/// Dirty slots are written out once there are this many (a rebuild or a
+/// long catch-up must not hold every id in memory).
+const MAX_DIRTY_SLOTS: usize = 1 << 16;
 
 impl Slots {
     fn read(&self, first: u64, out: &mut [u8]) -> io::Result<()> {
@@ -227,7 +242,15 @@ impl Slots {
                 out.copy_from_slice(&bytes[start..start + out.len()]);
                 Ok(())
             }
-            Slots::Disk(file) => file.read_exact_at(out, HEADER_LEN + first * SLOT_LEN as u64),
+            Slots::Disk { file, dirty } => {
+                file.read_exact_at(out, HEADER_LEN + first * SLOT_LEN as u64)?;
+                let count = (out.len() / SLOT_LEN) as u64;
+                for (slot, bytes) in dirty.range(first..first + count) {
+                    let start = (slot - first) as usize * SLOT_LEN;
+                    out[start..start + SLOT_LEN].copy_from_slice(bytes);
+                }
+                Ok(())
+            }
         }
     }
 
@@ -238,7 +261,47 @@ impl Slots {
                 memory[start..start + SLOT_LEN].copy_from_slice(bytes);
                 Ok(())
             }
-            Slots::Disk(file) => file.write_all_at(bytes, HEADER_LEN + slot * SLOT_LEN as u64),
+            Slots::Disk { dirty, .. } => {
+                dirty.insert(slot, *bytes);
+                if dirty.len() >= MAX_DIRTY_SLOTS {
+                    self.flush()?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Writes the dirty slots out.
+    fn flush(&mut self) -> io::Result<()> {
+        let Slots::Disk { file, dirty } = self else {
+            return Ok(());
+        };
+        let mut runs: Vec<(u64, u64)> = Vec::new();
+        for slot in dirty.keys() {
+            match runs.last_mut() {
+                Some((_, end)) if *slot - *end <= COALESCE_GAP_SLOTS => *end = *slot,
+                _ => runs.push((*slot, *slot)),
+            }
+        }
+        let mut buffer = Vec::new();
+        for (first, last) in runs {
+            buffer.resize((last - first + 1) as usize * SLOT_LEN, 0);
+            let offset = HEADER_LEN + first * SLOT_LEN as u64;
+            file.read_exact_at(&mut buffer, offset)?;
+            for (slot, bytes) in dirty.range(first..=last) {
+                let start = (slot - first) as usize * SLOT_LEN;
+                buffer[start..start + SLOT_LEN].copy_from_slice(bytes);
+            }
+            file.write_all_at(&buffer, offset)?;
+        }
+        dirty.clear();
+        Ok(())
+    }
+
+    fn disk(file: File) -> Slots {
+        Slots::Disk {
+            file,
+            dirty: BTreeMap::new(),
         }
     }
 }
@@ -291,7 +354,7 @@ impl IdTable {
             return None;
         }
         Some(IdTable {
-            slots: Slots::Disk(file),
+            slots: Slots::disk(file),
             capacity,
             count,
             key,
@@ -307,7 +370,7 @@ impl IdTable {
             let file = open_private(path, true)?;
             file.set_len(HEADER_LEN + bytes)
                 .map_err(|error| StoreError::io(path, error))?;
-            Slots::Disk(file)
+            Slots::disk(file)
         };
         Ok(IdTable {
             slots,
@@ -329,8 +392,9 @@ impl IdTable {
 
     /// Writes a table built by [`IdTable::create`] to `path`, synced, and
     /// returns it opened from there.
-    fn persist(self, path: &Path) -> Result<IdTable, StoreError> {
+    fn persist(mut self, path: &Path) -> Result<IdTable, StoreError> {
         let io_error = |error| StoreError::io(path, error);
+        self.slots.flush().map_err(io_error)?;
         let header = self.header();
         match self.slots {
             Slots::Memory(bytes) => {
@@ -339,15 +403,15 @@ impl IdTable {
                 file.write_all(&bytes).map_err(io_error)?;
                 file.sync_data().map_err(io_error)?;
                 Ok(IdTable {
-                    slots: Slots::Disk(file),
+                    slots: Slots::disk(file),
                     ..self
                 })
             }
-            Slots::Disk(file) => {
+            Slots::Disk { file, dirty } => {
                 file.write_all_at(&header, 0).map_err(io_error)?;
                 file.sync_data().map_err(io_error)?;
                 Ok(IdTable {
-                    slots: Slots::Disk(file),
+                    slots: Slots::Disk { file, dirty },
                     ..self
                 })
             }
@@ -409,8 +473,10 @@ impl IdTable {
         }
     }
 
-    fn write_count(&self) -> io::Result<()> {
-        if let Slots::Disk(file) = &self.slots {
+    /// Writes the inserted entries and the count out.
+    fn flush(&mut self) -> io::Result<()> {
+        self.slots.flush()?;
+        if let Slots::Disk { file, .. } = &self.slots {
             file.write_all_at(&self.count.to_le_bytes(), 16)?;
         }
         Ok(())
@@ -418,7 +484,7 @@ impl IdTable {
 
     fn sync(&self) -> io::Result<()> {
         match &self.slots {
-            Slots::Disk(file) => file.sync_data(),
+            Slots::Disk { file, .. } => file.sync_data(),
             Slots::Memory(_) => Ok(()),
         }
     }
@@ -692,7 +758,7 @@ impl IndexWriter {
     /// Syncs the entries and records that they cover `head`.
     fn finish(&mut self, head: Head) -> Result<(), StoreError> {
         let io_error = |error| StoreError::io(&self.dir, error);
-        self.ids.write_count().map_err(io_error)?;
+        self.ids.flush().map_err(io_error)?;
         self.ids.sync().map_err(io_error)?;
         self.positions.sync_data().map_err(io_error)?;
         let streams = StreamsFile {
@@ -879,6 +945,39 @@ mod tests {
         }
         assert_eq!(reopened.lookup(&Uuid::from_u128(701)).ok().flatten(), None);
         assert!(needs_growth(table.capacity, 720));
+        Ok(())
+    }
+
+    #[test]
+    fn inserts_on_disk_are_visible_before_and_after_the_flush() -> Result<(), StoreError> {
+        let dir = tempfile::tempdir().map_err(|error| StoreError::io("tempdir", error))?;
+        let path = dir.path().join("ids");
+        let io = |error| StoreError::io("ids", error);
+        IdTable::create(&path, 4 * MIN_CAPACITY, random_key())?.persist(&path)?;
+        let mut table =
+            IdTable::open(&path, true).ok_or_else(|| StoreError::Invalid("reopen".into()))?;
+        for i in 1..=2000u128 {
+            table.insert(&Uuid::from_u128(i), i as u64, 0).map_err(io)?;
+        }
+        // Not yet written: found through the dirty slots.
+        assert_eq!(
+            table.lookup(&Uuid::from_u128(1234)).map_err(io)?,
+            Some((1234, 0))
+        );
+        assert!(matches!(
+            table.insert(&Uuid::from_u128(7), 7, 0).map_err(io)?,
+            Inserted::Present { position: 7 }
+        ));
+        table.flush().map_err(io)?;
+        let reopened =
+            IdTable::open(&path, false).ok_or_else(|| StoreError::Invalid("reopen".into()))?;
+        assert_eq!(reopened.count, 2000);
+        for i in 1..=2000u128 {
+            assert_eq!(
+                reopened.lookup(&Uuid::from_u128(i)).map_err(io)?,
+                Some((i as u64, 0))
+            );
+        }
         Ok(())
     }
 }

@@ -305,7 +305,13 @@ impl FileStore {
         let view = detect(list_segments(&self.dir)?)?;
         let result = IndexWriter::load(&self.dir, &view, rebuild);
         drop(lock);
-        result.map(|_| true)
+        match result {
+            Ok(_) => Ok(true),
+            // A reader that cannot write the indexes (a read-only copy, a
+            // full disk) still answers, from the log.
+            Err(StoreError::Io { .. }) => Ok(false),
+            Err(error) => Err(error),
+        }
     }
 
     /// Finds a record by id reading the log from `from` (the index's blind
