@@ -21,6 +21,19 @@
 //! and take the lock only with `try_lock`, to see whether a writer is active
 //! or to catch the indexes up when nobody else is writing.
 //!
+//! Durability, what is synced when:
+//!
+//! * `init`: the empty first segment (`sync_all`), then `DIR`;
+//! * `begin`, removing a torn tail: the truncated segment (`sync_all`), or
+//!   `DIR` after deleting a segment that held only the tail;
+//! * `commit`: the segment's data (`sync_data`), then `DIR` if the batch
+//!   started a segment; the commit returns only after both. Then the index
+//!   entries, `sync_data` on `ids` and `positions`, then `streams` and
+//!   `head` (renamed into place, not synced: a lost `head` only means the
+//!   next writer catches up or rebuilds). `.theseus` itself is synced after
+//!   `ids`/`positions` are renamed into place (rebuild, growth);
+//! * a dropped transaction and `save_derived`: nothing.
+//!
 //! Codemap: `segments.rs` (names, chunked line reading), `tail.rs` (the head
 //! and torn tails), `index.rs` (derived indexes), `transaction.rs`
 //! (appending, and what is synced when), `verify.rs`, `derived.rs`.

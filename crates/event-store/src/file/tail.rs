@@ -283,7 +283,17 @@ fn check_tail(
     let mut previous: Hash = head.hash;
     let mut position = head.position;
     let mut records = 0;
-    let mut first_line: Option<u64> = None;
+    // Line numbers are only needed to report corruption: counting the
+    // newlines before the tail reads the whole segment.
+    let corrupt = |reason: String, records: u64, at: u64| -> StoreError {
+        match line_number_at(file, segment, start) {
+            Ok(first) => StoreError::Corrupt {
+                location: location(segment, first + records, at),
+                reason: format!("after the last complete batch: {reason}"),
+            },
+            Err(error) => error,
+        }
+    };
     while let Some(span) = reader
         .next_line()
         .map_err(|error| StoreError::io(&segment.path, error))?
@@ -291,30 +301,19 @@ fn check_tail(
         if !span.complete {
             break;
         }
-        let line_number = match first_line {
-            Some(first) => first + records,
-            None => {
-                let first = line_number_at(file, segment, span.offset)?;
-                first_line = Some(first);
-                first
-            }
-        };
         let expected = position + 1;
-        let corrupt = |reason: String, at: u64| StoreError::Corrupt {
-            location: location(segment, line_number, at),
-            reason: format!("after the last complete batch: {reason}"),
-        };
         let line = reader.bytes(span);
-        let record = decode_record(line).map_err(|reason| corrupt(reason, expected))?;
+        let record = decode_record(line).map_err(|reason| corrupt(reason, records, expected))?;
         if record.position != expected {
             return Err(corrupt(
                 format!("position {} follows {}", record.position, position),
+                records,
                 record.position,
             ));
         }
         match record_hash(&previous, line) {
             Some((computed, stored)) if computed == stored => previous = stored,
-            _ => return Err(corrupt("hash does not chain".into(), expected)),
+            _ => return Err(corrupt("hash does not chain".into(), records, expected)),
         }
         position = expected;
         records += 1;
