@@ -955,7 +955,10 @@ pub fn any_outcome() -> impl Strategy<Value = Outcome> {
 }
 
 /// Counts, over samples, how often each property of interest occurs.
-pub fn tally<T>(samples: &[T], tests: &[(&str, &dyn Fn(&T) -> bool)]) -> BTreeMap<String, f64> {
+pub type Check<'a, T> = (&'a str, &'a dyn Fn(&T) -> bool);
+
+/// The share of `samples` passing each named check.
+pub fn tally<T>(samples: &[T], tests: &[Check<'_, T>]) -> BTreeMap<String, f64> {
     tests
         .iter()
         .map(|(name, test)| {
