@@ -92,22 +92,12 @@ pub fn generate_with_progress(
             head.position
         ))));
     }
-    let mut rng = SplitMix64(options.seed);
-    let count = options
-        .operations
-        .clamp(1, MAX_OPERATIONS)
-        .min((options.events / 50).max(1));
-    let mut plans: Vec<Plan> = (0..count)
-        .map(|index| {
-            let budget = options.events / count + u64::from(index < options.events % count);
-            Plan::new(index, budget, &mut rng)
-        })
-        .collect();
+    let mut generator = Generator::new(options);
     let mut stats = GenerateStats {
         events: 0,
         target: options.events,
         batches: 0,
-        operations: count,
+        operations: generator.operations(),
         retractions: 0,
         late_reports: 0,
         head,
@@ -118,36 +108,7 @@ pub fn generate_with_progress(
             .unwrap_or_default(),
         Utc,
     );
-    let batch_lines = options.batch_lines.max(1);
-    let mut remaining = options.events;
-    let mut input = String::new();
-    while remaining > 0 {
-        let lines = batch_lines.min(remaining);
-        input.clear();
-        for _ in 0..lines {
-            // Interleave the operations: each line goes to one drawn in
-            // proportion to the lines it has left.
-            let mut draw = rng.below(remaining);
-            let plan = plans
-                .iter_mut()
-                .find(|plan| {
-                    if draw < plan.left() {
-                        true
-                    } else {
-                        draw -= plan.left();
-                        false
-                    }
-                })
-                .ok_or_else(|| {
-                    LedgerError::Store(StoreError::Invalid("generator out of step".into()))
-                })?;
-            match plan.next_line(&mut rng, &mut input) {
-                Kind::Retraction => stats.retractions += 1,
-                Kind::Late => stats.late_reports += 1,
-                Kind::Other => {}
-            }
-            remaining -= 1;
-        }
+    while let Some(input) = generator.next_batch() {
         let seconds = i64::try_from(stats.batches).unwrap_or(i64::MAX);
         let appended = append(
             store,
@@ -159,10 +120,87 @@ pub fn generate_with_progress(
         )?;
         stats.events += appended.appended;
         stats.batches += 1;
+        stats.retractions = generator.retractions;
+        stats.late_reports = generator.late_reports;
         stats.head = store.head()?;
         progress(&stats);
     }
     Ok(stats)
+}
+
+/// The input lines of a generated store, batch by batch, without appending
+/// them: what [`generate`] appends, for feeding other systems or
+/// `theseus append` the same events.
+#[derive(Debug)]
+pub struct Generator {
+    rng: SplitMix64,
+    plans: Vec<Plan>,
+    remaining: u64,
+    batch_lines: u64,
+    input: String,
+    retractions: u64,
+    late_reports: u64,
+}
+
+impl Generator {
+    pub fn new(options: &GenerateOptions) -> Generator {
+        let mut rng = SplitMix64(options.seed);
+        let count = options
+            .operations
+            .clamp(1, MAX_OPERATIONS)
+            .min((options.events / 50).max(1));
+        let plans = (0..count)
+            .map(|index| {
+                let budget = options.events / count + u64::from(index < options.events % count);
+                Plan::new(index, budget, &mut rng)
+            })
+            .collect();
+        Generator {
+            rng,
+            plans,
+            remaining: options.events,
+            batch_lines: options.batch_lines.max(1),
+            input: String::new(),
+            retractions: 0,
+            late_reports: 0,
+        }
+    }
+
+    /// The number of operations the events are spread over.
+    pub fn operations(&self) -> u64 {
+        self.plans.len() as u64
+    }
+
+    /// The next batch's JSON Lines, or `None` once every event is out.
+    pub fn next_batch(&mut self) -> Option<&str> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let lines = self.batch_lines.min(self.remaining);
+        self.input.clear();
+        for _ in 0..lines {
+            // Interleave the operations: each line goes to one drawn in
+            // proportion to the lines it has left.
+            let mut draw = self.rng.below(self.remaining);
+            let index = self
+                .plans
+                .iter()
+                .position(|plan| {
+                    let left = plan.left();
+                    let hit = draw < left;
+                    draw = draw.saturating_sub(left);
+                    hit
+                })
+                .unwrap_or(self.plans.len() - 1);
+            match self.plans[index].next_line(&mut self.rng, &mut self.input) {
+                Kind::Retraction => self.retractions += 1,
+                Kind::Late => self.late_reports += 1,
+                Kind::Other => {}
+            }
+            self.remaining -= 1;
+        }
+        Some(&self.input)
+    }
 }
 
 /// splitmix64 (Steele, Lea and Flood, 2014): tiny, fast, and good enough to
@@ -470,6 +508,7 @@ const RECENT_OUTCOMES: usize = 4096;
 
 /// One operation's script: how many lines of each phase it will send, and
 /// what it has sent so far.
+#[derive(Debug)]
 struct Plan {
     slug: String,
     name: String,
