@@ -19,7 +19,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::record::encode_record;
+use crate::record::{encode_record_at, format_recorded_at};
 use crate::{Committed, Envelope, Hash, Head, NewEvent, Staged, StoreError};
 
 /// What a batch needs to know about the committed log.
@@ -55,6 +55,8 @@ struct Pending {
 /// One batch being staged.
 pub(crate) struct Batch {
     recorded_at: DateTime<Utc>,
+    /// `recorded_at` as written in every record of the batch.
+    recorded_at_text: String,
     base: Head,
     /// The hash of the last encoded record (the base head's before any).
     previous: Hash,
@@ -76,6 +78,7 @@ impl Batch {
     pub(crate) fn new(base: Head, recorded_at: DateTime<Utc>, stream_start: u64) -> Batch {
         Batch {
             recorded_at,
+            recorded_at_text: format_recorded_at(&recorded_at),
             base,
             previous: base.hash,
             pending: None,
@@ -240,7 +243,12 @@ impl Batch {
                 digest,
             },
         );
-        self.versions.insert(event.operation.clone(), version);
+        match self.versions.get_mut(&event.operation) {
+            Some(known) => *known = version,
+            None => {
+                self.versions.insert(event.operation.clone(), version);
+            }
+        }
         self.pending = Some(Pending {
             event,
             position,
@@ -291,7 +299,7 @@ impl Batch {
 
     fn encode(&self, out: &mut Vec<u8>, pending: &Pending, batch_end: bool) -> Hash {
         let event = &pending.event;
-        encode_record(
+        encode_record_at(
             out,
             &self.previous,
             pending.position,
@@ -300,7 +308,7 @@ impl Batch {
             pending.version,
             &event.event_type,
             event.schema,
-            &self.recorded_at,
+            &self.recorded_at_text,
             &event.recorded_by,
             &event.data,
             batch_end,

@@ -46,6 +46,44 @@ pub fn encode_record(
     data: &str,
     batch_end: bool,
 ) -> Hash {
+    encode_record_at(
+        out,
+        previous,
+        position,
+        id,
+        operation,
+        version,
+        event_type,
+        schema,
+        &format_recorded_at(recorded_at),
+        recorded_by,
+        data,
+        batch_end,
+    )
+}
+
+/// `recorded_at` as records carry it.
+pub(crate) fn format_recorded_at(recorded_at: &DateTime<Utc>) -> String {
+    recorded_at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
+}
+
+/// [`encode_record`] with `recorded_at` already formatted (by
+/// [`format_recorded_at`]): a batch stamps every record with one time.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn encode_record_at(
+    out: &mut Vec<u8>,
+    previous: &Hash,
+    position: u64,
+    id: Uuid,
+    operation: &str,
+    version: u64,
+    event_type: &str,
+    schema: u32,
+    recorded_at: &str,
+    recorded_by: &str,
+    data: &str,
+    batch_end: bool,
+) -> Hash {
     let start = out.len();
     out.extend_from_slice(b"{\"position\":");
     push_u64(out, position);
@@ -64,11 +102,7 @@ pub fn encode_record(
     out.extend_from_slice(b",\"schema\":");
     push_u64(out, u64::from(schema));
     out.extend_from_slice(b",\"recorded_at\":\"");
-    out.extend_from_slice(
-        recorded_at
-            .to_rfc3339_opts(SecondsFormat::AutoSi, true)
-            .as_bytes(),
-    );
+    out.extend_from_slice(recorded_at.as_bytes());
     out.extend_from_slice(b"\",\"recorded_by\":");
     push_json_string(out, recorded_by);
     out.extend_from_slice(b",\"data\":");

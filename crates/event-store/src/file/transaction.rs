@@ -160,7 +160,7 @@ fn remove_torn_tail(dir: &Path, view: &LogView) -> Result<(), StoreError> {
 impl CommittedLog for LockedLog {
     fn find_committed(&mut self, id: Uuid) -> Result<Option<Envelope>, StoreError> {
         for attempt in 0..2 {
-            let Some((position, offset)) = self.index.lookup(&id)? else {
+            let Some((position, offset)) = self.index.lookup_for_insert(&id)? else {
                 return Ok(None);
             };
             if let Some(found) = read_checked(&self.view, position, offset, Some(id))? {
