@@ -997,7 +997,9 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|error| StoreError::io("tempdir", error))?;
         let path = dir.path().join("ids");
         let mut table = IdTable::create(&path, MIN_CAPACITY, random_key())?;
-        for i in 1..=700u128 {
+        // Filled to the load limit.
+        let full = u128::from(MIN_CAPACITY) * 7 / 10;
+        for i in 1..=full {
             assert!(matches!(
                 table.insert(&Uuid::from_u128(i), i as u64, 7 * i as u64),
                 Ok(Inserted::Added)
@@ -1006,14 +1008,18 @@ mod tests {
         let table = table.persist(&path)?;
         let reopened =
             IdTable::open(&path, false).ok_or_else(|| StoreError::Invalid("reopen".into()))?;
-        for i in 1..=700u128 {
+        for i in 1..=full {
             assert_eq!(
                 reopened.lookup(&Uuid::from_u128(i)).ok().flatten(),
                 Some((i as u64, 7 * i as u64))
             );
         }
-        assert_eq!(reopened.lookup(&Uuid::from_u128(701)).ok().flatten(), None);
-        assert!(needs_growth(table.capacity, 720));
+        assert_eq!(
+            reopened.lookup(&Uuid::from_u128(full + 1)).ok().flatten(),
+            None
+        );
+        assert!(!needs_growth(table.capacity, full as u64));
+        assert!(needs_growth(table.capacity, full as u64 + 2));
         Ok(())
     }
 
