@@ -489,3 +489,51 @@ fn concurrent_writers_serialise() {
             .is_some());
     }
 }
+
+#[test]
+fn readers_beside_writers_only_ever_see_whole_batches() {
+    let (temp, store) = TempStore::new(3_000);
+    let path = temp.path();
+    let done = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let writers: Vec<_> = (0..2u128)
+            .map(|writer| {
+                let path = path.clone();
+                scope.spawn(move || {
+                    let store = FileStore::open(
+                        &path,
+                        FileStoreConfig {
+                            segment_bytes: 3_000,
+                        },
+                    )
+                    .expect("open");
+                    for batch in 0..15u128 {
+                        append_numbered(&store, at(0), 1 + writer * 1_000 + batch * 3, 3);
+                    }
+                })
+            })
+            .collect();
+        scope.spawn(|| {
+            let reader = FileStore::open(
+                &path,
+                FileStoreConfig {
+                    segment_bytes: 3_000,
+                },
+            )
+            .expect("open");
+            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                let records = all(&reader);
+                assert_eq!(records.len() % 3, 0);
+                if let Some(last) = records.last() {
+                    assert!(last.batch_end);
+                }
+                assert!(reader.head().expect("head").position >= records.len() as u64);
+            }
+        });
+        for writer in writers {
+            writer.join().expect("writer");
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(store.verify(None).expect("verify").records, 90);
+}
