@@ -193,3 +193,29 @@ fn the_id_table_grows_and_keeps_every_id() {
         Ok(event_store::Staged::Duplicate { position: 11_999 })
     ));
 }
+
+#[test]
+fn readers_beside_a_writer_read_past_a_stale_index_without_waiting() {
+    let (temp, store) = populated();
+    let dir = theseus(&temp);
+    let saved = temp.dir.path().join("saved");
+    std::fs::create_dir(&saved).expect("mkdir");
+    for name in ["ids", "positions", "streams", "head"] {
+        std::fs::copy(dir.join(name), saved.join(name)).expect("copy");
+    }
+    append_numbered(&store, at(10), 301, 30);
+    let before = answers(&store, 330);
+    for name in ["ids", "positions", "streams", "head"] {
+        std::fs::copy(saved.join(name), dir.join(name)).expect("restore");
+    }
+    // Another store holds the writers' lock: the reader cannot catch the
+    // index up and must answer from the log.
+    let writer = temp.reopen(8_000);
+    let transaction = writer.begin(at(20)).expect("begin");
+    for name in ["ids", "positions", "streams", "head"] {
+        std::fs::copy(saved.join(name), dir.join(name)).expect("restore");
+    }
+    let reader = temp.reopen(8_000);
+    assert_eq!(answers(&reader, 330), before);
+    drop(transaction);
+}
