@@ -16,14 +16,22 @@
 //! * `positions`: the u64 byte offset of each record within its segment, at
 //!   index `position - 1`; the segment is found from the segment names.
 //! * `streams`: JSON `{"position":N,"versions":{"operation":version,…}}`.
-//! * `head`: JSON `{"format":1,"position":N,"hash":"…","ids_key":"…"}`: the
-//!   log prefix the other files cover, written last.
+//! * `head`: JSON `{"format":1,"position":N,"hash":"…","ids_key":"…",
+//!   "durable_position":D,"durable_hash":"…","boot_id":"…"}`: the log
+//!   prefix the other files were written up to, the prefix they were last
+//!   synced at, and the kernel's boot id at the time. Written last.
 //!
 //! A commit writes the log and syncs it first; then the index entries, then
-//! `sync_data` on `ids` and `positions`, then `streams` and `head` (each via
-//! a temporary file and a rename). A crash in between leaves `head` behind
-//! the log, and the next writer catches up from the log. When `head` names a
-//! record the log does not hold with that hash, everything is rebuilt.
+//! `streams` and `head` (each via a temporary file and a rename). The index
+//! files are synced only every `SYNC_EVERY` records: syncing thousands of
+//! randomly placed slots on every commit cost more than the commit. That is
+//! safe because of the boot id: a process crash leaves everything written in
+//! the page cache, so while the boot id is unchanged `position` is trusted;
+//! after a reboot (a power cut among them) only `durable_position` is, and
+//! the records after it are indexed again from the log. A crash between the
+//! log and `head` leaves `head` behind the log, and the next writer catches
+//! up from the log. When `head` names a record the log does not hold with
+//! that hash, everything is rebuilt.
 //!
 //! The index is a hint and the log the truth: every hit is checked against
 //! the record bytes it points to (id and position), and a mismatch triggers
@@ -114,9 +122,32 @@ fn sync_dir(dir: &Path) -> Result<(), StoreError> {
 #[derive(Serialize, Deserialize)]
 struct MetaFile {
     format: u32,
+    /// The head the index files were written up to (maybe only in the page
+    /// cache).
     position: u64,
     hash: String,
     ids_key: String,
+    /// The head the index files were last synced at.
+    durable_position: u64,
+    durable_hash: String,
+    /// The kernel's boot id when this file was written: while it is
+    /// unchanged, everything written since the last sync is still in the
+    /// page cache, so `position` can be trusted; after a reboot (a power
+    /// cut among them) only `durable_position` can.
+    boot_id: String,
+}
+
+/// Index entries are synced to disk once this many records have been
+/// written since the last sync (and always when the boot id is unknown).
+/// Syncing randomly placed slots on every commit cost more than the commit
+/// itself; after a power cut, at most this many records are re-indexed.
+const SYNC_EVERY: u64 = 1 << 18;
+
+/// The kernel's boot id, which changes at every boot (Linux).
+fn boot_id() -> Option<String> {
+    let text = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let text = text.trim();
+    (!text.is_empty()).then(|| text.to_owned())
 }
 
 #[derive(Serialize, Deserialize)]
@@ -130,7 +161,10 @@ fn key_text(key: [u64; 2]) -> String {
 }
 
 struct Meta {
+    /// What the index files can be trusted to cover.
     covered: Head,
+    /// What they are known to cover on disk.
+    durable: Head,
     key: [u64; 2],
 }
 
@@ -147,21 +181,31 @@ fn read_meta(dir: &Path) -> Option<Meta> {
     }
     let k0 = u64::from_str_radix(meta.ids_key.get(..16)?, 16).ok()?;
     let k1 = u64::from_str_radix(meta.ids_key.get(16..)?, 16).ok()?;
+    let durable = Head {
+        position: meta.durable_position,
+        hash: meta.durable_hash.parse().ok()?,
+    };
+    let written = Head {
+        position: meta.position,
+        hash,
+    };
+    let same_boot = boot_id().is_some_and(|boot| boot == meta.boot_id);
     Some(Meta {
-        covered: Head {
-            position: meta.position,
-            hash,
-        },
+        covered: if same_boot { written } else { durable },
+        durable,
         key: [k0, k1],
     })
 }
 
-fn write_meta(dir: &Path, covered: Head, key: [u64; 2]) -> Result<(), StoreError> {
+fn write_meta(dir: &Path, covered: Head, durable: Head, key: [u64; 2]) -> Result<(), StoreError> {
     let meta = MetaFile {
         format: FORMAT,
         position: covered.position,
         hash: covered.hash.to_string(),
         ids_key: key_text(key),
+        durable_position: durable.position,
+        durable_hash: durable.hash.to_string(),
+        boot_id: boot_id().unwrap_or_default(),
     };
     let bytes = serde_json::to_vec(&meta).map_err(|error| StoreError::io(dir, error.into()))?;
     replace_file(dir, "head", &bytes)
@@ -578,6 +622,8 @@ pub(crate) struct IndexWriter {
     positions: File,
     versions: HashMap<String, u64>,
     covered: Head,
+    /// The head the index files were last synced at.
+    durable: Head,
 }
 
 impl IndexWriter {
@@ -643,6 +689,7 @@ impl IndexWriter {
                 positions,
                 versions: streams.versions.into_iter().collect(),
                 covered: meta.covered,
+                durable: meta.durable,
             },
             covered_end,
         )))
@@ -699,7 +746,7 @@ impl IndexWriter {
         self.positions
             .write_all_at(&offsets, (offsets_start - 1) * 8)
             .map_err(io_error)?;
-        self.finish(view.head)?;
+        self.finish(view.head, false)?;
         Ok(true)
     }
 
@@ -773,8 +820,9 @@ impl IndexWriter {
             positions: positions_file,
             versions,
             covered: Head::EMPTY,
+            durable: Head::EMPTY,
         };
-        writer.finish(view.head)?;
+        writer.finish(view.head, true)?;
         Ok(writer)
     }
 
@@ -796,16 +844,27 @@ impl IndexWriter {
         self.ids = grown;
         self.hints.clear();
         // The key changed: `head` must name the new one before it is trusted.
-        write_meta(&self.dir, self.covered, self.ids.key)?;
+        self.positions
+            .sync_data()
+            .map_err(|error| StoreError::io(&self.dir, error))?;
+        self.durable = self.covered;
+        write_meta(&self.dir, self.covered, self.durable, self.ids.key)?;
         Ok(())
     }
 
-    /// Syncs the entries and records that they cover `head`.
-    fn finish(&mut self, head: Head) -> Result<(), StoreError> {
+    /// Writes the entries out and records that they cover `head`; syncs
+    /// them when `sync` says so, when `SYNC_EVERY` records are unsynced, or
+    /// when the boot id (which makes unsynced entries trustworthy) is
+    /// unknown.
+    fn finish(&mut self, head: Head, sync: bool) -> Result<(), StoreError> {
         let io_error = |error| StoreError::io(&self.dir, error);
         self.ids.flush().map_err(io_error)?;
-        self.ids.sync().map_err(io_error)?;
-        self.positions.sync_data().map_err(io_error)?;
+        let unsynced = head.position.saturating_sub(self.durable.position);
+        if sync || unsynced >= SYNC_EVERY || boot_id().is_none() {
+            self.ids.sync().map_err(io_error)?;
+            self.positions.sync_data().map_err(io_error)?;
+            self.durable = head;
+        }
         let streams = StreamsFile {
             position: head.position,
             versions: self
@@ -817,7 +876,7 @@ impl IndexWriter {
         let bytes = serde_json::to_vec(&streams)
             .map_err(|error| StoreError::io(&self.dir, error.into()))?;
         replace_file(&self.dir, "streams", &bytes)?;
-        write_meta(&self.dir, head, self.ids.key)?;
+        write_meta(&self.dir, head, self.durable, self.ids.key)?;
         self.covered = head;
         Ok(())
     }
@@ -885,7 +944,7 @@ impl IndexWriter {
         for (operation, version) in versions {
             self.versions.insert(operation.clone(), *version);
         }
-        self.finish(head)
+        self.finish(head, false)
     }
 }
 
@@ -983,6 +1042,36 @@ impl IndexReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn after_a_reboot_only_the_synced_prefix_of_the_index_is_trusted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let written = Head {
+            position: 10,
+            hash: crate::Hash([1; 32]),
+        };
+        let durable = Head {
+            position: 4,
+            hash: crate::Hash([2; 32]),
+        };
+        write_meta(dir.path(), written, durable, [7, 9]).expect("write head");
+        let meta = read_meta(dir.path()).expect("read head");
+        if boot_id().is_some() {
+            assert_eq!(
+                meta.covered, written,
+                "same boot: the page cache holds the rest"
+            );
+        }
+        assert_eq!(meta.durable, durable);
+        // Another boot id: as after a power cut.
+        let path = dir.path().join("head");
+        let text = std::fs::read_to_string(&path).expect("head");
+        let mut json: serde_json::Value = serde_json::from_str(&text).expect("json");
+        json["boot_id"] = serde_json::Value::String("another-boot".into());
+        std::fs::write(&path, json.to_string()).expect("rewrite head");
+        let meta = read_meta(dir.path()).expect("read head");
+        assert_eq!(meta.covered, durable);
+    }
 
     #[test]
     fn siphash_matches_the_reference_vector() {

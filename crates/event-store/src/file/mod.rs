@@ -28,10 +28,12 @@
 //!   `DIR` after deleting a segment that held only the tail;
 //! * `commit`: the segment's data (`sync_data`), then `DIR` if the batch
 //!   started a segment; the commit returns only after both. Then the index
-//!   entries, `sync_data` on `ids` and `positions`, then `streams` and
-//!   `head` (renamed into place, not synced: a lost `head` only means the
-//!   next writer catches up or rebuilds). `.theseus` itself is synced after
-//!   `ids`/`positions` are renamed into place (rebuild, growth);
+//!   entries are written, and `streams` and `head` renamed into place (not
+//!   synced: a lost `head` only means the next writer catches up or
+//!   rebuilds). `ids` and `positions` are synced every 262,144 records, at a
+//!   rebuild and at growth (see `index.rs` for why the boot id makes that
+//!   safe). `.theseus` itself is synced after `ids`/`positions` are renamed
+//!   into place (rebuild, growth);
 //! * a dropped transaction and `save_derived`: nothing.
 //!
 //! Codemap: `segments.rs` (names, chunked line reading), `tail.rs` (the head
