@@ -257,10 +257,19 @@ fn random_key() -> [u64; 2] {
     [random as u64, (random >> 64) as u64]
 }
 
-/// Where the slots live: in memory while a table is built, else on disk.
+/// Where the slots live: in memory while a table is built, mapped into
+/// memory for the writer, else on disk.
 #[derive(Debug)]
 enum Slots {
     Memory(Vec<u8>),
+    /// The whole file (header included) mapped for a writer holding the
+    /// store's lock. Random slot reads and writes were ~18,000 system calls
+    /// per 10,000-event append (~0.1 s); through the mapping they are
+    /// memory accesses.
+    Mapped {
+        file: File,
+        map: memmap2::MmapMut,
+    },
     /// On disk, with the slots written since the last flush kept aside, to
     /// be written sorted and a page-sized run at a time: a `pwrite` per id
     /// was half of the time of a large append.
@@ -285,6 +294,14 @@ impl Slots {
                 out.copy_from_slice(&bytes[start..start + out.len()]);
                 Ok(())
             }
+            Slots::Mapped { map, .. } => {
+                let start = HEADER_LEN as usize + first as usize * SLOT_LEN;
+                let bytes = map
+                    .get(start..start + out.len())
+                    .ok_or_else(|| io::Error::other("slot beyond the id table"))?;
+                out.copy_from_slice(bytes);
+                Ok(())
+            }
             Slots::Disk { file, dirty } => {
                 file.read_exact_at(out, HEADER_LEN + first * SLOT_LEN as u64)?;
                 let count = (out.len() / SLOT_LEN) as u64;
@@ -302,6 +319,13 @@ impl Slots {
             Slots::Memory(memory) => {
                 let start = slot as usize * SLOT_LEN;
                 memory[start..start + SLOT_LEN].copy_from_slice(bytes);
+                Ok(())
+            }
+            Slots::Mapped { map, .. } => {
+                let start = HEADER_LEN as usize + slot as usize * SLOT_LEN;
+                map.get_mut(start..start + SLOT_LEN)
+                    .ok_or_else(|| io::Error::other("slot beyond the id table"))?
+                    .copy_from_slice(bytes);
                 Ok(())
             }
             Slots::Disk { dirty, .. } => {
@@ -351,6 +375,26 @@ impl Slots {
         Slots::Disk {
             file,
             dirty: BTreeMap::new(),
+        }
+    }
+
+    /// Maps a writable table file into memory (falls back to positioned I/O
+    /// if the mapping fails).
+    #[allow(unsafe_code)]
+    fn mapped(file: File) -> Slots {
+        // SAFETY: the mapping is of `.theseus/ids`, a 0600 file that only
+        // theseus writers touch, and only while holding the store's
+        // exclusive lock, which this process holds for the mapping's whole
+        // life (the table belongs to one transaction). theseus never
+        // truncates or resizes an ids file in place: a grown table is a new
+        // file renamed over the old one, which leaves this mapping valid.
+        // Readers in other processes use positioned reads, never this
+        // memory. What remains is someone outside theseus truncating the
+        // file during a transaction, which the README warns against (derived
+        // files may be deleted, which is safe, not edited).
+        match unsafe { memmap2::MmapOptions::new().map_mut(&file) } {
+            Ok(map) => Slots::Mapped { file, map },
+            Err(_) => Slots::disk(file),
         }
     }
 }
@@ -403,7 +447,11 @@ impl IdTable {
             return None;
         }
         Some(IdTable {
-            slots: Slots::disk(file),
+            slots: if writable {
+                Slots::mapped(file)
+            } else {
+                Slots::disk(file)
+            },
             capacity,
             count,
             key,
@@ -457,7 +505,16 @@ impl IdTable {
                 }
                 file.sync_data().map_err(io_error)?;
                 Ok(IdTable {
-                    slots: Slots::disk(file),
+                    slots: Slots::mapped(file),
+                    ..self
+                })
+            }
+            Slots::Mapped { file, mut map } => {
+                map[..HEADER_LEN as usize].copy_from_slice(&header);
+                map.flush().map_err(io_error)?;
+                file.sync_data().map_err(io_error)?;
+                Ok(IdTable {
+                    slots: Slots::Mapped { file, map },
                     ..self
                 })
             }
@@ -523,7 +580,7 @@ impl IdTable {
     ) -> io::Result<Inserted> {
         let free = match &self.slots {
             Slots::Disk { dirty, .. } => slot < self.capacity && !dirty.contains_key(&slot),
-            Slots::Memory(_) => false,
+            Slots::Memory(_) | Slots::Mapped { .. } => false,
         };
         if !free {
             return self.insert(id, position, offset);
@@ -547,8 +604,10 @@ impl IdTable {
     /// Writes the inserted entries and the count out.
     fn flush(&mut self) -> io::Result<()> {
         self.slots.flush()?;
-        if let Slots::Disk { file, .. } = &self.slots {
-            file.write_all_at(&self.count.to_le_bytes(), 16)?;
+        match &mut self.slots {
+            Slots::Disk { file, .. } => file.write_all_at(&self.count.to_le_bytes(), 16)?,
+            Slots::Mapped { map, .. } => map[16..24].copy_from_slice(&self.count.to_le_bytes()),
+            Slots::Memory(_) => {}
         }
         Ok(())
     }
@@ -556,6 +615,7 @@ impl IdTable {
     fn sync(&self) -> io::Result<()> {
         match &self.slots {
             Slots::Disk { file, .. } => file.sync_data(),
+            Slots::Mapped { file, map } => map.flush().and_then(|()| file.sync_data()),
             Slots::Memory(_) => Ok(()),
         }
     }
