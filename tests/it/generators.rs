@@ -524,9 +524,18 @@ pub fn realise(index: usize, launch: &Launch, actions: &[Action]) -> Builder {
 
 /// One operation's valid lines, with up to `max_actions` actions after launch.
 pub fn operation_history(index: usize, max_actions: usize) -> impl Strategy<Value = Vec<Line>> {
+    operation_history_sized(index, 0, max_actions)
+}
+
+/// One operation's valid lines, with `min_actions..=max_actions` actions.
+pub fn operation_history_sized(
+    index: usize,
+    min_actions: usize,
+    max_actions: usize,
+) -> impl Strategy<Value = Vec<Line>> {
     (
         launch(),
-        proptest::collection::vec(action(), 0..=max_actions),
+        proptest::collection::vec(action(), min_actions..=max_actions),
     )
         .prop_map(move |(launch, actions)| realise(index, &launch, &actions).lines)
 }
@@ -586,11 +595,20 @@ pub fn history_of(
     operations: std::ops::RangeInclusive<usize>,
     max_actions: usize,
 ) -> impl Strategy<Value = History> {
+    history_sized(operations, 0, max_actions)
+}
+
+/// Valid histories with `min_actions..=max_actions` actions per operation.
+pub fn history_sized(
+    operations: std::ops::RangeInclusive<usize>,
+    min_actions: usize,
+    max_actions: usize,
+) -> impl Strategy<Value = History> {
     operations
         .prop_flat_map(move |n| {
             (
                 (0..n)
-                    .map(|i| operation_history(i, max_actions))
+                    .map(|i| operation_history_sized(i, min_actions, max_actions))
                     .collect::<Vec<_>>(),
                 proptest::collection::vec(0..n, 0..=n * (max_actions + 4)),
                 proptest::collection::vec(any::<Index>(), 0..4),
