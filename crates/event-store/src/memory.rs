@@ -49,13 +49,12 @@ impl MemoryStore {
     /// A log holding these record lines (each with or without its newline),
     /// taken as they are: `verify` says whether they form a valid log.
     pub fn from_lines(lines: Vec<Vec<u8>>) -> MemoryStore {
-        let mut state = State::default();
-        for mut line in lines {
-            if line.last() != Some(&b'\n') {
-                line.push(b'\n');
-            }
-            state.lines.push(line);
-        }
+        // A line without its newline is kept as it is: like a file cut in
+        // the middle of a write, it is part of a torn tail, not a record.
+        let mut state = State {
+            lines,
+            ..State::default()
+        };
         state.reindex();
         MemoryStore {
             state: Mutex::new(state),
@@ -83,6 +82,9 @@ impl State {
         self.versions.clear();
         self.committed = 0;
         for (index, line) in self.lines.iter().enumerate() {
+            if !line.ends_with(b"\n") {
+                break;
+            }
             if let Ok(record) = decode_record(trim(line)) {
                 if record.batch_end {
                     self.committed = index + 1;
@@ -341,6 +343,10 @@ impl AppendTransaction for MemoryTransaction<'_> {
         let committed = self.batch.committed();
         let bytes = std::mem::take(&mut self.batch.out);
         let mut state = self.store.lock_state();
+        // Like the file store's next writer, drop exactly the torn tail
+        // (whatever follows the last batch end) before writing.
+        let committed_lines = state.committed;
+        state.lines.truncate(committed_lines);
         for line in bytes.split_inclusive(|byte| *byte == b'\n') {
             state.lines.push(line.to_vec());
         }
