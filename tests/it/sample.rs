@@ -20,7 +20,10 @@ fn the_sample_store_replays_to_the_articles_figures() {
     assert_eq!(theseus["name"], "Operation Theseus");
     assert_eq!(theseus["coordinator"], "INTERPOL");
     assert_eq!(theseus["funded_by"], "German Federal Foreign Office");
-    assert_eq!(theseus["countries"], serde_json::json!(["AL", "BA", "BG", "MD", "MK", "RO", "RS", "TR"]));
+    assert_eq!(
+        theseus["countries"],
+        serde_json::json!(["AL", "BA", "BG", "MD", "MK", "RO", "RS", "TR"])
+    );
     assert_eq!(theseus["agents_deployed"], 3000);
     assert_eq!(theseus["arrests"], 236);
     assert_eq!(theseus["victims_rescued"], 89);
@@ -41,12 +44,28 @@ fn the_sample_store_replays_to_the_articles_figures() {
     assert_eq!(dunqett["arrests"], 23);
     assert_eq!(dunqett["experts_deployed"], 2);
 
-    let networks = store.run(&["report", "networks", "--operation", "dunqett", "--format", "json"]).json();
-    let profiled: Vec<&serde_json::Value> =
-        networks["rows"].as_array().expect("rows").iter().filter(|r| r["profiled"] == true).collect();
+    let networks = store
+        .run(&[
+            "report",
+            "networks",
+            "--operation",
+            "dunqett",
+            "--format",
+            "json",
+        ])
+        .json();
+    let profiled: Vec<&serde_json::Value> = networks["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["profiled"] == true)
+        .collect();
     assert_eq!(profiled.len(), 1);
     assert_eq!(profiled[0]["people_smuggled_estimate"], 10_000);
-    assert_eq!(profiled[0]["max_fee"], serde_json::json!({"currency": "EUR", "amount": "7000.00"}));
+    assert_eq!(
+        profiled[0]["max_fee"],
+        serde_json::json!({"currency": "EUR", "amount": "7000.00"})
+    );
     assert_eq!(profiled[0]["destination"], "GB");
 }
 
@@ -75,12 +94,18 @@ fn no_report_prints_a_pseudonym() {
         .chain(log.split("\"victim\":\"").skip(1))
         .map(|rest| rest.split('"').next().expect("ref").to_owned())
         .collect();
-    assert!(suspects.len() >= 300, "expected the sample's arrests and rescues");
+    assert!(
+        suspects.len() >= 300,
+        "expected the sample's arrests and rescues"
+    );
     for kind in ["summary", "countries", "timeline", "seizures", "networks"] {
         for format in ["table", "json", "csv", "markdown"] {
             let out = store.run(&["report", kind, "--format", format]).ok();
             for reference in &suspects {
-                assert!(!out.contains(reference.as_str()), "{kind}/{format} prints {reference}");
+                assert!(
+                    !out.contains(reference.as_str()),
+                    "{kind}/{format} prints {reference}"
+                );
             }
         }
     }

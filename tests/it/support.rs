@@ -29,7 +29,10 @@ pub fn theseus_bin() -> PathBuf {
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// The result of one `theseus` run.
@@ -95,7 +98,8 @@ impl Store {
         for entry in std::fs::read_dir(root().join("events")).expect("events/") {
             let path = entry.expect("entry").path();
             if path.extension().is_some_and(|e| e == "jsonl") {
-                std::fs::copy(&path, store.path().join(path.file_name().expect("name"))).expect("copy");
+                std::fs::copy(&path, store.path().join(path.file_name().expect("name")))
+                    .expect("copy");
             }
         }
         store
@@ -132,7 +136,13 @@ impl Store {
     /// Appends JSON lines at a fixed time (so logs are reproducible).
     pub fn append(&self, lines: &str) -> Run {
         self.run_with_input(
-            &["append", "--recorded-by", "test", "--recorded-at", "2020-02-01T00:00:00Z"],
+            &[
+                "append",
+                "--recorded-by",
+                "test",
+                "--recorded-at",
+                "2020-02-01T00:00:00Z",
+            ],
             lines.as_bytes(),
         )
     }

@@ -165,7 +165,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     })?;
                     ledger::append(&store, BufReader::new(input), &options)?
                 }
-                None => ledger::append(&store, BufReader::with_capacity(1 << 16, std::io::stdin()), &options)?,
+                None => ledger::append(
+                    &store,
+                    BufReader::with_capacity(1 << 16, std::io::stdin()),
+                    &options,
+                )?,
             };
             writeln!(
                 stdout,

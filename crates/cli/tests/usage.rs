@@ -27,7 +27,10 @@ fn usage_errors_exit_with_2() {
     ] {
         let (code, stderr) = theseus(args);
         assert_eq!(code, 2, "{args:?}: {stderr}");
-        assert!(stderr.contains("error") || stderr.contains("Usage"), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("error") || stderr.contains("Usage"),
+            "{args:?}: {stderr}"
+        );
     }
 }
 

@@ -97,7 +97,14 @@ pub fn append(
         scope.spawn(move || parse_lines(input, sender));
         for parsed in receiver {
             let Parsed { number, line, data } = parsed?;
-            if stage_line(transaction.as_mut(), &mut operations, number, line, data, options)? {
+            if stage_line(
+                transaction.as_mut(),
+                &mut operations,
+                number,
+                line,
+                data,
+                options,
+            )? {
                 duplicates += 1;
             }
         }
