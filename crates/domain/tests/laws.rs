@@ -122,7 +122,7 @@ fn event_data(kind: EventType, pick: usize, n: u64, optional: bool, nulls: bool)
             ("offences", json!(["drugs", "firearms"])),
         ],
         EventType::VictimRescued => vec![
-            ("minor", json!(pick % 2 == 0)),
+            ("minor", json!(pick.is_multiple_of(2))),
             ("nationality", json!("SY")),
             ("exploitation", json!("sexual")),
         ],
