@@ -52,17 +52,23 @@ struct Parsed {
     data: String,
 }
 
-/// How many parsed lines may wait for the checker: enough to keep both
-/// threads busy, few enough that memory does not follow the batch's size.
-const PIPELINE_DEPTH: usize = 1024;
+/// Parsed lines travel to the checker in chunks (one hand-over per line
+/// cost a thread switch per line), and at most `PIPELINE_DEPTH` chunks wait:
+/// enough to keep both threads busy, few enough that memory does not follow
+/// the batch's size.
+const CHUNK_LINES: usize = 256;
+const PIPELINE_DEPTH: usize = 8;
+
+type Chunk = Vec<Result<Parsed, LedgerError>>;
 
 /// Reads and parses lines on its own thread (the half of the work that does
 /// not depend on the log), handing them over in order.
-fn parse_lines(input: impl BufRead, sender: SyncSender<Result<Parsed, LedgerError>>) {
+fn parse_lines(input: impl BufRead, sender: SyncSender<Chunk>) {
     let mut lines = Lines::new(input);
+    let mut chunk = Vec::with_capacity(CHUNK_LINES);
     loop {
         let next = match lines.next_line() {
-            Ok(None) => return,
+            Ok(None) => break,
             Ok(Some((number, text))) => parse_line(text)
                 .map(|line| Parsed {
                     number,
@@ -73,10 +79,17 @@ fn parse_lines(input: impl BufRead, sender: SyncSender<Result<Parsed, LedgerErro
             Err(error) => Err(error),
         };
         let stop = next.is_err();
-        // The checker stopped listening: it refused an earlier line.
-        if sender.send(next).is_err() || stop {
-            return;
+        chunk.push(next);
+        if stop || chunk.len() == CHUNK_LINES {
+            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_LINES));
+            // The checker stopped listening: it refused an earlier line.
+            if sender.send(full).is_err() || stop {
+                return;
+            }
         }
+    }
+    if !chunk.is_empty() {
+        let _ = sender.send(chunk);
     }
 }
 
@@ -95,7 +108,7 @@ pub fn append(
     std::thread::scope(|scope| -> Result<(), LedgerError> {
         let (sender, receiver) = sync_channel(PIPELINE_DEPTH);
         scope.spawn(move || parse_lines(input, sender));
-        for parsed in receiver {
+        for parsed in receiver.into_iter().flatten() {
             let Parsed { number, line, data } = parsed?;
             if stage_line(
                 transaction.as_mut(),
