@@ -14,6 +14,7 @@ mod user;
 use std::io::{BufReader, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
@@ -185,13 +186,21 @@ fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             let store = open(&cli.store)?;
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-            let report = ledger::report(
-                &store,
-                kind,
-                as_of.unwrap_or(AsOf::Head),
-                operation.as_deref(),
-                threads,
-            )?;
+            let total = store.head()?.position;
+            let (replayed, finished) = (AtomicU64::new(0), AtomicBool::new(false));
+            let report = std::thread::scope(|scope| {
+                scope.spawn(|| progress::watch("replay", total, &replayed, &finished));
+                let report = ledger::report_counted(
+                    &store,
+                    kind,
+                    as_of.unwrap_or(AsOf::Head),
+                    operation.as_deref(),
+                    threads,
+                    Some(&replayed),
+                );
+                finished.store(true, Ordering::Relaxed);
+                report
+            })?;
             let generated_by = format!("theseus {}", env!("CARGO_PKG_VERSION"));
             stdout.write_all(projections::render(&report, format, &generated_by).as_bytes())?;
         }

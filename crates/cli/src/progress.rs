@@ -2,6 +2,7 @@
 //! stderr is a terminal so that scripts and logs stay clean.
 
 use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Redraws `label: done/total (percent, rate)` in place, at most ten times a
@@ -68,6 +69,25 @@ impl Progress {
         }
         self.visible = false;
     }
+}
+
+/// Shows the progress of work that counts what it has done into `done`
+/// (from other threads) until `finished` is set: polled ten times a second,
+/// and only drawn once the work has taken half a second, so that quick
+/// commands never flash a line.
+pub fn watch(label: &'static str, total: u64, done: &AtomicU64, finished: &AtomicBool) {
+    let mut progress = Progress::new(label, total);
+    if !progress.visible {
+        return;
+    }
+    let started = Instant::now();
+    while !finished.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
+        if started.elapsed() >= Duration::from_millis(500) {
+            progress.update(done.load(Ordering::Relaxed));
+        }
+    }
+    progress.finish();
 }
 
 impl Drop for Progress {

@@ -2,7 +2,9 @@
 
 use chrono::{DateTime, Utc};
 use event_store::{EventStore, Head};
-use projections::{build_report, Report, ReportKind};
+use std::sync::atomic::AtomicU64;
+
+use projections::{build_report, build_report_counted, Report, ReportKind};
 
 use crate::LedgerError;
 
@@ -70,8 +72,20 @@ pub fn report(
     operation: Option<&str>,
     threads: u64,
 ) -> Result<Report, LedgerError> {
+    report_counted(store, kind, as_of, operation, threads, None)
+}
+
+/// [`report`], counting the records replayed into `progress` as it goes.
+pub fn report_counted(
+    store: &dyn EventStore,
+    kind: ReportKind,
+    as_of: AsOf,
+    operation: Option<&str>,
+    threads: u64,
+    progress: Option<&AtomicU64>,
+) -> Result<Report, LedgerError> {
     let head = as_of.resolve(store)?;
-    let report = build_report(store, kind, head, operation, threads)?;
+    let report = build_report_counted(store, kind, head, operation, threads, progress)?;
     if let Some(operation) = operation {
         if report.rows.is_empty() {
             // An operation with no rows in a detailed report may simply have

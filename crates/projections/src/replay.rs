@@ -7,6 +7,8 @@
 //! ignored and rebuilt. Deleting every checkpoint changes no output, only
 //! the time it takes.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use domain::{EventType, EventView};
 use event_store::{EnvelopeRef, EventStore, Head, Range, StoreError};
 use serde::{Deserialize, Serialize};
@@ -75,13 +77,39 @@ pub fn fold<P: Projection>(
     state: &mut P,
     range: Range,
 ) -> Result<(), ProjectionError> {
+    fold_counted(store, state, range, None)
+}
+
+/// Records are counted into a progress counter in steps of this many, so
+/// that a long replay can show how far it is without a shared write per
+/// record.
+const PROGRESS_STEP: u64 = 1 << 14;
+
+/// [`fold`], adding the number of records folded to `progress`.
+fn fold_counted<P: Projection>(
+    store: &dyn EventStore,
+    state: &mut P,
+    range: Range,
+    progress: Option<&AtomicU64>,
+) -> Result<(), ProjectionError> {
     let mut failure = None;
+    let mut uncounted = 0;
     let result = store.scan(range, &mut |record| {
+        if let Some(progress) = progress {
+            uncounted += 1;
+            if uncounted == PROGRESS_STEP {
+                progress.fetch_add(uncounted, Ordering::Relaxed);
+                uncounted = 0;
+            }
+        }
         fold_record(store, state, record).map_err(|error| {
             failure = Some(error);
             StoreError::Visitor("projection failed".into())
         })
     });
+    if let Some(progress) = progress {
+        progress.fetch_add(uncounted, Ordering::Relaxed);
+    }
     match (result, failure) {
         (_, Some(error)) => Err(error),
         (Err(error), None) => Err(error.into()),
@@ -96,11 +124,20 @@ pub fn fold_parallel<P: Projection>(
     range: Range,
     parts: u64,
 ) -> Result<P, ProjectionError> {
+    fold_parallel_counted(store, range, parts, None)
+}
+
+fn fold_parallel_counted<P: Projection>(
+    store: &dyn EventStore,
+    range: Range,
+    parts: u64,
+    progress: Option<&AtomicU64>,
+) -> Result<P, ProjectionError> {
     let parts = parts.max(1);
     let length = range.to.saturating_sub(range.from) + 1;
     if parts == 1 || length < parts * 1024 {
         let mut state = P::default();
-        fold(store, &mut state, range)?;
+        fold_counted(store, &mut state, range, progress)?;
         return Ok(state);
     }
     let step = length.div_ceil(parts);
@@ -119,7 +156,7 @@ pub fn fold_parallel<P: Projection>(
             .map(|slice| {
                 scope.spawn(move || {
                     let mut state = P::default();
-                    fold(store, &mut state, *slice).map(|()| state)
+                    fold_counted(store, &mut state, *slice, progress).map(|()| state)
                 })
             })
             .collect();
@@ -221,6 +258,15 @@ pub fn build<P: Projection>(
     as_of: Head,
     parts: u64,
 ) -> Result<Checkpointed<P>, ProjectionError> {
+    build_counted(store, as_of, parts, None)
+}
+
+fn build_counted<P: Projection>(
+    store: &dyn EventStore,
+    as_of: Head,
+    parts: u64,
+    progress: Option<&AtomicU64>,
+) -> Result<Checkpointed<P>, ProjectionError> {
     let start = load_checkpoint::<P>(store, &as_of)?.unwrap_or(Checkpointed {
         state: P::default(),
         head: Head::EMPTY,
@@ -231,9 +277,9 @@ pub fn build<P: Projection>(
     let tail = Range::new(start.head.position + 1, as_of.position);
     let mut state = start.state;
     if tail.to - tail.from >= 1024 * parts {
-        state.merge(fold_parallel::<P>(store, tail, parts)?);
+        state.merge(fold_parallel_counted::<P>(store, tail, parts, progress)?);
     } else {
-        fold(store, &mut state, tail)?;
+        fold_counted(store, &mut state, tail, progress)?;
     }
     let built = Checkpointed { state, head: as_of };
     let replayed = as_of.position - start.head.position;
@@ -252,19 +298,33 @@ pub fn build_report(
     operation: Option<&str>,
     parts: u64,
 ) -> Result<Report, ProjectionError> {
+    build_report_counted(store, kind, as_of, operation, parts, None)
+}
+
+/// [`build_report`], adding the number of records replayed to `progress` as
+/// it goes (for a progress indicator).
+pub fn build_report_counted(
+    store: &dyn EventStore,
+    kind: ReportKind,
+    as_of: Head,
+    operation: Option<&str>,
+    parts: u64,
+    progress: Option<&AtomicU64>,
+) -> Result<Report, ProjectionError> {
+    use crate::{countries::Countries, networks::Networks, summary::Summary, timeline::Timeline};
     let (columns, rows) = match kind {
-        ReportKind::Summary => build::<crate::summary::Summary>(store, as_of, parts)?
+        ReportKind::Summary => build_counted::<Summary>(store, as_of, parts, progress)?
             .state
             .rows(kind, operation),
         ReportKind::Countries | ReportKind::Seizures => {
-            build::<crate::countries::Countries>(store, as_of, parts)?
+            build_counted::<Countries>(store, as_of, parts, progress)?
                 .state
                 .rows(kind, operation)
         }
-        ReportKind::Timeline => build::<crate::timeline::Timeline>(store, as_of, parts)?
+        ReportKind::Timeline => build_counted::<Timeline>(store, as_of, parts, progress)?
             .state
             .rows(kind, operation),
-        ReportKind::Networks => build::<crate::networks::Networks>(store, as_of, parts)?
+        ReportKind::Networks => build_counted::<Networks>(store, as_of, parts, progress)?
             .state
             .rows(kind, operation),
     };
