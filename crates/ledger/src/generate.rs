@@ -3,7 +3,7 @@
 //! The generator writes input lines as national units would send them
 //! (launches, joins, every outcome type across countries, days, locations and
 //! networks, retractions of earlier outcomes, closes, late reports after a
-//! close) and feeds them through [`crate::append`] in batches, so that every
+//! close) and feeds them through [`crate::append()`] in batches, so that every
 //! line passes the same reading and the same rules as real data and the log
 //! is hash-chained like any other.
 //!

@@ -5,7 +5,7 @@
 //!
 //! * [`input`]: the JSON Lines input format national tools send, read with
 //!   limits and with errors that name the line and the field.
-//! * [`append`]: one input batch → one atomic store transaction, each line
+//! * [`mod@append`]: one input batch → one atomic store transaction, each line
 //!   checked for duplicates, expected versions and the domain's rules against
 //!   the log plus the lines before it.
 //! * [`state`]: the operations' rule state, a checkpointed fold of the log, so

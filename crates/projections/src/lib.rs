@@ -11,7 +11,7 @@
 //! * [`summary`], [`countries`], [`timeline`], [`networks`]: the projections
 //!   (the seizures report is a view of the countries projection).
 //! * [`replay`]: the driver, checkpoints and parallel folding.
-//! * [`report`], [`render`]: reports as typed cells, and their renderers.
+//! * [`report`], [`mod@render`]: reports as typed cells, and their renderers.
 
 #![forbid(unsafe_code)]
 
