@@ -16,6 +16,16 @@ pub struct Fields<'a> {
     done: bool,
 }
 
+/// The first `"` or `\\`. Values are mostly short: a plain loop finds their
+/// end sooner than a SIMD search pays for its setup, which serves the rest.
+fn find_quote_or_escape(bytes: &[u8]) -> Option<usize> {
+    let head = bytes.len().min(32);
+    match bytes[..head].iter().position(|b| matches!(b, b'"' | b'\\')) {
+        Some(found) => Some(found),
+        None => memchr::memchr2(b'"', b'\\', &bytes[head..]).map(|found| head + found),
+    }
+}
+
 /// The fields of the object `text`.
 pub fn fields(text: &str) -> Fields<'_> {
     Fields {
@@ -51,7 +61,7 @@ impl<'a> Fields<'a> {
         let mut i = start;
         loop {
             let rest = bytes.get(i..).unwrap_or_default();
-            match memchr::memchr2(b'"', b'\\', rest).map(|offset| (i + offset, rest[offset])) {
+            match find_quote_or_escape(rest).map(|offset| (i + offset, rest[offset])) {
                 Some((quote, b'"')) => {
                     i = quote;
                     break;
