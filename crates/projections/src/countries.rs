@@ -6,7 +6,7 @@ use domain::{Country, EventView, Item};
 use serde::{Deserialize, Serialize};
 
 use crate::report::{Cell, ReportKind};
-use crate::tally::Tally;
+use crate::tally::{Tally, OUTCOME_COLUMNS};
 use crate::{Meta, Projection, Tabular};
 
 /// Operation → country → figures.
@@ -95,35 +95,24 @@ impl Tabular for Countries {
         if kind == ReportKind::Seizures {
             return seizure_rows(self, operation);
         }
-        let columns = vec![
+        let mut columns = vec![
             "operation",
             "country",
             "agents_deployed",
             "experts_deployed",
-            "arrests",
-            "victims_rescued",
-            "migrants_detected",
-            "checks",
-            "items_seized",
-            "drugs_grams",
-            "cash",
         ];
+        columns.extend(OUTCOME_COLUMNS);
         let rows = self
             .selected(operation)
             .map(|(slug, country, t)| {
-                vec![
+                let mut row = vec![
                     Cell::text(slug.as_str()),
                     Cell::text(country.code()),
                     Cell::Int(t.agents_deployed),
                     Cell::Int(t.experts_deployed),
-                    Cell::Int(t.arrests),
-                    Cell::Int(t.victims_rescued),
-                    Cell::Int(t.migrants_detected),
-                    Cell::Int(t.checks_total()),
-                    Cell::Int(t.seizures_total()),
-                    Cell::Int(t.drugs_grams),
-                    Cell::Cash(t.cash.iter().map(|(c, m)| (*c, *m)).collect()),
-                ]
+                ];
+                row.extend(t.outcome_cells());
+                row
             })
             .collect();
         (columns, rows)

@@ -12,6 +12,19 @@ use std::collections::BTreeMap;
 use domain::{CheckKind, Currency, EventView, Item};
 use serde::{Deserialize, Serialize};
 
+use crate::report::Cell;
+
+/// The columns of [`Tally::outcome_cells`].
+pub const OUTCOME_COLUMNS: [&str; 7] = [
+    "arrests",
+    "victims_rescued",
+    "migrants_detected",
+    "checks",
+    "items_seized",
+    "drugs_grams",
+    "cash",
+];
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
     pub agents_deployed: i128,
@@ -102,6 +115,20 @@ impl Tally {
 
     pub fn seizures_total(&self) -> i128 {
         self.seizures.iter().sum()
+    }
+
+    /// The outcome figures as report cells, under [`OUTCOME_COLUMNS`]: what
+    /// the per-country and the per-day reports both show after their keys.
+    pub fn outcome_cells(&self) -> Vec<Cell> {
+        vec![
+            Cell::Int(self.arrests),
+            Cell::Int(self.victims_rescued),
+            Cell::Int(self.migrants_detected),
+            Cell::Int(self.checks_total()),
+            Cell::Int(self.seizures_total()),
+            Cell::Int(self.drugs_grams),
+            Cell::Cash(self.cash.iter().map(|(c, m)| (*c, *m)).collect()),
+        ]
     }
 
     /// True when nothing has been counted (or everything was retracted).

@@ -6,7 +6,7 @@ use domain::{Day, EventView};
 use serde::{Deserialize, Serialize};
 
 use crate::report::{Cell, ReportKind};
-use crate::tally::Tally;
+use crate::tally::{Tally, OUTCOME_COLUMNS};
 use crate::{Meta, Projection, Tabular};
 
 /// Operation → day → figures. Deployments and profiles have no day and do
@@ -72,34 +72,17 @@ impl Tabular for Timeline {
         _kind: ReportKind,
         operation: Option<&str>,
     ) -> (Vec<&'static str>, Vec<Vec<Cell>>) {
-        let columns = vec![
-            "operation",
-            "day",
-            "arrests",
-            "victims_rescued",
-            "migrants_detected",
-            "checks",
-            "items_seized",
-            "drugs_grams",
-            "cash",
-        ];
+        let mut columns = vec!["operation", "day"];
+        columns.extend(OUTCOME_COLUMNS);
         let rows = self
             .operations
             .iter()
             .filter(|(slug, _)| operation.is_none_or(|wanted| wanted == slug.as_str()))
             .flat_map(|(slug, days)| {
                 days.iter().map(move |(day, t)| {
-                    vec![
-                        Cell::text(slug.as_str()),
-                        Cell::text(day.to_string()),
-                        Cell::Int(t.arrests),
-                        Cell::Int(t.victims_rescued),
-                        Cell::Int(t.migrants_detected),
-                        Cell::Int(t.checks_total()),
-                        Cell::Int(t.seizures_total()),
-                        Cell::Int(t.drugs_grams),
-                        Cell::Cash(t.cash.iter().map(|(c, m)| (*c, *m)).collect()),
-                    ]
+                    let mut row = vec![Cell::text(slug.as_str()), Cell::text(day.to_string())];
+                    row.extend(t.outcome_cells());
+                    row
                 })
             })
             .collect();
