@@ -164,7 +164,15 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     let input = std::fs::File::open(&path).map_err(|error| {
                         Failure::Usage(format!("cannot read {}: {error}", path.display()))
                     })?;
-                    ledger::append(&store, BufReader::new(input), &options)?
+                    let total = input.metadata().map_or(0, |m| m.len());
+                    let (read, finished) = (AtomicU64::new(0), AtomicBool::new(false));
+                    std::thread::scope(|scope| {
+                        scope.spawn(|| progress::watch("append (bytes)", total, &read, &finished));
+                        let counted = progress::Counted::new(input, &read);
+                        let summary = ledger::append(&store, BufReader::new(counted), &options);
+                        finished.store(true, Ordering::Relaxed);
+                        summary
+                    })?
                 }
                 None => ledger::append(
                     &store,
@@ -206,7 +214,14 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Verify { expect_head } => {
             let store = open(&cli.store)?;
-            let verified = store.verify(expect_head)?;
+            let total = store.head()?.position;
+            let (checked, finished) = (AtomicU64::new(0), AtomicBool::new(false));
+            let verified = std::thread::scope(|scope| {
+                scope.spawn(|| progress::watch("verify", total, &checked, &finished));
+                let verified = store.verify_counted(expect_head, &checked);
+                finished.store(true, Ordering::Relaxed);
+                verified
+            })?;
             writeln!(
                 stdout,
                 "ok: {} records in {} segments chain to head {}",

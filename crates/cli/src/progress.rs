@@ -90,6 +90,28 @@ pub fn watch(label: &'static str, total: u64, done: &AtomicU64, finished: &Atomi
     progress.finish();
 }
 
+/// A reader that adds the bytes it reads to a counter, so that the progress
+/// of reading a large input can be shown.
+#[derive(Debug)]
+pub struct Counted<'a, R> {
+    inner: R,
+    count: &'a AtomicU64,
+}
+
+impl<'a, R> Counted<'a, R> {
+    pub fn new(inner: R, count: &'a AtomicU64) -> Counted<'a, R> {
+        Counted { inner, count }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Counted<'_, R> {
+    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buffer)?;
+        self.count.fetch_add(read as u64, Ordering::Relaxed);
+        Ok(read)
+    }
+}
+
 impl Drop for Progress {
     fn drop(&mut self) {
         self.finish();

@@ -251,6 +251,17 @@ impl FileStore {
     /// A message for humans about a torn tail, only if there is one now and
     /// no writer holds the lock (a writer's batch in progress looks the same
     /// and is no reason to worry).
+    /// [`EventStore::verify`], adding the number of records checked to
+    /// `progress` as it goes (for a progress line on long logs).
+    pub fn verify_counted(
+        &self,
+        expect_head: Option<(u64, Hash)>,
+        progress: &std::sync::atomic::AtomicU64,
+    ) -> Result<VerifyReport, StoreError> {
+        let view = self.fresh_view()?;
+        verify::verify(&view, expect_head, Some(progress))
+    }
+
     pub fn torn_tail_warning(&self) -> Option<String> {
         let lock = DirLock::try_acquire(&self.dir).ok()??;
         let view = self.fresh_view().ok();
@@ -641,7 +652,7 @@ impl EventStore for FileStore {
 
     fn verify(&self, expect_head: Option<(u64, Hash)>) -> Result<VerifyReport, StoreError> {
         let view = self.fresh_view()?;
-        verify::verify(&view, expect_head)
+        verify::verify(&view, expect_head, None)
     }
 
     fn load_derived(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

@@ -10,6 +10,7 @@
 //! operation).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::record::{decode_record, parse_recorded_at, HASH_SUFFIX_LEN};
 use crate::{EnvelopeRef, Hash, Head, StoreError, VerifyReport};
@@ -233,24 +234,41 @@ fn canonical_time(text: &str) -> Option<(&[u8], u32)> {
 /// and there are cores to share the hashing; sequentially (and so with the
 /// exact first error) otherwise or whenever the parallel pass finds
 /// anything wrong.
+///
+/// `progress`, when given, counts the records checked so far (for a progress
+/// line); a parallel pass that finds a fault is followed by a sequential one,
+/// so the count can pass the number of records.
 pub(crate) fn verify(
     view: &LogView,
     expect_head: Option<(u64, Hash)>,
+    progress: Option<&AtomicU64>,
 ) -> Result<VerifyReport, StoreError> {
-    if let Some(report) = parallel::verify(view, expect_head)? {
+    if let Some(report) = parallel::verify(view, expect_head, progress)? {
         return Ok(report);
     }
-    verify_sequentially(view, expect_head)
+    verify_sequentially(view, expect_head, progress)
 }
+
+/// Records are added to a progress counter in steps of this many.
+const PROGRESS_STEP: u64 = 1 << 14;
 
 fn verify_sequentially(
     view: &LogView,
     expect_head: Option<(u64, Hash)>,
+    progress: Option<&AtomicU64>,
 ) -> Result<VerifyReport, StoreError> {
     let mut checker = LogChecker::new(expect_head);
     if view.head.position > 0 {
         let mut cursor = RecordCursor::new(view, 0, 0, 1, READ_CHUNK)?;
+        let mut uncounted = 0;
         while let Some(found) = cursor.next_record()? {
+            uncounted += 1;
+            if uncounted == PROGRESS_STEP {
+                if let Some(progress) = progress {
+                    progress.fetch_add(uncounted, Ordering::Relaxed);
+                }
+                uncounted = 0;
+            }
             let segment = &view.segments[found.segment];
             let line_number = found.line_number;
             checker.check_record(&found.record, found.line, &|position| {
@@ -278,7 +296,7 @@ fn verify_sequentially(
 /// first line is chained to the previous unit's last hash while joining.
 mod parallel {
     use std::collections::HashMap;
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
     use super::{compare_times, LogChecker};
@@ -328,6 +346,7 @@ mod parallel {
     pub(super) fn verify(
         view: &LogView,
         expect_head: Option<(u64, Hash)>,
+        progress: Option<&AtomicU64>,
     ) -> Result<Option<VerifyReport>, StoreError> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -336,7 +355,7 @@ mod parallel {
         if view.head.position < MIN_RECORDS {
             return Ok(None);
         }
-        verify_with(view, expect_head, threads, UNIT_BYTES)
+        verify_with(view, expect_head, threads, UNIT_BYTES, progress)
     }
 
     /// The parallel pass with `threads` workers and units of `unit_bytes`.
@@ -345,6 +364,7 @@ mod parallel {
         expect_head: Option<(u64, Hash)>,
         threads: usize,
         unit_bytes: u64,
+        progress: Option<&AtomicU64>,
     ) -> Result<Option<VerifyReport>, StoreError> {
         if threads < 2 {
             return Ok(None);
@@ -387,6 +407,9 @@ mod parallel {
                     }
                     match check_unit(view, &units[index], watch) {
                         Some(summary) => {
+                            if let Some(progress) = progress {
+                                progress.fetch_add(summary.records, Ordering::Relaxed);
+                            }
                             if let Ok(mut results) = results.lock() {
                                 results[index] = Some(summary);
                             }
@@ -615,16 +638,16 @@ mod tests {
             transaction.commit()?;
         }
         let view = detect(list_segments(&dir)?)?;
-        let sequential = verify_sequentially(&view, None)?;
+        let sequential = verify_sequentially(&view, None, None)?;
         for unit_bytes in [100, 333, 4096, 1 << 20] {
-            let parallel = parallel::verify_with(&view, None, 3, unit_bytes)?;
+            let parallel = parallel::verify_with(&view, None, 3, unit_bytes, None)?;
             assert_eq!(
                 parallel.as_ref(),
                 Some(&sequential),
                 "units of {unit_bytes}"
             );
             let head = Some((500, view.head.hash));
-            assert!(parallel::verify_with(&view, head, 3, unit_bytes)?.is_none());
+            assert!(parallel::verify_with(&view, head, 3, unit_bytes, None)?.is_none());
         }
         // A damaged log: every unit size defers to the sequential pass.
         let segment = &view.segments[1].path;
@@ -642,9 +665,9 @@ mod tests {
         };
         std::fs::write(segment, &bytes).map_err(|error| StoreError::io(segment, error))?;
         for unit_bytes in [100, 333, 4096, 1 << 20] {
-            assert!(parallel::verify_with(&view, None, 3, unit_bytes)?.is_none());
+            assert!(parallel::verify_with(&view, None, 3, unit_bytes, None)?.is_none());
         }
-        assert!(verify_sequentially(&view, None).is_err());
+        assert!(verify_sequentially(&view, None, None).is_err());
         Ok(())
     }
 
