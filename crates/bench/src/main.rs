@@ -719,15 +719,13 @@ fn child(args: &[String]) -> Result<()> {
     }
 }
 
-/// Folds one row into the summary, noting retraction targets for later.
-fn fold_row(
-    summary: &mut Summary,
-    retracted: &mut Vec<String>,
+/// A row as the projections see it.
+fn decode_row<'a>(
     position: u64,
-    operation: &str,
+    operation: &'a str,
     event_type: &str,
-    data: &str,
-) -> Result<()> {
+    data: &'a str,
+) -> Result<(Meta<'a>, EventView<'a>)> {
     let event_type =
         EventType::parse(event_type).ok_or_else(|| format!("unknown type {event_type}"))?;
     let view = EventView::decode(event_type, data)
@@ -737,6 +735,19 @@ fn fold_row(
         position,
         event_type,
     };
+    Ok((meta, view))
+}
+
+/// Folds one row into the summary, noting retraction targets for later.
+fn fold_row(
+    summary: &mut Summary,
+    retracted: &mut Vec<String>,
+    position: u64,
+    operation: &str,
+    event_type: &str,
+    data: &str,
+) -> Result<()> {
+    let (meta, view) = decode_row(position, operation, event_type, data)?;
     summary.record(&meta, &view);
     if let EventView::EventRetracted { event_id } = view {
         retracted.push(event_id.to_string());
@@ -752,15 +763,7 @@ fn retract_row(
     event_type: &str,
     data: &str,
 ) -> Result<()> {
-    let event_type =
-        EventType::parse(event_type).ok_or_else(|| format!("unknown type {event_type}"))?;
-    let view = EventView::decode(event_type, data)
-        .map_err(|error| format!("position {position}: {error}"))?;
-    let meta = Meta {
-        operation,
-        position,
-        event_type,
-    };
+    let (meta, view) = decode_row(position, operation, event_type, data)?;
     summary.retract(&meta, &view);
     Ok(())
 }
