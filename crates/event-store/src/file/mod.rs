@@ -36,12 +36,14 @@
 //!   into place (rebuild, growth);
 //! * a dropped transaction and `save_derived`: nothing.
 //!
-//! Codemap: `segments.rs` (names, chunked line reading), `tail.rs` (the head
+//! Codemap: `segments.rs` (names, chunked line reading), `seek.rs` (finding
+//! a position by bisection, without derived files), `tail.rs` (the head
 //! and torn tails), `index.rs` (derived indexes), `transaction.rs`
 //! (appending, and what is synced when), `verify.rs`, `derived.rs`.
 
 pub(crate) mod derived;
 pub(crate) mod index;
+mod seek;
 pub(crate) mod segments;
 pub(crate) mod tail;
 pub(crate) mod transaction;
@@ -562,8 +564,16 @@ enum Lookup {
     Damaged,
 }
 
-/// The offset of the record at `position` in `segment`, by counting lines.
+/// The offset of the record at `position` in `segment`, without derived
+/// files: by bisection over the segment's bytes (see `seek.rs`), else by
+/// counting lines.
 fn count_to(segment: &Segment, position: u64) -> Result<u64, StoreError> {
+    let len = std::fs::metadata(&segment.path)
+        .map_err(|error| StoreError::io(&segment.path, error))?
+        .len();
+    if let Some(offset) = seek::seek_position(segment, len, position)? {
+        return Ok(offset);
+    }
     let skip = position - segment.first;
     let file = open_read(&segment.path)?;
     let mut reader = LineReader::new(file, 0, u64::MAX, READ_CHUNK);
