@@ -18,22 +18,30 @@ pub enum Failure {
     Store(StoreError),
     Usage(String),
     Output(std::io::Error),
+    Server(server::ServerError),
 }
 
 impl Failure {
     pub fn code(&self) -> u8 {
         match self {
-            Failure::Ledger(error) => match error.kind() {
-                ErrorKind::Refused => REFUSED,
-                ErrorKind::Conflict => CONFLICT,
-                ErrorKind::Integrity => INTEGRITY,
-            },
+            Failure::Ledger(error) => ledger_code(error),
             Failure::Store(StoreError::Conflict { .. }) => CONFLICT,
             Failure::Store(error) if error.is_integrity() => INTEGRITY,
             Failure::Store(_) => REFUSED,
             Failure::Usage(_) => USAGE,
             Failure::Output(_) => REFUSED,
+            // A server that cannot start on a damaged log says so as `verify` would.
+            Failure::Server(server::ServerError::Ledger(error)) => ledger_code(error),
+            Failure::Server(_) => REFUSED,
         }
+    }
+}
+
+fn ledger_code(error: &LedgerError) -> u8 {
+    match error.kind() {
+        ErrorKind::Refused | ErrorKind::Forbidden => REFUSED,
+        ErrorKind::Conflict => CONFLICT,
+        ErrorKind::Integrity => INTEGRITY,
     }
 }
 
@@ -44,6 +52,7 @@ impl std::fmt::Display for Failure {
             Failure::Store(error) => write!(f, "{error}"),
             Failure::Usage(message) => f.write_str(message),
             Failure::Output(error) => write!(f, "cannot write the output: {error}"),
+            Failure::Server(error) => write!(f, "{error}"),
         }
     }
 }

@@ -57,6 +57,11 @@ enum Command {
     /// for the same seed, through the same append path and rules as real
     /// data (for benchmarks and demos).
     Generate(commands::generate::GenerateArgs),
+    /// Register, list and revoke the agencies that may use the API.
+    Agency(commands::agency::AgencyArgs),
+    /// Serve the ledger as an HTTP API (agencies authenticate with their
+    /// tokens), with an access log and a dashboard page.
+    Serve(commands::serve::ServeArgs),
 }
 
 /// Parses an RFC 3339 time argument.
@@ -89,5 +94,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Verify(args) => commands::verify::run(spec, args, out),
         Command::Head => commands::head::run(spec, out),
         Command::Generate(args) => commands::generate::run(spec, args, out),
+        Command::Agency(args) => commands::agency::run(spec, args, out),
+        Command::Serve(args) => commands::serve::run(spec, args, out),
     }
 }

@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 use event_store::{EventStore, FileStore, FileStoreConfig, Hash, VerifyReport};
 
@@ -78,6 +79,13 @@ impl Opened {
     pub fn store(&self) -> &dyn EventStore {
         match self {
             Opened::File(store) => store,
+        }
+    }
+
+    /// The store, to share with threads (the server).
+    pub fn into_shared(self) -> Arc<dyn EventStore> {
+        match self {
+            Opened::File(store) => Arc::new(store),
         }
     }
 

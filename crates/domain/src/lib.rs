@@ -13,6 +13,9 @@
 //!   canonically.
 //! * [`Operation`]: the state the rules need, [`Operation::decide`] and
 //!   [`Operation::apply`].
+//! * [`registry`]: the agencies that may submit over the network, their
+//!   grants and what each may append, recorded in the reserved stream
+//!   [`REGISTRY_STREAM`].
 
 #![forbid(unsafe_code)]
 
@@ -23,6 +26,7 @@ pub mod json;
 mod money;
 mod operation;
 mod raw;
+pub mod registry;
 mod text;
 mod time;
 mod view;
@@ -37,6 +41,7 @@ pub use event::{
 };
 pub use money::{format_minor_units, Money};
 pub use operation::{Operation, Period, Refusal, RetractionTarget};
+pub use registry::REGISTRY_STREAM;
 pub use text::{Pseudonym, Slug, Text, Token, MAX_TEXT_CHARS};
 pub use time::{Day, OccurredAt};
 pub use view::{utc_day_of, EventView};

@@ -9,11 +9,13 @@
 use std::io::BufRead;
 use std::sync::mpsc::{sync_channel, SyncSender};
 
-use domain::{Event, EventType, RetractionTarget, Slug, SCHEMA_VERSION};
-use event_store::{AppendTransaction, EventStore, NewEvent, Staged, Stamp, StoreError};
+use domain::registry::Submission;
+use domain::{Event, EventType, RetractionTarget, Slug, Text, REGISTRY_STREAM, SCHEMA_VERSION};
+use event_store::{AppendTransaction, Envelope, EventStore, NewEvent, Staged, Stamp, StoreError};
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::agencies::Submitter;
 use crate::input::{parse_line, InputLine, Lines};
 use crate::{state, LedgerError};
 
@@ -102,7 +104,42 @@ pub fn append(
     input: impl BufRead + Send,
     options: &AppendOptions,
 ) -> Result<AppendSummary, LedgerError> {
+    append_checked(store, input, options, None)
+}
+
+/// Appends on behalf of an authenticated agency: as [`append`], and every
+/// line is also checked against the agency's grant
+/// ([`domain::registry::Grant::permits`]) before anything else about it, a
+/// refusal being [`LedgerError::Forbidden`]. Lines that do not name
+/// `recorded_by` are recorded by the agency. Under the writers' lock, the
+/// registry stream must still be at the version the grant was read at
+/// (else [`LedgerError::RegistryChanged`]): a revocation recorded while the
+/// request was on its way is never outrun.
+pub fn append_as(
+    store: &dyn EventStore,
+    input: impl BufRead + Send,
+    stamp: Stamp,
+    submitter: &Submitter,
+) -> Result<AppendSummary, LedgerError> {
+    let options = AppendOptions {
+        recorded_by: submitter.grant.agency.as_str().to_owned(),
+        stamp,
+    };
+    append_checked(store, input, &options, Some(submitter))
+}
+
+fn append_checked(
+    store: &dyn EventStore,
+    input: impl BufRead + Send,
+    options: &AppendOptions,
+    submitter: Option<&Submitter>,
+) -> Result<AppendSummary, LedgerError> {
     let mut transaction = store.begin(options.stamp)?;
+    if let Some(submitter) = submitter {
+        if transaction.version(REGISTRY_STREAM)? != submitter.registry_version {
+            return Err(LedgerError::RegistryChanged);
+        }
+    }
     let mut operations = state::load(store, transaction.head())?;
     let mut duplicates = 0;
     std::thread::scope(|scope| -> Result<(), LedgerError> {
@@ -117,6 +154,7 @@ pub fn append(
                 line,
                 data,
                 options,
+                submitter,
             )? {
                 duplicates += 1;
             }
@@ -145,8 +183,31 @@ fn stage_line(
     line: InputLine,
     data: String,
     options: &AppendOptions,
+    submitter: Option<&Submitter>,
 ) -> Result<bool, LedgerError> {
     let event_type = line.event.event_type();
+    let target = match &line.event {
+        Event::EventRetracted(retraction) => transaction.find(retraction.event_id)?,
+        _ => None,
+    };
+    // Grants first: an agency learns nothing about the log (a duplicate, a
+    // version, an operation's rules) from a line it may not send.
+    if let Some(submitter) = submitter {
+        let submission = Submission {
+            operation: &line.operation,
+            event: &line.event,
+            recorded_by: line.recorded_by.as_ref().map(Text::as_str),
+            target_recorded_by: target.as_ref().map(|found| found.recorded_by.as_str()),
+        };
+        submitter
+            .grant
+            .permits(&submission)
+            .map_err(|refusal| LedgerError::Forbidden {
+                line: number,
+                field: refusal.field.to_owned(),
+                message: refusal.message,
+            })?;
+    }
     if let Some(id) = line.id {
         if let Some(existing) = transaction.find(id)? {
             let same = existing.operation == line.operation.as_str()
@@ -177,7 +238,10 @@ fn stage_line(
             });
         }
     }
-    let target = retraction_target(transaction, &line.event)?;
+    let target = target
+        .as_ref()
+        .map(|found| retraction_target(number, found))
+        .transpose()?;
     let operation = operations.entry(&line.operation);
     operation
         .decide(&line.event, target.as_ref())
@@ -222,25 +286,26 @@ fn stage_line(
     }
 }
 
-/// What the log (or the batch so far) holds under a retraction's event id.
-fn retraction_target(
-    transaction: &dyn AppendTransaction,
-    event: &Event,
-) -> Result<Option<RetractionTarget>, LedgerError> {
-    let Event::EventRetracted(retraction) = event else {
-        return Ok(None);
-    };
-    let Some(found) = transaction.find(retraction.event_id)? else {
-        return Ok(None);
-    };
+/// What the rules need to know of the record a retraction names.
+fn retraction_target(number: u64, found: &Envelope) -> Result<RetractionTarget, LedgerError> {
+    if found.operation == REGISTRY_STREAM {
+        return Err(refused(
+            number,
+            "data.event_id",
+            format!(
+                "{} is a record of the agency registry (position {}), not an operation's event",
+                found.id, found.position
+            ),
+        ));
+    }
     let unreadable = |what: &str| {
         LedgerError::Store(StoreError::Corrupt {
             location: format!("position {}", found.position),
             reason: format!("{what} is not one the domain knows"),
         })
     };
-    Ok(Some(RetractionTarget {
+    Ok(RetractionTarget {
         operation: Slug::parse(&found.operation).map_err(|_| unreadable("its operation"))?,
         event_type: EventType::parse(&found.event_type).ok_or_else(|| unreadable("its type"))?,
-    }))
+    })
 }

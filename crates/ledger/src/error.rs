@@ -12,6 +12,9 @@ pub enum ErrorKind {
     Conflict,
     /// The log is damaged or not what was expected (exit 4).
     Integrity,
+    /// An authenticated agency asked for what its grant does not allow
+    /// (the CLI exits 1; the API answers 403).
+    Forbidden,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,27 @@ pub enum LedgerError {
     #[error("line {line}: expected_version: {message}")]
     Conflict { line: u64, message: String },
 
+    /// An input line its submitting agency may not append; nothing was
+    /// written.
+    #[error("line {line}: {field}: {message}")]
+    Forbidden {
+        line: u64,
+        field: String,
+        message: String,
+    },
+
+    /// The agency registry changed (a grant or a revocation was recorded)
+    /// after the submitter's grant was read: the caller reads the registry
+    /// again and decides anew. Nothing was written.
+    #[error("the agency registry changed while the batch was checked: send it again")]
+    RegistryChanged,
+
+    /// A registry change that does not follow from the registry (an agency
+    /// registered twice, a revocation of an unknown agency…), or an
+    /// invalid grant; nothing was written.
+    #[error("{message}")]
+    Registry { field: String, message: String },
+
     #[error("could not read the input: {0}")]
     Input(std::io::Error),
 
@@ -51,6 +75,7 @@ impl LedgerError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             LedgerError::Conflict { .. } => ErrorKind::Conflict,
+            LedgerError::Forbidden { .. } => ErrorKind::Forbidden,
             LedgerError::Store(StoreError::Conflict { .. }) => ErrorKind::Conflict,
             LedgerError::Store(error) if error.is_integrity() => ErrorKind::Integrity,
             LedgerError::Projection(error) if error.is_integrity() => ErrorKind::Integrity,

@@ -11,9 +11,12 @@
 //! * [`state`]: the operations' rule state, a checkpointed fold of the log, so
 //!   that an append does not replay the log.
 //! * [`reports`]: reports as of the head, a position or a time.
+//! * [`agencies`]: the agency registry (recorded in the log's reserved
+//!   stream), access tokens, and reading the registry as of a head.
 
 #![forbid(unsafe_code)]
 
+pub mod agencies;
 pub mod append;
 mod error;
 pub mod generate;
@@ -21,6 +24,7 @@ pub mod input;
 pub mod reports;
 pub mod state;
 
-pub use append::{append, AppendOptions, AppendSummary};
+pub use agencies::Submitter;
+pub use append::{append, append_as, AppendOptions, AppendSummary};
 pub use error::{ErrorKind, LedgerError};
 pub use reports::{report, report_counted, report_with, AsOf};

@@ -33,6 +33,7 @@ pub use replay::{
 };
 pub use report::{Cell, Report, ReportKind};
 
+use domain::registry::{RegistryEvent, RegistryMeta};
 use domain::{EventType, EventView};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -70,6 +71,15 @@ pub trait Projection: Default + Clone + Serialize + DeserializeOwned + Send {
 
     /// Adds the fold of the records that follow this state's.
     fn merge(&mut self, later: Self);
+
+    /// Whether the projection reads the agency registry (the records of
+    /// [`domain::REGISTRY_STREAM`]). Every other projection never sees
+    /// them: replay checks their place in the chain and skips them before
+    /// decoding, so that no figure and no rule state depends on them.
+    const READS_REGISTRY: bool = false;
+
+    /// Folds one registry record (only when [`Projection::READS_REGISTRY`]).
+    fn registry(&mut self, _meta: &RegistryMeta<'_>, _event: &RegistryEvent) {}
 }
 
 /// A projection that reports rows.

@@ -27,7 +27,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use domain::{EventType, EventView};
+use domain::registry::{RegistryEvent, RegistryMeta};
+use domain::{EventType, EventView, REGISTRY_STREAM};
 use event_store::{
     record_hash, Envelope, EnvelopeRef, EventStore, Hash, Head, Link, Range, StoreError,
 };
@@ -192,6 +193,22 @@ fn fold_record<P: Projection>(
     state: &mut P,
     record: &EnvelopeRef<'_>,
 ) -> Result<(), ProjectionError> {
+    // The agency registry shares the chain but is no operation: its records
+    // are checked like every other (by the caller) and folded only by a
+    // projection that reads the registry.
+    if record.operation == REGISTRY_STREAM {
+        if P::READS_REGISTRY {
+            let event = RegistryEvent::parse(&record.event_type, record.data)
+                .map_err(|reason| unreadable(record.position, reason.to_string()))?;
+            let meta = RegistryMeta {
+                position: record.position,
+                recorded_at: record.recorded_at,
+                recorded_by: &record.recorded_by,
+            };
+            state.registry(&meta, &event);
+        }
+        return Ok(());
+    }
     let event_type = event_type_of(record.position, &record.event_type)?;
     let view = EventView::decode(event_type, record.data)
         .map_err(|reason| unreadable(record.position, format!("data: {reason}")))?;
@@ -506,6 +523,44 @@ pub fn build_with<P: Projection>(
         let _ = save(store, &built);
     }
     Ok((built, verified))
+}
+
+/// Advances a state already folded (`from`, such as one a long-running
+/// server keeps in memory) to `to`: the records after `from.head`, each
+/// checked against the chain from `from.head`'s hash, the last against
+/// `to`'s. No checkpoint is read or saved. A log that has fallen behind
+/// `from.head`, or whose records no longer chain from it (cut, edited or
+/// rewritten), is an integrity failure.
+pub fn advance<P: Projection>(
+    store: &dyn EventStore,
+    from: Checkpointed<P>,
+    to: Head,
+) -> Result<Checkpointed<P>, ProjectionError> {
+    if to.position < from.head.position {
+        return Err(tampered(
+            to.position,
+            format!(
+                "the log ends here, but position {} was read before",
+                from.head.position
+            ),
+        ));
+    }
+    if to.position == from.head.position {
+        if to.hash != from.head.hash {
+            return Err(tampered(to.position, "the head's hash changed"));
+        }
+        return Ok(from);
+    }
+    let mut state = from.state;
+    let tail = Range::new(from.head.position + 1, to.position);
+    let last = fold_checked(store, &mut state, tail, from.head.hash, None)?;
+    if last != to.hash {
+        return Err(tampered(
+            to.position,
+            "the records before it do not chain to its hash",
+        ));
+    }
+    Ok(Checkpointed { state, head: to })
 }
 
 /// Builds a report of `kind` as of `as_of`.

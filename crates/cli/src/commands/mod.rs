@@ -1,8 +1,10 @@
 //! One module per command: its arguments (clap) and what it does.
 
+pub mod agency;
 pub mod append;
 pub mod generate;
 pub mod head;
 pub mod init;
 pub mod report;
+pub mod serve;
 pub mod verify;
