@@ -11,6 +11,7 @@ mod cli;
 mod concurrency;
 mod crash;
 mod sample;
+mod service;
 mod tamper;
 
 // Laws, with proptest.

@@ -117,11 +117,13 @@ impl App {
         token: &AccessToken,
         note: &mut Note,
     ) -> Result<Caller, ServerError> {
-        let head = self.store.head()?;
         let mut cached = match self.registry.lock() {
             Ok(cached) => cached,
             Err(poisoned) => poisoned.into_inner(),
         };
+        // Read under the lock: a head read before another request advanced
+        // the cache could be older than the cache, which is no damage.
+        let head = self.store.head()?;
         if cached.head != head {
             let advanced = agencies::advance(self.store.as_ref(), cached.clone(), head)?;
             *cached = advanced;
