@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release -p bench -- --events 1000000
+//! cargo run --release -p bench -- service      # the HTTP API (service.rs)
 //! ```
 //!
 //! Every measured workload runs as a child process (`theseus …`, or this
@@ -13,6 +14,8 @@
 //! when it exists to read the child's peak resident memory.
 
 #![forbid(unsafe_code)]
+
+mod service;
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -36,6 +39,8 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = if args.first().map(String::as_str) == Some("child") {
         child(&args[1..])
+    } else if args.first().map(String::as_str) == Some("service") {
+        service::run(&args[1..])
     } else {
         Options::parse(&args).and_then(|options| run(&options))
     };

@@ -48,10 +48,45 @@ fn refused(line: u64, field: &str, message: impl Into<String>) -> LedgerError {
 
 /// A line read, parsed and written in canonical form, ready to be checked
 /// against the log.
-struct Parsed {
-    number: u64,
-    line: InputLine,
-    data: String,
+pub(crate) struct Parsed {
+    pub(crate) number: u64,
+    pub(crate) line: InputLine,
+    pub(crate) data: String,
+}
+
+/// The next line read and parsed, `None` at the end.
+fn parse_next<R: BufRead>(lines: &mut Lines<R>) -> Option<Result<Parsed, LedgerError>> {
+    match lines.next_line() {
+        Ok(None) => None,
+        Ok(Some((number, text))) => Some(
+            parse_line(text)
+                .map(|line| Parsed {
+                    number,
+                    data: line.event.data_json(),
+                    line,
+                })
+                .map_err(|error| refused(number, &error.path, error.message)),
+        ),
+        Err(error) => Some(Err(error)),
+    }
+}
+
+/// Reads and parses every line of `input`, up to and including the first
+/// that cannot be read (the lines after it would never be checked).
+pub(crate) fn parse_all(input: &[u8]) -> Vec<Result<Parsed, LedgerError>> {
+    let mut lines = Lines::new(input);
+    let mut parsed = Vec::new();
+    loop {
+        let Some(next) = parse_next(&mut lines) else {
+            break;
+        };
+        let stop = next.is_err();
+        parsed.push(next);
+        if stop {
+            break;
+        }
+    }
+    parsed
 }
 
 /// Parsed lines travel to the checker in chunks (one hand-over per line
@@ -69,16 +104,8 @@ fn parse_lines(input: impl BufRead, sender: SyncSender<Chunk>) {
     let mut lines = Lines::new(input);
     let mut chunk = Vec::with_capacity(CHUNK_LINES);
     loop {
-        let next = match lines.next_line() {
-            Ok(None) => break,
-            Ok(Some((number, text))) => parse_line(text)
-                .map(|line| Parsed {
-                    number,
-                    data: line.event.data_json(),
-                    line,
-                })
-                .map_err(|error| refused(number, &error.path, error.message)),
-            Err(error) => Err(error),
+        let Some(next) = parse_next(&mut lines) else {
+            break;
         };
         let stop = next.is_err();
         chunk.push(next);
@@ -176,7 +203,7 @@ fn append_checked(
 }
 
 /// Checks and stages one line; true when it was a duplicate.
-fn stage_line(
+pub(crate) fn stage_line(
     transaction: &mut dyn AppendTransaction,
     operations: &mut state::Operations,
     number: u64,

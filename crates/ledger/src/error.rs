@@ -51,6 +51,10 @@ pub enum LedgerError {
     #[error("the agency registry changed while the batch was checked: send it again")]
     RegistryChanged,
 
+    /// A failure of the ledger itself (a writer thread that stopped).
+    #[error("internal error: {0}")]
+    Internal(String),
+
     /// A registry change that does not follow from the registry (an agency
     /// registered twice, a revocation of an unknown agency…), or an
     /// invalid grant; nothing was written.

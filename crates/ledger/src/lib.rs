@@ -11,6 +11,7 @@
 //! * [`state`]: the operations' rule state, a checkpointed fold of the log, so
 //!   that an append does not replay the log.
 //! * [`reports`]: reports as of the head, a position or a time.
+//! * [`group`]: group commit for a long-running writer (the server).
 //! * [`agencies`]: the agency registry (recorded in the log's reserved
 //!   stream), access tokens, and reading the registry as of a head.
 
@@ -20,6 +21,7 @@ pub mod agencies;
 pub mod append;
 mod error;
 pub mod generate;
+pub mod group;
 pub mod input;
 pub mod reports;
 pub mod state;

@@ -10,6 +10,7 @@ use axum::http::{header, HeaderMap};
 use domain::registry::{Grant, Role};
 use event_store::EventStore;
 use ledger::agencies::{self, AccessToken, Authenticated, RegistryState};
+use ledger::group::Appender;
 use ledger::Submitter;
 use projections::Checkpointed;
 use tokio::sync::{Notify, Semaphore};
@@ -38,6 +39,8 @@ pub struct App {
     pub appended: Notify,
     /// Set when the server is stopping: long polls return at once.
     pub stopping: AtomicBool,
+    /// The writer: batches posted at once are committed together.
+    pub appender: Appender,
 }
 
 impl std::fmt::Debug for App {
@@ -86,6 +89,7 @@ impl App {
             public_dashboard,
             appended: Notify::new(),
             stopping: AtomicBool::new(false),
+            appender: Appender::new(),
         }
     }
 

@@ -137,11 +137,14 @@ pub fn serve(
             tls: tls.is_some(),
         });
         let router = routes::router(Arc::clone(&app));
-        listen::run(listener, tls, router, app).await
+        listen::run(listener, tls, router, Arc::clone(&app)).await
     });
     // Dropping the runtime waits for store calls still running on the
     // blocking pool: an append that has started is never cut short.
     drop(runtime);
+    // The rule state the writer kept in memory becomes the checkpoint, so
+    // that the next writer starts from it (derived data: best effort).
+    let _ = app.appender.save(app.store.as_ref());
     served
 }
 

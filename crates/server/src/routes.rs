@@ -13,7 +13,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use domain::registry::Role;
-use event_store::Stamp;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use ledger::{AsOf, LedgerError};
 use projections::{Format, ReplayOptions, ReportKind};
@@ -387,12 +386,9 @@ async fn post_events(
             let batch = input.clone();
             let appended = app
                 .blocking(move |app| {
-                    Ok(ledger::append_as(
-                        app.store.as_ref(),
-                        &batch[..],
-                        Stamp::Now,
-                        &submitter,
-                    ))
+                    Ok(app
+                        .appender
+                        .append(app.store.as_ref(), &batch[..], &submitter))
                 })
                 .await?;
             match appended {
