@@ -777,6 +777,8 @@ fn print_summary(summary: &Summary, position: u64, hash: &str) -> Result<()> {
             position,
             hash: hash.parse()?,
         },
+        operation: None,
+        filter: projections::Filter::default(),
         columns,
         rows,
     };

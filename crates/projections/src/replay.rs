@@ -124,7 +124,20 @@ pub fn fold_parallel<P: Projection>(
     range: Range,
     parts: u64,
 ) -> Result<P, ProjectionError> {
-    fold_parallel_counted(store, range, parts, None)
+    fold_parallel_counted(store, range, parts, None, &P::default)
+}
+
+/// [`fold_parallel`] into states made by `init` rather than the default,
+/// reading and saving no checkpoint: for a projection whose state depends
+/// on more than the log, such as a [`crate::filter::Filtered`] one.
+pub fn fold_from<P: Projection>(
+    store: &dyn EventStore,
+    range: Range,
+    parts: u64,
+    progress: Option<&AtomicU64>,
+    init: &(dyn Fn() -> P + Sync),
+) -> Result<P, ProjectionError> {
+    fold_parallel_counted(store, range, parts, progress, init)
 }
 
 fn fold_parallel_counted<P: Projection>(
@@ -132,11 +145,12 @@ fn fold_parallel_counted<P: Projection>(
     range: Range,
     parts: u64,
     progress: Option<&AtomicU64>,
+    init: &(dyn Fn() -> P + Sync),
 ) -> Result<P, ProjectionError> {
     let parts = parts.max(1);
     let length = range.to.saturating_sub(range.from) + 1;
     if parts == 1 || length < parts * 1024 {
-        let mut state = P::default();
+        let mut state = init();
         fold_counted(store, &mut state, range, progress)?;
         return Ok(state);
     }
@@ -155,7 +169,7 @@ fn fold_parallel_counted<P: Projection>(
             .iter()
             .map(|slice| {
                 scope.spawn(move || {
-                    let mut state = P::default();
+                    let mut state = init();
                     fold_counted(store, &mut state, *slice, progress).map(|()| state)
                 })
             })
@@ -169,7 +183,7 @@ fn fold_parallel_counted<P: Projection>(
             })
             .collect()
     });
-    let mut merged = P::default();
+    let mut merged = init();
     for part in results {
         merged.merge(part?);
     }
@@ -277,7 +291,13 @@ fn build_counted<P: Projection>(
     let tail = Range::new(start.head.position + 1, as_of.position);
     let mut state = start.state;
     if tail.to - tail.from >= 1024 * parts {
-        state.merge(fold_parallel_counted::<P>(store, tail, parts, progress)?);
+        state.merge(fold_parallel_counted::<P>(
+            store,
+            tail,
+            parts,
+            progress,
+            &P::default,
+        )?);
     } else {
         fold_counted(store, &mut state, tail, progress)?;
     }
@@ -311,7 +331,10 @@ pub fn build_report_counted(
     parts: u64,
     progress: Option<&AtomicU64>,
 ) -> Result<Report, ProjectionError> {
-    use crate::{countries::Countries, networks::Networks, summary::Summary, timeline::Timeline};
+    use crate::{
+        arrests::Arrests, countries::Countries, locations::Locations, networks::Networks,
+        summary::Summary, timeline::Timeline, victims::Victims,
+    };
     let (columns, rows) = match kind {
         ReportKind::Summary => build_counted::<Summary>(store, as_of, parts, progress)?
             .state
@@ -327,10 +350,21 @@ pub fn build_report_counted(
         ReportKind::Networks => build_counted::<Networks>(store, as_of, parts, progress)?
             .state
             .rows(kind, operation),
+        ReportKind::Victims => build_counted::<Victims>(store, as_of, parts, progress)?
+            .state
+            .rows(kind, operation),
+        ReportKind::Arrests => build_counted::<Arrests>(store, as_of, parts, progress)?
+            .state
+            .rows(kind, operation),
+        ReportKind::Locations => build_counted::<Locations>(store, as_of, parts, progress)?
+            .state
+            .rows(kind, operation),
     };
     Ok(Report {
         kind,
         as_of,
+        operation: operation.map(str::to_owned),
+        filter: crate::filter::Filter::default(),
         columns,
         rows,
     })

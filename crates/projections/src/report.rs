@@ -7,6 +7,8 @@ use std::str::FromStr;
 use domain::{format_minor_units, Currency};
 use event_store::Head;
 
+use crate::filter::Filter;
+
 /// The kinds of report.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ReportKind {
@@ -20,15 +22,27 @@ pub enum ReportKind {
     Seizures,
     /// One row per operation and network (arrests and profiles).
     Networks,
+    /// One row per operation and country: rescues, minors, nationality,
+    /// exploitation.
+    Victims,
+    /// One row per operation and country: arrests by offence, by location,
+    /// with and without a network.
+    Arrests,
+    /// One row per operation and location: arrests, rescues, detections,
+    /// items seized.
+    Locations,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 5] = [
+    pub const ALL: [ReportKind; 8] = [
         ReportKind::Summary,
         ReportKind::Countries,
         ReportKind::Timeline,
         ReportKind::Seizures,
         ReportKind::Networks,
+        ReportKind::Victims,
+        ReportKind::Arrests,
+        ReportKind::Locations,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -38,6 +52,9 @@ impl ReportKind {
             ReportKind::Timeline => "timeline",
             ReportKind::Seizures => "seizures",
             ReportKind::Networks => "networks",
+            ReportKind::Victims => "victims",
+            ReportKind::Arrests => "arrests",
+            ReportKind::Locations => "locations",
         }
     }
 }
@@ -56,7 +73,8 @@ impl FromStr for ReportKind {
             .into_iter()
             .find(|kind| kind.as_str() == text)
             .ok_or_else(|| {
-                format!("unknown report {text:?} (one of summary, countries, timeline, seizures, networks)")
+                let kinds: Vec<&str> = ReportKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown report {text:?} (one of {})", kinds.join(", "))
             })
     }
 }
@@ -68,9 +86,15 @@ pub enum Cell {
     Bool(bool),
     Text(String),
     Int(i128),
+    /// A whole number written as a decimal string, in a column whose other
+    /// rows hold amounts of money (so that the column has one type).
+    Exact(i128),
     List(Vec<String>),
     /// Counts under fixed keys (every key present, zeros included).
     Counts(Vec<(&'static str, i128)>),
+    /// Counts under keys that depend on the data (non-zero only), such as
+    /// nationalities.
+    Breakdown(Vec<(String, i128)>),
     /// Amounts of money per currency (non-zero only), in minor units.
     Cash(Vec<(Currency, i128)>),
     /// One amount of money, written as a decimal string.
@@ -96,6 +120,10 @@ pub struct Report {
     pub kind: ReportKind,
     /// The last record replayed.
     pub as_of: Head,
+    /// The operation the rows were limited to, if any.
+    pub operation: Option<String>,
+    /// What the figures count (empty: everything).
+    pub filter: Filter,
     pub columns: Vec<&'static str>,
     pub rows: Vec<Vec<Cell>>,
 }
