@@ -20,6 +20,8 @@ pub enum Json {
     Str(String),
     Array(Vec<Json>),
     Object(Vec<(String, Json)>),
+    /// JSON text written as given (it must be valid JSON).
+    Raw(String),
 }
 
 impl Json {
@@ -64,6 +66,7 @@ impl Json {
                 let _ = write!(out, "{n}");
             }
             Json::Str(text) => write_string(out, text),
+            Json::Raw(text) => out.push_str(text),
             Json::Array(items) => {
                 write_sequence(out, indent, '[', ']', items.len(), |out, i, inner| {
                     items[i].write(out, inner)

@@ -23,12 +23,14 @@
 pub mod arrests;
 pub mod countries;
 mod error;
+pub mod figure;
 pub mod filter;
 pub mod html;
 pub mod json;
 pub mod locations;
 pub mod networks;
 pub mod render;
+pub mod stream;
 pub mod replay;
 pub mod report;
 pub mod summary;

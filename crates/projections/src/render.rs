@@ -110,6 +110,7 @@ pub fn cell_json(cell: &Cell) -> Json {
             ("amount", Json::amount(*minor, *currency)),
         ]),
         Cell::Decimal(currency, minor) => Json::amount(*minor, *currency),
+        Cell::Json(text) => Json::Raw(text.clone()),
     }
 }
 
@@ -272,6 +273,7 @@ fn plain(cell: &Cell) -> String {
             format_minor_units(*minor, *currency)
         }
         Cell::List(items) => items.join(" "),
+        Cell::Json(text) => text.clone(),
         Cell::Counts(_) | Cell::Breakdown(_) | Cell::Cash(_) => json_text(cell),
     }
 }
@@ -425,6 +427,7 @@ pub fn human(cell: &Cell) -> String {
             .join(", "),
         Cell::Amount(currency, minor) => format!("{} {currency}", amount(*minor, *currency)),
         Cell::Decimal(currency, minor) => amount(*minor, *currency),
+        Cell::Json(text) => text.clone(),
     }
 }
 

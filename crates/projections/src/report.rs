@@ -102,6 +102,9 @@ pub enum Cell {
     /// A decimal amount without its currency (the currency is in another
     /// column).
     Decimal(Currency, i128),
+    /// A JSON value written as given: an event's public data, which the
+    /// domain writes (without pseudonyms) in its canonical field order.
+    Json(String),
 }
 
 impl Cell {
