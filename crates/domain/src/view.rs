@@ -15,8 +15,8 @@ use uuid::Uuid;
 
 use crate::raw;
 use crate::{
-    CheckKind, Country, Currency, Day, Event, EventType, Exploitation, Item, Location, Money, Offence,
-    OffenceSet,
+    CheckKind, Country, Currency, Day, Event, EventType, Exploitation, Item, Location, Money,
+    Offence, OffenceSet,
 };
 
 /// The fields of an event that reports use.
@@ -253,8 +253,7 @@ fn offences(value: Option<&str>) -> Result<OffenceSet, String> {
     let mut set = OffenceSet::EMPTY;
     for word in inner.split(',').map(str::trim).filter(|w| !w.is_empty()) {
         let word = raw::string(word).map_err(|e| format!("offences: {e}"))?;
-        let offence =
-            Offence::parse(&word).ok_or_else(|| format!("offences: unknown {word:?}"))?;
+        let offence = Offence::parse(&word).ok_or_else(|| format!("offences: unknown {word:?}"))?;
         set = set.with(offence);
     }
     Ok(set)

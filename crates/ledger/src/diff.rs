@@ -277,7 +277,9 @@ pub fn diff(
             "From log position {} to {}{}",
             from.position,
             to.position,
-            operation.map(|o| format!(" · operation {o}")).unwrap_or_default()
+            operation
+                .map(|o| format!(" · operation {o}"))
+                .unwrap_or_default()
         ),
         vec![
             ("report", Json::str("diff")),
@@ -335,7 +337,11 @@ pub fn diff(
     };
     stream.noun("event", "events");
     stream
-        .begin("events", "Events in between that changed them", &event_columns)
+        .begin(
+            "events",
+            "Events in between that changed them",
+            &event_columns,
+        )
         .map_err(LedgerError::Output)?;
     scan::scan_checked(store, from, to, &mut |record| {
         if operation.is_some_and(|o| o != record.operation) {

@@ -331,10 +331,7 @@ pub fn events(
                 Cell::optional_text(shown.location.clone()),
                 shown.figure_cell(),
                 shown.quantity_cell(),
-                Cell::text(status_words(
-                    retracted_by.zip(reason.as_deref()),
-                    retracts,
-                )),
+                Cell::text(status_words(retracted_by.zip(reason.as_deref()), retracts)),
             ]
         } else {
             vec![

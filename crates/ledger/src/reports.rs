@@ -73,7 +73,15 @@ pub fn report(
     operation: Option<&str>,
     threads: u64,
 ) -> Result<Report, LedgerError> {
-    report_counted(store, kind, as_of, operation, &Filter::default(), threads, None)
+    report_counted(
+        store,
+        kind,
+        as_of,
+        operation,
+        &Filter::default(),
+        threads,
+        None,
+    )
 }
 
 /// [`report`] of what `filter` keeps, counting the records replayed into
@@ -89,8 +97,7 @@ pub fn report_counted(
     progress: Option<&AtomicU64>,
 ) -> Result<Report, LedgerError> {
     let head = as_of.resolve(store)?;
-    let report =
-        build_filtered_report(store, kind, head, operation, filter, threads, progress)?;
+    let report = build_filtered_report(store, kind, head, operation, filter, threads, progress)?;
     if let Some(operation) = operation {
         if report.rows.is_empty() {
             // An operation with no rows in a detailed (or filtered) report

@@ -44,10 +44,7 @@ pub fn scan_checked(
     let result = store.scan(Range::new(from.position + 1, to.position), &mut |record| {
         let checked = (|| {
             if record.position != next {
-                return Err(broken(
-                    record.position,
-                    format!("expected position {next}"),
-                ));
+                return Err(broken(record.position, format!("expected position {next}")));
             }
             match record_hash(&previous, record.line) {
                 Some((computed, stored)) if computed == stored && stored == record.hash => {}

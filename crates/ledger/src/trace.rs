@@ -308,9 +308,8 @@ pub fn trace(
         let event_type = domain::EventType::parse(&record.event_type).ok_or_else(|| {
             LedgerError::Request(format!("position {target}: unknown event type"))
         })?;
-        let view = EventView::decode(event_type, &record.data).map_err(|reason| {
-            LedgerError::Request(format!("position {target}: {reason}"))
-        })?;
+        let view = EventView::decode(event_type, &record.data)
+            .map_err(|reason| LedgerError::Request(format!("position {target}: {reason}")))?;
         let amount = Figure::of(&view).map_or(0, |(_, n)| n);
         let shown = Shown::of_envelope(&record, &view)?;
         let reason = scan::reason(store, retraction)?;

@@ -69,7 +69,9 @@ impl Figure {
                 Some(("checks", kind)) => {
                     Figure::Checks(CheckKind::parse(kind).ok_or_else(unknown)?)
                 }
-                Some(("seizures", item)) => Figure::Seizures(Item::parse(item).ok_or_else(unknown)?),
+                Some(("seizures", item)) => {
+                    Figure::Seizures(Item::parse(item).ok_or_else(unknown)?)
+                }
                 Some(("cash", code)) => Figure::Cash(Currency::parse(code).ok_or_else(unknown)?),
                 _ => return Err(unknown()),
             },
@@ -80,9 +82,7 @@ impl Figure {
     /// cash); `None` for an event that adds to no outcome figure.
     pub fn of(event: &EventView<'_>) -> Option<(Figure, i128)> {
         Some(match event {
-            EventView::AgentsDeployed { count, .. } => {
-                (Figure::AgentsDeployed, i128::from(*count))
-            }
+            EventView::AgentsDeployed { count, .. } => (Figure::AgentsDeployed, i128::from(*count)),
             EventView::ExpertsDeployed { count, .. } => {
                 (Figure::ExpertsDeployed, i128::from(*count))
             }

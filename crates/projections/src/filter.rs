@@ -125,8 +125,7 @@ impl Filter {
                 return false;
             }
         }
-        if !self.locations.is_empty() && !d.location.is_some_and(|l| self.locations.contains(&l))
-        {
+        if !self.locations.is_empty() && !d.location.is_some_and(|l| self.locations.contains(&l)) {
             return false;
         }
         true

@@ -149,7 +149,10 @@ pub fn filters(operation: Option<&str>, filter: &Filter) -> Json {
                     .collect(),
             ),
         ),
-        ("from", Json::optional_str(filter.from.map(|d| d.to_string()))),
+        (
+            "from",
+            Json::optional_str(filter.from.map(|d| d.to_string())),
+        ),
         ("to", Json::optional_str(filter.to.map(|d| d.to_string()))),
         (
             "locations",
@@ -182,7 +185,12 @@ mod tests {
         );
         let pretty = value.pretty();
         let reparsed: serde_json::Value = serde_json::from_str(&pretty).expect("json");
-        assert_eq!(reparsed, serde_json::from_str::<serde_json::Value>(&value.compact()).expect("json"));
-        assert!(pretty.starts_with("{\n  \"report\": \"summary\",\n  \"as_of\": {\n    \"position\": 7\n  },"));
+        assert_eq!(
+            reparsed,
+            serde_json::from_str::<serde_json::Value>(&value.compact()).expect("json")
+        );
+        assert!(pretty.starts_with(
+            "{\n  \"report\": \"summary\",\n  \"as_of\": {\n    \"position\": 7\n  },"
+        ));
     }
 }

@@ -230,7 +230,10 @@ fn shapes(report: &Report) -> Vec<Shape> {
                 Shape::Keys(fixed)
             } else if !keys.is_empty() {
                 Shape::Keys(keys.into_iter().map(|(_, k, zero)| (k, zero)).collect())
-            } else if cells.iter().any(|c| matches!(c, Cell::Cash(_) | Cell::Breakdown(_))) {
+            } else if cells
+                .iter()
+                .any(|c| matches!(c, Cell::Cash(_) | Cell::Breakdown(_)))
+            {
                 // Nothing under any key in any row: no column to write.
                 Shape::Keys(Vec::new())
             } else if !members.is_empty() || cells.iter().any(|c| matches!(c, Cell::List(_))) {
@@ -250,9 +253,7 @@ fn csv_header(columns: &[&str], shapes: &[Shape]) -> Vec<String> {
         match shape {
             Shape::Single => names.push((*column).to_owned()),
             Shape::Keys(keys) => names.extend(keys.iter().map(|(k, _)| format!("{column}.{k}"))),
-            Shape::Members(values) => {
-                names.extend(values.iter().map(|v| format!("{column}.{v}")))
-            }
+            Shape::Members(values) => names.extend(values.iter().map(|v| format!("{column}.{v}"))),
             Shape::Money => {
                 names.push(format!("{column}.currency"));
                 names.push(format!("{column}.amount"));
@@ -417,7 +418,9 @@ pub fn human(cell: &Cell) -> String {
         Cell::Text(text) => text.clone(),
         Cell::Int(n) | Cell::Exact(n) => with_separators(*n),
         Cell::List(items) => items.join(" "),
-        Cell::Counts(counts) => nonzero(counts.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect()),
+        Cell::Counts(counts) => {
+            nonzero(counts.iter().map(|(k, n)| ((*k).to_owned(), *n)).collect())
+        }
         Cell::Breakdown(counts) => nonzero(counts.clone()),
         Cell::Cash(amounts) if amounts.is_empty() => "0".to_owned(),
         Cell::Cash(amounts) => amounts
@@ -809,7 +812,10 @@ mod tests {
     fn formula_like_cells_are_neutralised_and_numbers_are_not() {
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         for risky in ["+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx", "-", "=1"] {
-            assert!(csv_field(risky).trim_start_matches('"').starts_with('\''), "{risky}");
+            assert!(
+                csv_field(risky).trim_start_matches('"').starts_with('\''),
+                "{risky}"
+            );
         }
         for number in ["-3", "-0.05", "12", "0"] {
             assert_eq!(csv_field(number), number);
@@ -842,9 +848,15 @@ mod tests {
     fn long_text_wraps_within_its_column() {
         let lines = wrap("Operation with a rather long name that goes on and on", 20);
         assert!(lines.iter().all(|l| width(l) <= 20), "{lines:?}");
-        assert_eq!(lines.join(" "), "Operation with a rather long name that goes on and on");
+        assert_eq!(
+            lines.join(" "),
+            "Operation with a rather long name that goes on and on"
+        );
         let cut = wrap(&"x".repeat(45), 20);
-        assert_eq!(cut.iter().map(|l| l.len()).collect::<Vec<_>>(), vec![20, 20, 5]);
+        assert_eq!(
+            cut.iter().map(|l| l.len()).collect::<Vec<_>>(),
+            vec![20, 20, 5]
+        );
     }
 
     #[test]

@@ -123,9 +123,7 @@ impl<'w> Stream<'w> {
     /// Headline figures: cards on a page, `label: value` lines in a table.
     pub fn cards(&mut self, operation: Option<&str>, cards: &[Card]) -> io::Result<()> {
         match self.format {
-            Format::Html => self
-                .out
-                .write_all(html::cards(operation, cards).as_bytes()),
+            Format::Html => self.out.write_all(html::cards(operation, cards).as_bytes()),
             Format::Table => {
                 for card in cards {
                     writeln!(self.out, "{}: {}", card.label, card.shown)?;
@@ -176,12 +174,20 @@ impl<'w> Stream<'w> {
                 writeln!(self.out, "{title}")?;
                 let header: Vec<Cell> = names.iter().map(|n| Cell::text(n.as_str())).collect();
                 self.table_line(&header, false)?;
-                let rule: Vec<Cell> = self.widths.iter().map(|w| Cell::text("-".repeat(*w))).collect();
+                let rule: Vec<Cell> = self
+                    .widths
+                    .iter()
+                    .map(|w| Cell::text("-".repeat(*w)))
+                    .collect();
                 self.table_line(&rule, false)?;
             }
             Format::Markdown => {
                 writeln!(self.out, "### {}\n", md(title))?;
-                writeln!(self.out, "| {} |", names.iter().map(|n| md(n)).collect::<Vec<_>>().join(" | "))?;
+                writeln!(
+                    self.out,
+                    "| {} |",
+                    names.iter().map(|n| md(n)).collect::<Vec<_>>().join(" | ")
+                )?;
                 let rule: Vec<&str> = self
                     .right
                     .iter()
@@ -190,7 +196,8 @@ impl<'w> Stream<'w> {
                 writeln!(self.out, "|{}|", rule.join("|"))?;
             }
             Format::Html => {
-                self.out.write_all(html::heading(2, title, None).as_bytes())?;
+                self.out
+                    .write_all(html::heading(2, title, None).as_bytes())?;
                 self.out
                     .write_all(html::table_start(&names, &self.right).as_bytes())?;
             }
@@ -278,11 +285,7 @@ impl<'w> Stream<'w> {
             }
             Format::Table => {
                 let (one, many) = self.noun;
-                writeln!(
-                    self.out,
-                    "({})\n",
-                    plural(i128::from(self.rows), one, many)
-                )
+                writeln!(self.out, "({})\n", plural(i128::from(self.rows), one, many))
             }
             Format::Markdown => writeln!(self.out),
             Format::Html => {
@@ -298,7 +301,11 @@ impl<'w> Stream<'w> {
 
     /// Ends the document: `tail` fields (JSON), and the provenance line or
     /// footer (people).
-    pub fn finish(mut self, tail: Vec<(&str, Json)>, provenance: &Provenance<'_>) -> io::Result<()> {
+    pub fn finish(
+        mut self,
+        tail: Vec<(&str, Json)>,
+        provenance: &Provenance<'_>,
+    ) -> io::Result<()> {
         match self.format {
             Format::Json => {
                 for (key, value) in tail {
@@ -374,9 +381,7 @@ mod tests {
         stream
             .row(&[Cell::Int(1), Cell::text("=cmd")])
             .expect("row");
-        stream
-            .row(&[Cell::Int(2), Cell::text("b")])
-            .expect("row");
+        stream.row(&[Cell::Int(2), Cell::text("b")]).expect("row");
         stream.end().expect("end");
         stream
             .finish(
@@ -396,8 +401,7 @@ mod tests {
 
     #[test]
     fn a_streamed_document_is_valid_in_every_format() {
-        let json: serde_json::Value =
-            serde_json::from_str(&document(Format::Json)).expect("json");
+        let json: serde_json::Value = serde_json::from_str(&document(Format::Json)).expect("json");
         assert_eq!(json["report"], "events");
         assert_eq!(json["rows"][1]["type"], "b");
         assert_eq!(json["as_of"]["position"], 0);
