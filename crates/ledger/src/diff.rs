@@ -133,12 +133,12 @@ struct Changed {
 /// close, `countries` for a launch or a join.
 fn changed_by(
     store: &dyn EventStore,
-    position: u64,
+    record: &event_store::EnvelopeRef<'_>,
     view: &EventView<'_>,
 ) -> Result<Changed, LedgerError> {
     let (figure, contribution, retracts) = match view {
         EventView::EventRetracted { event_id } => {
-            let target = scan::target(store, position, *event_id)?;
+            let target = scan::target(store, record, *event_id)?;
             let target_view = target.view()?;
             match Figure::of(&target_view) {
                 Some((figure, n)) => (
@@ -352,7 +352,7 @@ pub fn diff(
             figure,
             contribution,
             retracts,
-        } = changed_by(store, record.position, &view)?;
+        } = changed_by(store, record, &view)?;
         let is_retraction = matches!(view, EventView::EventRetracted { .. });
         let relevant = figure
             .as_deref()

@@ -299,7 +299,7 @@ pub fn events(
         }
         let retracts = match &view {
             EventView::EventRetracted { event_id } => {
-                let target = scan::target(store, record.position, *event_id)?;
+                let target = scan::target(store, record, *event_id)?;
                 if !query.filter.keeps(&target.view()?) {
                     return Ok(());
                 }

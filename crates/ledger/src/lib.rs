@@ -30,4 +30,4 @@ pub mod trace;
 
 pub use append::{append, AppendOptions, AppendSummary};
 pub use error::{ErrorKind, LedgerError};
-pub use reports::{report, report_counted, AsOf};
+pub use reports::{report, report_counted, report_with, AsOf};

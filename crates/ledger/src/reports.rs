@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use event_store::{EventStore, Head};
 use std::sync::atomic::AtomicU64;
 
-use projections::{build_filtered_report, build_report, Filter, Report, ReportKind};
+use projections::{
+    build_filtered_report, build_report, replay::ReplayOptions, Filter, Report, ReportKind,
+};
 
 use crate::LedgerError;
 
@@ -73,31 +75,50 @@ pub fn report(
     operation: Option<&str>,
     threads: u64,
 ) -> Result<Report, LedgerError> {
-    report_counted(
-        store,
-        kind,
-        as_of,
-        operation,
-        &Filter::default(),
-        threads,
-        None,
-    )
+    report_counted(store, kind, as_of, operation, threads, None)
 }
 
-/// [`report`] of what `filter` keeps, counting the records replayed into
-/// `progress` as it goes. A filtered report replays the whole prefix:
-/// checkpoints hold unfiltered figures.
+/// [`report`], counting the records replayed into `progress` as it goes.
 pub fn report_counted(
     store: &dyn EventStore,
     kind: ReportKind,
     as_of: AsOf,
     operation: Option<&str>,
-    filter: &Filter,
     threads: u64,
     progress: Option<&AtomicU64>,
 ) -> Result<Report, LedgerError> {
+    let options = ReplayOptions {
+        progress,
+        ..ReplayOptions::parts(threads)
+    };
+    report_with(store, kind, as_of, operation, &options)
+}
+
+/// Builds a report with replay options (threads, whether to start from a
+/// checkpoint, a progress counter).
+pub fn report_with(
+    store: &dyn EventStore,
+    kind: ReportKind,
+    as_of: AsOf,
+    operation: Option<&str>,
+    options: &ReplayOptions<'_>,
+) -> Result<Report, LedgerError> {
+    report_filtered(store, kind, as_of, operation, &Filter::default(), options)
+}
+
+/// [`report_with`] counting only what `filter` keeps. A filtered report
+/// replays and chain-checks the whole prefix: checkpoints hold unfiltered
+/// figures.
+pub fn report_filtered(
+    store: &dyn EventStore,
+    kind: ReportKind,
+    as_of: AsOf,
+    operation: Option<&str>,
+    filter: &Filter,
+    options: &ReplayOptions<'_>,
+) -> Result<Report, LedgerError> {
     let head = as_of.resolve(store)?;
-    let report = build_filtered_report(store, kind, head, operation, filter, threads, progress)?;
+    let report = build_filtered_report(store, kind, head, operation, filter, options)?;
     if let Some(operation) = operation {
         if report.rows.is_empty() {
             // An operation with no rows in a detailed (or filtered) report

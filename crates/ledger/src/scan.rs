@@ -113,21 +113,17 @@ impl Target {
     }
 }
 
-/// The record a retraction at `position` names.
+/// The record a retraction names, read and checked as replay reads it
+/// (by its pinned position and hash).
 pub fn target(
     store: &dyn EventStore,
-    position: u64,
+    retraction: &EnvelopeRef<'_>,
     event_id: uuid::Uuid,
 ) -> Result<Target, LedgerError> {
-    let record = store.get(event_id)?.ok_or_else(|| {
-        unreadable(
-            position,
-            format!("retracts {event_id}, which the log does not hold"),
-        )
-    })?;
-    if record.position >= position {
+    let record = projections::replay::retraction_target(store, retraction, event_id)?;
+    if record.position >= retraction.position {
         return Err(unreadable(
-            position,
+            retraction.position,
             format!("retracts {event_id}, which comes after it"),
         ));
     }
@@ -168,7 +164,7 @@ impl Retractions {
                 return Ok(());
             }
             if let (_, EventView::EventRetracted { event_id }) = view(record)? {
-                let target = target(store, record.position, event_id)?;
+                let target = target(store, record, event_id)?;
                 found.by_target.insert(target.position, record.position);
             }
             Ok(())

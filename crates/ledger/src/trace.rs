@@ -132,7 +132,7 @@ pub fn trace(
         }
         let (_, view) = scan::view(record)?;
         if let EventView::EventRetracted { event_id } = view {
-            let target = scan::target(store, record.position, event_id)?;
+            let target = scan::target(store, record, event_id)?;
             let target_view = target.view()?;
             if let Some(amount) = contribution(figure, &query.filter, &view, Some(&target_view)) {
                 // The retraction itself counts (`events`, `retracted`).
@@ -281,9 +281,7 @@ pub fn trace(
         }
         let (_, view) = scan::view(record)?;
         let target = match &view {
-            EventView::EventRetracted { event_id } => {
-                Some(scan::target(store, record.position, *event_id)?)
-            }
+            EventView::EventRetracted { event_id } => Some(scan::target(store, record, *event_id)?),
             _ => None,
         };
         let target_view = target.as_ref().map(|t| t.view()).transpose()?;

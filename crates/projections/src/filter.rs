@@ -13,14 +13,13 @@
 
 use std::collections::BTreeSet;
 
-use std::sync::atomic::AtomicU64;
-
 use domain::{Country, Day, EventType, EventView, Location};
-use event_store::{EventStore, Head, Range};
+use event_store::{EventStore, Head};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::report::{Cell, Report, ReportKind};
+use crate::replay::ReplayOptions;
+use crate::report::{Report, ReportKind};
 use crate::{Meta, Projection, ProjectionError, Tabular};
 
 /// What a report counts. The empty filter keeps everything.
@@ -203,69 +202,61 @@ impl<P: Projection> Projection for Filtered<P> {
 }
 
 /// Folds the records up to `as_of` that `filter` keeps into `P` and takes
-/// its rows. A full replay: checkpoints hold unfiltered figures.
-fn filtered_rows<P: Tabular + Sync>(
+/// its rows. A full replay, chain-checked from position 1: checkpoints hold
+/// unfiltered figures.
+fn filtered_report<P: Tabular + Sync>(
     store: &dyn EventStore,
     kind: ReportKind,
     as_of: Head,
     operation: Option<&str>,
     filter: &Filter,
-    parts: u64,
-    progress: Option<&AtomicU64>,
-) -> Result<(Vec<&'static str>, Vec<Vec<Cell>>), ProjectionError> {
-    let state = if as_of.position == 0 {
+    options: &ReplayOptions<'_>,
+) -> Result<Report, ProjectionError> {
+    let (state, verified) = crate::replay::fold_from(store, as_of, options, &|| {
         Filtered::<P>::new(filter.clone())
-    } else {
-        crate::replay::fold_from(
-            store,
-            Range::new(1, as_of.position),
-            parts,
-            progress,
-            &|| Filtered::<P>::new(filter.clone()),
-        )?
-    };
-    Ok(state.inner.rows(kind, operation))
+    })?;
+    let (columns, rows) = state.inner.rows(kind, operation);
+    Ok(Report {
+        kind,
+        as_of,
+        verified,
+        operation: operation.map(str::to_owned),
+        filter: filter.clone(),
+        columns,
+        rows,
+    })
 }
 
 /// Builds a report of `kind` as of `as_of` from only the records `filter`
-/// keeps. With the empty filter this is [`crate::build_report_counted`],
-/// which may start from a checkpoint.
+/// keeps. With the empty filter this is [`crate::build_report_with`], which
+/// may start from a checkpoint.
 pub fn build_filtered_report(
     store: &dyn EventStore,
     kind: ReportKind,
     as_of: Head,
     operation: Option<&str>,
     filter: &Filter,
-    parts: u64,
-    progress: Option<&AtomicU64>,
+    options: &ReplayOptions<'_>,
 ) -> Result<Report, ProjectionError> {
     use crate::{
         arrests::Arrests, countries::Countries, locations::Locations, networks::Networks,
         summary::Summary, timeline::Timeline, victims::Victims,
     };
     if filter.is_empty() {
-        return crate::build_report_counted(store, kind, as_of, operation, parts, progress);
+        return crate::build_report_with(store, kind, as_of, operation, options);
     }
-    let (s, k, a, o, f, p, g) = (store, kind, as_of, operation, filter, parts, progress);
-    let (columns, rows) = match kind {
-        ReportKind::Summary => filtered_rows::<Summary>(s, k, a, o, f, p, g)?,
+    let (s, k, a, o, f, p) = (store, kind, as_of, operation, filter, options);
+    match kind {
+        ReportKind::Summary => filtered_report::<Summary>(s, k, a, o, f, p),
         ReportKind::Countries | ReportKind::Seizures => {
-            filtered_rows::<Countries>(s, k, a, o, f, p, g)?
+            filtered_report::<Countries>(s, k, a, o, f, p)
         }
-        ReportKind::Timeline => filtered_rows::<Timeline>(s, k, a, o, f, p, g)?,
-        ReportKind::Networks => filtered_rows::<Networks>(s, k, a, o, f, p, g)?,
-        ReportKind::Victims => filtered_rows::<Victims>(s, k, a, o, f, p, g)?,
-        ReportKind::Arrests => filtered_rows::<Arrests>(s, k, a, o, f, p, g)?,
-        ReportKind::Locations => filtered_rows::<Locations>(s, k, a, o, f, p, g)?,
-    };
-    Ok(Report {
-        kind,
-        as_of,
-        operation: operation.map(str::to_owned),
-        filter: filter.clone(),
-        columns,
-        rows,
-    })
+        ReportKind::Timeline => filtered_report::<Timeline>(s, k, a, o, f, p),
+        ReportKind::Networks => filtered_report::<Networks>(s, k, a, o, f, p),
+        ReportKind::Victims => filtered_report::<Victims>(s, k, a, o, f, p),
+        ReportKind::Arrests => filtered_report::<Arrests>(s, k, a, o, f, p),
+        ReportKind::Locations => filtered_report::<Locations>(s, k, a, o, f, p),
+    }
 }
 
 #[cfg(test)]

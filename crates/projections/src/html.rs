@@ -539,7 +539,10 @@ pub fn report_page(report: &Report, generated_by: &str) -> String {
     out.push_str(&page_end(&Provenance {
         what: &format!("{} report", report.kind),
         as_of: report.as_of,
-        extra: Vec::new(),
+        extra: vec![(
+            "verified".to_owned(),
+            crate::json::verified_text(&report.verified),
+        )],
         operation: report.operation.as_deref(),
         filter: &report.filter,
         generated_by,

@@ -10,6 +10,7 @@ use domain::{format_minor_units, Currency};
 use event_store::Head;
 
 use crate::filter::Filter;
+use crate::replay::Verified;
 
 /// A JSON value whose objects keep their key order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +133,42 @@ pub fn as_of(head: &Head) -> Json {
         ("position", Json::Int(i128::from(head.position))),
         ("hash", Json::str(head.hash.to_string())),
     ])
+}
+
+/// `{"position", "hash", "verified": {"from", "to", "checkpoint"}}`: the
+/// log prefix a report was built from and what its replay checked against
+/// the chain (`checkpoint` is `{"position", "hash"}`, or null when every
+/// record was checked from position 1).
+pub fn as_of_verified(head: &Head, verified: &Verified) -> Json {
+    Json::object([
+        ("position", Json::Int(i128::from(head.position))),
+        ("hash", Json::str(head.hash.to_string())),
+        (
+            "verified",
+            Json::object([
+                ("from", Json::Int(i128::from(verified.from))),
+                ("to", Json::Int(i128::from(verified.to))),
+                (
+                    "checkpoint",
+                    verified.checkpoint.as_ref().map_or(Json::Null, as_of),
+                ),
+            ]),
+        ),
+    ])
+}
+
+/// How tables and pages say what a replay checked.
+pub fn verified_text(verified: &Verified) -> String {
+    match verified.checkpoint {
+        Some(head) if verified.from > verified.to => {
+            format!("from a checkpoint at position {}", head.position)
+        }
+        Some(head) => format!(
+            "from a checkpoint at position {}, records {}..{} chain-checked",
+            head.position, verified.from, verified.to
+        ),
+        None => format!("records 1..{} chain-checked", verified.to),
+    }
 }
 
 /// `{"operation", "countries", "from", "to", "locations"}`: what an output

@@ -41,7 +41,10 @@ pub mod victims;
 pub use error::ProjectionError;
 pub use filter::{build_filtered_report, Filter};
 pub use render::{render, Format};
-pub use replay::{build_report, build_report_counted, fold, Checkpointed};
+pub use replay::{
+    build_report, build_report_counted, build_report_with, fold, Checkpointed, ReplayOptions,
+    Verified,
+};
 pub use report::{Cell, Report, ReportKind};
 
 use domain::{EventType, EventView};

@@ -129,7 +129,10 @@ pub fn row_json(columns: &[&str], row: &[Cell]) -> Json {
 fn provenance(report: &Report, generated_by: &str) -> Vec<(&'static str, Json)> {
     vec![
         ("report", Json::str(report.kind.as_str())),
-        ("as_of", json::as_of(&report.as_of)),
+        (
+            "as_of",
+            json::as_of_verified(&report.as_of, &report.verified),
+        ),
         (
             "filters",
             json::filters(report.operation.as_deref(), &report.filter),
@@ -138,8 +141,8 @@ fn provenance(report: &Report, generated_by: &str) -> Vec<(&'static str, Json)> 
     ]
 }
 
-/// `{"report", "as_of": {"position", "hash"}, "filters", "generated_by",
-/// "rows"}`.
+/// `{"report", "as_of": {"position", "hash", "verified"}, "filters",
+/// "generated_by", "rows"}`.
 pub fn json(report: &Report, generated_by: &str) -> String {
     let mut top = provenance(report, generated_by);
     top.push((
@@ -764,8 +767,11 @@ pub fn table(report: &Report) -> String {
         out.push_str("(no rows)\n");
     }
     out.push_str(&format!(
-        "\n{} as of position {} (hash {})\n",
-        report.kind, report.as_of.position, report.as_of.hash
+        "\n{} as of position {} (hash {}); {}\n",
+        report.kind,
+        report.as_of.position,
+        report.as_of.hash,
+        json::verified_text(&report.verified)
     ));
     if let Some(words) = filter_words(report.operation.as_deref(), &report.filter) {
         out.push_str(&format!("filtered: {words}\n"));
@@ -795,8 +801,11 @@ pub fn markdown(report: &Report) -> String {
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     out.push_str(&format!(
-        "\n_{} as of position {} (hash `{}`)_\n",
-        report.kind, report.as_of.position, report.as_of.hash
+        "\n_{} as of position {} (hash `{}`); {}_\n",
+        report.kind,
+        report.as_of.position,
+        report.as_of.hash,
+        json::verified_text(&report.verified)
     ));
     if let Some(words) = filter_words(report.operation.as_deref(), &report.filter) {
         out.push_str(&format!("\n_filtered: {}_\n", words.replace('|', "\\|")));

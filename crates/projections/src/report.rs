@@ -8,6 +8,7 @@ use domain::{format_minor_units, Currency};
 use event_store::Head;
 
 use crate::filter::Filter;
+use crate::replay::Verified;
 
 /// The kinds of report.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -123,6 +124,8 @@ pub struct Report {
     pub kind: ReportKind,
     /// The last record replayed.
     pub as_of: Head,
+    /// What the replay checked against the hash chain, and from where.
+    pub verified: Verified,
     /// The operation the rows were limited to, if any.
     pub operation: Option<String>,
     /// What the figures count (empty: everything).
