@@ -15,6 +15,7 @@ mod tamper;
 
 // Laws, with proptest.
 mod conformance;
+mod analyst_laws;
 mod differential;
 mod generators;
 mod projection_laws;
