@@ -20,7 +20,9 @@ use proptest::sample::Index;
 use serde_json::Value;
 
 use crate::conformance::at;
-use crate::generators::{first_day, history, input, proptest_config, History, COUNTRIES, LOCATIONS};
+use crate::generators::{
+    first_day, history, input, proptest_config, History, COUNTRIES, LOCATIONS,
+};
 
 fn log_of(history: &History) -> MemoryStore {
     let store = MemoryStore::new();
@@ -81,7 +83,12 @@ fn summary(store: &MemoryStore, filter: &Filter, as_of: AsOf) -> BTreeMap<String
         .as_array()
         .expect("rows")
         .iter()
-        .map(|row| (row["operation"].as_str().expect("slug").to_owned(), row.clone()))
+        .map(|row| {
+            (
+                row["operation"].as_str().expect("slug").to_owned(),
+                row.clone(),
+            )
+        })
         .collect()
 }
 
@@ -128,9 +135,8 @@ fn figures_of(rows: &BTreeMap<String, Value>) -> Vec<Figure> {
 fn json_of(write: impl FnOnce(&mut Vec<u8>)) -> Value {
     let mut out = Vec::new();
     write(&mut out);
-    serde_json::from_slice(&out).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out))
-    })
+    serde_json::from_slice(&out)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out)))
 }
 
 /// Adds a contribution (a JSON number, or a decimal string for cash).

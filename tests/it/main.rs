@@ -5,6 +5,7 @@
 mod support;
 
 // End to end, through the binary.
+mod analyst;
 mod bad_input;
 mod checked_reports;
 mod cli;
@@ -14,8 +15,8 @@ mod sample;
 mod tamper;
 
 // Laws, with proptest.
-mod conformance;
 mod analyst_laws;
+mod conformance;
 mod differential;
 mod generators;
 mod projection_laws;

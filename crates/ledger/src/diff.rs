@@ -259,8 +259,10 @@ pub fn diff(
         crate::reports::require_operation(store, to, operation)?;
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-    let before = replay::build::<Summary>(store, from, threads)?.state;
-    let after = replay::build::<Summary>(store, to, threads)?.state;
+    let options = replay::ReplayOptions::parts(threads);
+    let (before, verified_before) = replay::build_with::<Summary>(store, from, &options)?;
+    let (after, verified_after) = replay::build_with::<Summary>(store, to, &options)?;
+    let (before, after) = (before.state, after.state);
     let changed = changes(&before, &after, operation);
     let changed_figures: BTreeSet<(&str, &str)> = changed
         .iter()
@@ -283,8 +285,8 @@ pub fn diff(
         ),
         vec![
             ("report", Json::str("diff")),
-            ("from", json::as_of(&from)),
-            ("to", json::as_of(&to)),
+            ("from", json::as_of_verified(&from, &verified_before)),
+            ("to", json::as_of_verified(&to, &verified_after)),
             ("filters", json::filters(operation, &filter)),
             ("generated_by", Json::str(generated_by)),
         ],
@@ -424,10 +426,7 @@ pub fn diff(
                 extra: vec![
                     ("from position".into(), from.position.to_string()),
                     ("from hash".into(), from.hash.to_string()),
-                    (
-                        "chain checked".into(),
-                        format!("{}..{}", from.position + 1, to.position),
-                    ),
+                    ("verified".into(), json::verified_text(&verified_after)),
                 ],
                 operation,
                 filter: &filter,

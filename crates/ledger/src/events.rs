@@ -19,7 +19,7 @@ use projections::json::{self, Json};
 use projections::stream::{Columns, Stream};
 use projections::{Cell, Filter, Format};
 
-use crate::scan::{self, Retractions};
+use crate::scan::{self, checked_from_start, Retractions};
 use crate::{AsOf, LedgerError};
 
 /// Which events, by whether a retraction has taken them back.
@@ -271,7 +271,10 @@ pub fn events(
         &subtitle,
         vec![
             ("report", Json::str("events")),
-            ("as_of", json::as_of(&head)),
+            (
+                "as_of",
+                json::as_of_verified(&head, &checked_from_start(head)),
+            ),
             ("filters", filters_json(query)),
             ("generated_by", Json::str(generated_by)),
         ],
@@ -366,7 +369,10 @@ pub fn events(
             &Provenance {
                 what: "events",
                 as_of: head,
-                extra: vec![("chain checked".into(), format!("1..{}", head.position))],
+                extra: vec![(
+                    "records".into(),
+                    format!("1..{} chain-checked", head.position),
+                )],
                 operation,
                 filter: &query.filter,
                 generated_by,

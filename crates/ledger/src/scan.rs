@@ -18,7 +18,8 @@ fn broken(position: u64, reason: impl Into<String>) -> LedgerError {
     })
 }
 
-fn unreadable(position: u64, reason: impl Into<String>) -> LedgerError {
+/// A record the domain cannot read: damage, exit 4.
+pub(crate) fn unreadable(position: u64, reason: impl Into<String>) -> LedgerError {
     LedgerError::Projection(ProjectionError::Unreadable {
         position,
         reason: reason.into(),
@@ -76,6 +77,16 @@ pub fn scan_checked(
         ));
     }
     Ok(())
+}
+
+/// What a read of the whole prefix up to `head` checked: every record
+/// from position 1.
+pub fn checked_from_start(head: Head) -> projections::Verified {
+    projections::Verified {
+        from: 1,
+        to: head.position,
+        checkpoint: None,
+    }
 }
 
 /// A record's event type and replay view.

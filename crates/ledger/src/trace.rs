@@ -21,7 +21,7 @@ use projections::stream::{Columns, Stream};
 use projections::{Cell, Filter, Format};
 
 use crate::events::{people, Shown};
-use crate::scan::{self, Retractions};
+use crate::scan::{self, checked_from_start, Retractions};
 use crate::{AsOf, LedgerError};
 
 /// What `theseus trace` explains.
@@ -302,12 +302,11 @@ pub fn trace(
     for (target, retraction) in retracted.iter() {
         let record = store
             .get_at(target)?
-            .ok_or_else(|| LedgerError::Request(format!("position {target} is missing")))?;
-        let event_type = domain::EventType::parse(&record.event_type).ok_or_else(|| {
-            LedgerError::Request(format!("position {target}: unknown event type"))
-        })?;
+            .ok_or_else(|| scan::unreadable(target, "the retracted record is missing"))?;
+        let event_type = domain::EventType::parse(&record.event_type)
+            .ok_or_else(|| scan::unreadable(target, "unknown event type"))?;
         let view = EventView::decode(event_type, &record.data)
-            .map_err(|reason| LedgerError::Request(format!("position {target}: {reason}")))?;
+            .map_err(|reason| scan::unreadable(target, format!("data: {reason}")))?;
         let amount = Figure::of(&view).map_or(0, |(_, n)| n);
         let shown = Shown::of_envelope(&record, &view)?;
         let reason = scan::reason(store, retraction)?;
@@ -319,14 +318,20 @@ pub fn trace(
     stream
         .finish(
             vec![
-                ("as_of", json::as_of(&head)),
+                (
+                    "as_of",
+                    json::as_of_verified(&head, &checked_from_start(head)),
+                ),
                 ("filters", json::filters(Some(operation), &query.filter)),
                 ("generated_by", Json::str(generated_by)),
             ],
             &Provenance {
                 what: &format!("trace of {figure}"),
                 as_of: head,
-                extra: vec![("chain checked".into(), format!("1..{}", head.position))],
+                extra: vec![(
+                    "records".into(),
+                    format!("1..{} chain-checked", head.position),
+                )],
                 operation: Some(operation),
                 filter: &query.filter,
                 generated_by,

@@ -437,15 +437,12 @@ pub fn human(cell: &Cell) -> String {
     }
 }
 
+/// Whether people read the cell as a number (right-aligned). Nested
+/// counts read as text (`sexual 7, labour 2`).
 pub fn is_numeric(cell: &Cell) -> bool {
     matches!(
         cell,
-        Cell::Int(_)
-            | Cell::Exact(_)
-            | Cell::Counts(_)
-            | Cell::Decimal(..)
-            | Cell::Amount(..)
-            | Cell::Cash(_)
+        Cell::Int(_) | Cell::Exact(_) | Cell::Decimal(..) | Cell::Amount(..) | Cell::Cash(_)
     )
 }
 
