@@ -275,7 +275,7 @@ proptest! {
         let empty = Value::Null;
         let mut expected = 0;
         for operation in all.keys() {
-            for figure in figures.iter().copied() {
+            for figure in figures.clone() {
                 let name = figure.to_string();
                 let value = |rows: &BTreeMap<String, Value>| {
                     rows.get(operation).map_or(0, |row| as_number(&value_in(row, &name)))

@@ -58,7 +58,7 @@ pub struct EventQuery {
 }
 
 /// The columns machines get (JSON, JSON Lines, CSV).
-pub const COLUMNS: [&str; 18] = [
+pub const COLUMNS: [&str; 19] = [
     "position",
     "id",
     "operation",
@@ -69,6 +69,7 @@ pub const COLUMNS: [&str; 18] = [
     "figure",
     "count",
     "amount",
+    "currency",
     "retracted",
     "retracted_by",
     "retraction_reason",
@@ -199,6 +200,14 @@ impl Shown {
     pub fn amount_cell(&self) -> Cell {
         match self.figure {
             Some((figure @ Figure::Cash(_), n)) => figure.cell(n),
+            _ => Cell::Null,
+        }
+    }
+
+    /// `currency`: a cash seizure's currency.
+    pub fn currency_cell(&self) -> Cell {
+        match self.figure {
+            Some((Figure::Cash(currency), _)) => Cell::text(currency.code()),
             _ => Cell::Null,
         }
     }
@@ -348,6 +357,7 @@ pub fn events(
                 shown.figure_cell(),
                 shown.count_cell(),
                 shown.amount_cell(),
+                shown.currency_cell(),
                 Cell::Bool(retracted_by.is_some()),
                 retracted_by.map_or(Cell::Null, |p| Cell::Int(i128::from(p))),
                 Cell::optional_text(reason),
