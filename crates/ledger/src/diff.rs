@@ -426,7 +426,22 @@ pub fn diff(
                 extra: vec![
                     ("from position".into(), from.position.to_string()),
                     ("from hash".into(), from.hash.to_string()),
-                    ("verified".into(), json::verified_text(&verified_after)),
+                    (
+                        "records".into(),
+                        format!(
+                            "{}..{} chain-checked (the events in between)",
+                            from.position + 1,
+                            to.position
+                        ),
+                    ),
+                    (
+                        "summaries".into(),
+                        format!(
+                            "before: {}; after: {}",
+                            json::verified_text(&verified_before),
+                            json::verified_text(&verified_after)
+                        ),
+                    ),
                 ],
                 operation,
                 filter: &filter,

@@ -57,7 +57,7 @@ table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .85rem; }
 th, td { border-bottom: 1px solid var(--line); padding: .25rem .6rem; text-align: left; vertical-align: top; }
 th { background: var(--card); position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-td.wrap { max-width: 28rem; overflow-wrap: anywhere; }
+td.wrap { max-width: 28rem; overflow-wrap: break-word; }
 footer { margin-top: 2rem; padding-top: .75rem; border-top: 1px solid var(--line); color: var(--muted); font-size: .8rem; }
 footer dl { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: 0; }
 footer dt { font-weight: 600; }
