@@ -675,6 +675,61 @@ fn a_listing_streams_and_a_closed_pipe_is_not_an_error() {
     );
 }
 
+#[test]
+fn a_listing_over_an_edited_record_exits_4_and_prints_nothing() {
+    let store = Store::sample();
+    let path = store.path().join("00000000000000000001.jsonl");
+    let text = std::fs::read_to_string(&path).expect("segment");
+    let position = text
+        .lines()
+        .position(|l| l.contains("\"type\":\"ChecksPerformed\"") && l.contains("\"count\":3"))
+        .expect("a check tally")
+        + 1;
+    let line = text.lines().nth(position - 1).expect("line");
+    let edited = line.replacen("\"count\":3", "\"count\":4", 1);
+    std::fs::write(&path, text.replacen(line, &edited, 1)).expect("write");
+    for format in FORMATS {
+        for args in [
+            vec!["events", "--format", format],
+            vec![
+                "events",
+                "--operation",
+                "theseus",
+                "--active",
+                "--format",
+                format,
+            ],
+            vec![
+                "trace",
+                "--operation",
+                "theseus",
+                "checks.passenger",
+                "--format",
+                format,
+            ],
+            vec![
+                "trace",
+                "--operation",
+                "theseus",
+                "arrests",
+                "--format",
+                format,
+            ],
+            vec!["diff", "--from", "1", "--format", format],
+            vec!["report", "summary", "--country", "AL", "--format", format],
+        ] {
+            let run = store.run(&args);
+            assert_eq!(run.code, 4, "{args:?}: {run:?}");
+            assert!(run.stdout.is_empty(), "{args:?} printed: {}", run.stdout);
+            assert!(
+                run.stderr.contains(&format!("position {position}")),
+                "{args:?}: {}",
+                run.stderr
+            );
+        }
+    }
+}
+
 /// `name="value"` from an HTML tag's text, entities undone.
 fn attribute(tag: &str, name: &str) -> Option<String> {
     let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
