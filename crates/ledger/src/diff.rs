@@ -222,22 +222,6 @@ const FLAT_COLUMNS: [&str; 17] = [
     "data",
 ];
 
-fn columns(spec: &[(&'static str, usize, bool)]) -> Columns {
-    Columns {
-        names: spec.iter().map(|(n, _, _)| *n).collect(),
-        widths: spec.iter().map(|(_, w, _)| *w).collect(),
-        right: spec.iter().map(|(_, _, r)| *r).collect(),
-    }
-}
-
-fn plain(names: &[&'static str]) -> Columns {
-    Columns {
-        names: names.to_vec(),
-        widths: vec![12; names.len()],
-        right: vec![false; names.len()],
-    }
-}
-
 /// Writes the diff of `query` in `format`; returns the changed figures.
 pub fn diff(
     store: &dyn EventStore,
@@ -309,11 +293,11 @@ pub fn diff(
     stream.cards(None, &cards).map_err(LedgerError::Output)?;
     stream.noun("figure", "figures");
     let figure_columns = if flat {
-        plain(&FLAT_COLUMNS)
+        Columns::plain(&FLAT_COLUMNS)
     } else if people(format) {
-        columns(&FIGURE_COLUMNS)
+        Columns::people(&FIGURE_COLUMNS)
     } else {
-        plain(&FIGURE_COLUMNS.map(|(n, _, _)| n))
+        Columns::plain(&FIGURE_COLUMNS.map(|(n, _, _)| n))
     };
     stream
         .begin("figures", "Figures that changed", &figure_columns)
@@ -335,11 +319,11 @@ pub fn diff(
     stream.end().map_err(LedgerError::Output)?;
 
     let event_columns = if flat {
-        plain(&FLAT_COLUMNS)
+        Columns::plain(&FLAT_COLUMNS)
     } else if people(format) {
-        columns(&EVENT_PEOPLE)
+        Columns::people(&EVENT_PEOPLE)
     } else {
-        plain(&EVENT_COLUMNS)
+        Columns::plain(&EVENT_COLUMNS)
     };
     stream.noun("event", "events");
     stream

@@ -233,17 +233,9 @@ fn status_words(retracted: Option<(u64, &str)>, retracts: Option<u64>) -> String
 /// The columns of the listing in `format`.
 fn columns(format: Format) -> Columns {
     if people(format) {
-        Columns {
-            names: PEOPLE.iter().map(|(n, _, _)| *n).collect(),
-            widths: PEOPLE.iter().map(|(_, w, _)| *w).collect(),
-            right: PEOPLE.iter().map(|(_, _, r)| *r).collect(),
-        }
+        Columns::people(&PEOPLE)
     } else {
-        Columns {
-            names: COLUMNS.to_vec(),
-            widths: vec![12; COLUMNS.len()],
-            right: vec![false; COLUMNS.len()],
-        }
+        Columns::plain(&COLUMNS)
     }
 }
 

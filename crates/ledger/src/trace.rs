@@ -217,17 +217,9 @@ pub fn trace(
         stream.html(&charts).map_err(LedgerError::Output)?;
     }
     let columns = if people(format) {
-        Columns {
-            names: PEOPLE.iter().map(|(n, _, _)| *n).collect(),
-            widths: PEOPLE.iter().map(|(_, w, _)| *w).collect(),
-            right: PEOPLE.iter().map(|(_, _, r)| *r).collect(),
-        }
+        Columns::people(&PEOPLE)
     } else {
-        Columns {
-            names: COLUMNS.to_vec(),
-            widths: vec![12; COLUMNS.len()],
-            right: vec![false; COLUMNS.len()],
-        }
+        Columns::plain(&COLUMNS)
     };
     let cells = |shown: &Shown, amount: i128, retraction: Option<(u64, String)>| -> Vec<Cell> {
         let counted = retraction.is_none();

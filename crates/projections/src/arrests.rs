@@ -1,11 +1,10 @@
 //! Arrests per operation and country: by offence, by location, with and
 //! without a network. The suspects' references are never decoded.
 
-use std::collections::BTreeMap;
-
 use domain::{Country, EventView, Location, Offence, OffenceSet};
 use serde::{Deserialize, Serialize};
 
+use crate::keyed::{self, Figures, Keyed};
 use crate::report::{Cell, ReportKind};
 use crate::victims::NOT_STATED;
 use crate::{Meta, Projection, Tabular};
@@ -44,7 +43,9 @@ impl ArrestFigures {
             self.without_network += sign;
         }
     }
+}
 
+impl Figures for ArrestFigures {
     fn merge(&mut self, other: &ArrestFigures) {
         self.arrests += other.arrests;
         for (mine, theirs) in self.offences.iter_mut().zip(other.offences) {
@@ -56,16 +57,12 @@ impl ArrestFigures {
         self.with_network += other.with_network;
         self.without_network += other.without_network;
     }
-
-    fn is_empty(&self) -> bool {
-        *self == ArrestFigures::default()
-    }
 }
 
 /// Operation → country → arrests.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arrests {
-    pub operations: BTreeMap<String, BTreeMap<Country, ArrestFigures>>,
+    pub operations: Keyed<Country, ArrestFigures>,
 }
 
 impl Arrests {
@@ -78,12 +75,9 @@ impl Arrests {
             ..
         } = event
         {
-            let countries = crate::slot(&mut self.operations, operation);
-            let figures = countries.entry(*country).or_default();
-            figures.add(*location, network.is_some(), *offences, sign);
-            if figures.is_empty() {
-                countries.remove(country);
-            }
+            keyed::update(&mut self.operations, operation, *country, |f| {
+                f.add(*location, network.is_some(), *offences, sign)
+            });
         }
     }
 }
@@ -100,16 +94,7 @@ impl Projection for Arrests {
     }
 
     fn merge(&mut self, later: Arrests) {
-        for (operation, countries) in later.operations {
-            let mine = self.operations.entry(operation).or_default();
-            for (country, figures) in countries {
-                let merged = mine.entry(country).or_default();
-                merged.merge(&figures);
-                if merged.is_empty() {
-                    mine.remove(&country);
-                }
-            }
-        }
+        keyed::merge(&mut self.operations, later.operations);
     }
 }
 

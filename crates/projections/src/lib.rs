@@ -27,6 +27,7 @@ pub mod figure;
 pub mod filter;
 pub mod html;
 pub mod json;
+mod keyed;
 pub mod locations;
 pub mod networks;
 pub mod render;

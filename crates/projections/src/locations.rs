@@ -3,11 +3,10 @@
 //! location, nor do some item seizures: they are not in this report (the
 //! seizures report has them).
 
-use std::collections::BTreeMap;
-
 use domain::{EventView, Location};
 use serde::{Deserialize, Serialize};
 
+use crate::keyed::{self, Figures, Keyed};
 use crate::report::{Cell, ReportKind};
 use crate::{Meta, Projection, Tabular};
 
@@ -20,23 +19,19 @@ pub struct LocationFigures {
     pub items_seized: i128,
 }
 
-impl LocationFigures {
+impl Figures for LocationFigures {
     fn merge(&mut self, other: &LocationFigures) {
         self.arrests += other.arrests;
         self.victims_rescued += other.victims_rescued;
         self.migrants_detected += other.migrants_detected;
         self.items_seized += other.items_seized;
     }
-
-    fn is_empty(&self) -> bool {
-        *self == LocationFigures::default()
-    }
 }
 
 /// Operation → location → figures.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Locations {
-    pub operations: BTreeMap<String, BTreeMap<Location, LocationFigures>>,
+    pub operations: Keyed<Location, LocationFigures>,
 }
 
 impl Locations {
@@ -78,12 +73,9 @@ impl Locations {
             ),
             _ => return,
         };
-        let locations = crate::slot(&mut self.operations, operation);
-        let figures = locations.entry(location).or_default();
-        figures.merge(&added);
-        if figures.is_empty() {
-            locations.remove(&location);
-        }
+        keyed::update(&mut self.operations, operation, location, |f| {
+            f.merge(&added)
+        });
     }
 }
 
@@ -99,16 +91,7 @@ impl Projection for Locations {
     }
 
     fn merge(&mut self, later: Locations) {
-        for (operation, locations) in later.operations {
-            let mine = self.operations.entry(operation).or_default();
-            for (location, figures) in locations {
-                let merged = mine.entry(location).or_default();
-                merged.merge(&figures);
-                if merged.is_empty() {
-                    mine.remove(&location);
-                }
-            }
-        }
+        keyed::merge(&mut self.operations, later.operations);
     }
 }
 

@@ -51,6 +51,26 @@ pub struct Columns {
     pub right: Vec<bool>,
 }
 
+impl Columns {
+    /// Columns for people: `(name, width, right-aligned)`.
+    pub fn people(spec: &[(&'static str, usize, bool)]) -> Columns {
+        Columns {
+            names: spec.iter().map(|(n, _, _)| *n).collect(),
+            widths: spec.iter().map(|(_, w, _)| *w).collect(),
+            right: spec.iter().map(|(_, _, r)| *r).collect(),
+        }
+    }
+
+    /// Columns for machines (JSON, CSV), whose widths do not matter.
+    pub fn plain(names: &[&'static str]) -> Columns {
+        Columns {
+            names: names.to_vec(),
+            widths: vec![12; names.len()],
+            right: vec![false; names.len()],
+        }
+    }
+}
+
 impl<'w> Stream<'w> {
     /// Starts a document: `title` and `subtitle` head the human formats;
     /// `head` is what JSON writes first (and JSON Lines as its first line).

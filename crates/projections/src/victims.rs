@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use domain::{Country, EventView, Exploitation};
 use serde::{Deserialize, Serialize};
 
+use crate::keyed::{self, Figures, Keyed};
 use crate::report::{Cell, ReportKind};
 use crate::{Meta, Projection, Tabular};
 
@@ -53,7 +54,9 @@ impl VictimFigures {
             .unwrap_or(Exploitation::ALL.len());
         self.exploitation[index] += sign;
     }
+}
 
+impl Figures for VictimFigures {
     fn merge(&mut self, other: &VictimFigures) {
         self.rescued += other.rescued;
         self.minors += other.minors;
@@ -69,16 +72,12 @@ impl VictimFigures {
             *mine += theirs;
         }
     }
-
-    fn is_empty(&self) -> bool {
-        *self == VictimFigures::default()
-    }
 }
 
 /// Operation → country → rescues.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Victims {
-    pub operations: BTreeMap<String, BTreeMap<Country, VictimFigures>>,
+    pub operations: Keyed<Country, VictimFigures>,
 }
 
 impl Victims {
@@ -91,12 +90,9 @@ impl Victims {
             ..
         } = event
         {
-            let countries = crate::slot(&mut self.operations, operation);
-            let figures = countries.entry(*country).or_default();
-            figures.add(*minor, *nationality, *exploitation, sign);
-            if figures.is_empty() {
-                countries.remove(country);
-            }
+            keyed::update(&mut self.operations, operation, *country, |f| {
+                f.add(*minor, *nationality, *exploitation, sign)
+            });
         }
     }
 }
@@ -113,16 +109,7 @@ impl Projection for Victims {
     }
 
     fn merge(&mut self, later: Victims) {
-        for (operation, countries) in later.operations {
-            let mine = self.operations.entry(operation).or_default();
-            for (country, figures) in countries {
-                let merged = mine.entry(country).or_default();
-                merged.merge(&figures);
-                if merged.is_empty() {
-                    mine.remove(&country);
-                }
-            }
-        }
+        keyed::merge(&mut self.operations, later.operations);
     }
 }
 
