@@ -45,4 +45,4 @@ pub use registry::REGISTRY_STREAM;
 pub use text::{Pseudonym, Slug, Text, Token, MAX_TEXT_CHARS};
 pub use time::{Day, OccurredAt};
 pub use view::{utc_day_of, EventView};
-pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence};
+pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence, OffenceSet};

@@ -10,7 +10,10 @@
 //!   the log plus the lines before it.
 //! * [`state`]: the operations' rule state, a checkpointed fold of the log, so
 //!   that an append does not replay the log.
-//! * [`reports`]: reports as of the head, a position or a time.
+//! * [`reports`]: reports as of the head, a position or a time, filtered.
+//! * [`events`], [`trace`], [`diff`]: the analyst's side: the events
+//!   themselves, the events behind one figure, what changed between two
+//!   prefixes; all streamed over a chain-checked read ([`scan`]).
 //! * [`group`]: group commit for a long-running writer (the server).
 //! * [`agencies`]: the agency registry (recorded in the log's reserved
 //!   stream), access tokens, and reading the registry as of a head.
@@ -19,12 +22,16 @@
 
 pub mod agencies;
 pub mod append;
+pub mod diff;
 mod error;
+pub mod events;
 pub mod generate;
 pub mod group;
 pub mod input;
 pub mod reports;
+pub mod scan;
 pub mod state;
+pub mod trace;
 
 pub use agencies::Submitter;
 pub use append::{append, append_as, AppendOptions, AppendSummary};

@@ -37,6 +37,16 @@ impl Query {
     /// Reads `query` (absent: none), refusing parameters not in `allowed`
     /// and parameters given twice.
     pub fn parse(query: Option<&str>, allowed: &[&str]) -> Result<Query, ServerError> {
+        Query::parse_repeatable(query, allowed, &[])
+    }
+
+    /// [`Query::parse`], where the parameters in `repeatable` may be given
+    /// more than once (`country=RS&country=AL`, as `--country` is).
+    pub fn parse_repeatable(
+        query: Option<&str>,
+        allowed: &[&str],
+        repeatable: &[&str],
+    ) -> Result<Query, ServerError> {
         let mut pairs: Vec<(String, String)> = Vec::new();
         for (name, value) in form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
             if !allowed.contains(&name.as_ref()) {
@@ -50,7 +60,7 @@ impl Query {
                     message: format!("unknown query parameter ({expected})"),
                 });
             }
-            if pairs.iter().any(|(seen, _)| *seen == name) {
+            if !repeatable.contains(&name.as_ref()) && pairs.iter().any(|(seen, _)| *seen == name) {
                 return Err(ServerError::BadRequest {
                     field: name.into_owned(),
                     message: "given twice".into(),
@@ -65,6 +75,14 @@ impl Query {
         self.pairs
             .iter()
             .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+
+    /// Every value of a repeatable parameter, in order.
+    pub fn all<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.pairs
+            .iter()
+            .filter(move |(key, _)| key == name)
             .map(|(_, value)| value.as_str())
     }
 

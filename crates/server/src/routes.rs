@@ -13,9 +13,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use domain::registry::Role;
+use domain::{Country, Day, Location};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use ledger::{AsOf, LedgerError};
-use projections::{Format, ReplayOptions, ReportKind};
+use projections::{Filter, Format, ReplayOptions, ReportKind};
 use serde_json::json;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
@@ -179,10 +180,21 @@ async fn report(
         let kind: ReportKind = kind.parse().map_err(|message: String| {
             ServerError::NotFound(format!("no report {kind:?}: {message}"))
         })?;
-        let query = Query::parse(
+        let query = Query::parse_repeatable(
             uri.query(),
-            &["operation", "as_of", "format", "no_checkpoint"],
+            &[
+                "operation",
+                "as_of",
+                "format",
+                "no_checkpoint",
+                "country",
+                "from",
+                "to",
+                "location",
+            ],
+            &["country", "location"],
         )?;
+        let filter = filter_of(&query)?;
         let operation = query.get("operation").map(str::to_owned);
         let as_of = query.read("as_of", AsOf::parse)?.unwrap_or(AsOf::Head);
         let format: Format = query
@@ -190,6 +202,7 @@ async fn report(
             .unwrap_or(Format::Json);
         let checkpoints = !query.flag("no_checkpoint")?;
         let consulted_operation = operation.clone();
+        let consulted_filter = projections::render::filter_words(None, &filter);
         let (head, text) = app
             .blocking(move |app| {
                 let options = ReplayOptions {
@@ -197,11 +210,12 @@ async fn report(
                     checkpoints,
                     progress: None,
                 };
-                let report = ledger::report_with(
+                let report = ledger::reports::report_filtered(
                     app.store.as_ref(),
                     kind,
                     as_of,
                     operation.as_deref(),
+                    &filter,
                     &options,
                 )?;
                 let text = projections::render(&report, format, &generated_by());
@@ -211,14 +225,17 @@ async fn report(
         note.consulted = Some(json!({
             "report": kind.as_str(),
             "operation": consulted_operation,
+            "filter": consulted_filter,
             "format": format.to_string(),
             "as_of": {"position": head.position, "hash": head.hash.to_string()},
         }));
         let content_type = match format {
             Format::Json => "application/json",
+            Format::Jsonl => "application/x-ndjson",
             Format::Csv => "text/csv; charset=utf-8",
             Format::Markdown => "text/markdown; charset=utf-8",
             Format::Table => "text/plain; charset=utf-8",
+            Format::Html => "text/html; charset=utf-8",
         };
         let mut response = typed(content_type, text);
         if let Ok(value) = HeaderValue::from_str(&head.to_string()) {
@@ -228,6 +245,49 @@ async fn report(
     }
     .await;
     finish(note, result)
+}
+
+/// The filter of a report's query: `country` and `location` (repeatable),
+/// `from` and `to` (UTC days), as the CLI's `--country`, `--location`,
+/// `--from` and `--to`.
+fn filter_of(query: &Query) -> Result<Filter, ServerError> {
+    let bad = |field: &str, message: String| ServerError::BadRequest {
+        field: field.to_owned(),
+        message,
+    };
+    let mut filter = Filter::default();
+    for code in query.all("country") {
+        let country = Country::parse(code).ok_or_else(|| {
+            bad(
+                "country",
+                format!("{code:?} is not a country code (ISO 3166-1 alpha-2 in upper case, or XK)"),
+            )
+        })?;
+        filter.countries.insert(country);
+    }
+    for word in query.all("location") {
+        let location = Location::parse(word).ok_or_else(|| {
+            let words: Vec<&str> = Location::ALL.iter().map(|l| l.as_str()).collect();
+            bad(
+                "location",
+                format!("unknown location {word:?} (one of {})", words.join(", ")),
+            )
+        })?;
+        filter.locations.insert(location);
+    }
+    let day =
+        |text: &str| Day::parse(text).ok_or_else(|| format!("{text:?} is not a date (YYYY-MM-DD)"));
+    filter.from = query.read("from", day)?;
+    filter.to = query.read("to", day)?;
+    if let (Some(from), Some(to)) = (filter.from, filter.to) {
+        if from > to {
+            return Err(bad(
+                "from",
+                format!("{from} is after to {to}: the period is empty"),
+            ));
+        }
+    }
+    Ok(filter)
 }
 
 /// The longest long poll, in seconds.

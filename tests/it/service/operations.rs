@@ -16,8 +16,34 @@ fn the_api_serves_the_same_report_bytes_as_the_cli() {
     // Checkpoints are shared derived data: make them first, so that both
     // sides start from the same one and say so alike.
     store.run(&["report", "summary"]).ok();
-    let cases: [(&[&str], &str); 6] = [
-        (&[], ""),
+    let same = |args: &[&str], query: &str| {
+        // Run once before comparing, so that a checkpoint the first run
+        // saves is there for both.
+        store.run(args).ok();
+        let api = server.get(query, token);
+        let cli = store.run(args).ok();
+        assert_eq!(api.status, 200, "{query}: {}", api.text());
+        assert_eq!(api.text(), cli, "{query}");
+    };
+    let kinds = [
+        "summary",
+        "countries",
+        "timeline",
+        "seizures",
+        "networks",
+        "victims",
+        "arrests",
+        "locations",
+    ];
+    for kind in kinds {
+        for format in ["json", "jsonl", "csv", "markdown", "table", "html"] {
+            same(
+                &["report", kind, "--format", format],
+                &format!("/v1/reports/{kind}?format={format}"),
+            );
+        }
+    }
+    let cases: [(&[&str], &str); 8] = [
         (&["--operation", "theseus"], "&operation=theseus"),
         (&["--as-of", "400"], "&as_of=400"),
         (
@@ -29,20 +55,28 @@ fn the_api_serves_the_same_report_bytes_as_the_cli() {
             &["--operation", "dunqett", "--as-of", "737"],
             "&operation=dunqett&as_of=737",
         ),
+        (
+            &["--country", "RS", "--country", "AL"],
+            "&country=RS&country=AL",
+        ),
+        (
+            &["--from", "2019-12-11", "--to", "2019-12-12"],
+            "&from=2019-12-11&to=2019-12-12",
+        ),
+        (
+            &["--location", "border_crossing", "--country", "MK"],
+            "&location=border_crossing&country=MK",
+        ),
     ];
-    for kind in ["summary", "countries", "timeline", "seizures", "networks"] {
-        for format in ["json", "csv", "markdown", "table"] {
+    for kind in ["summary", "countries", "timeline", "arrests"] {
+        for format in ["json", "table"] {
             for (args, query) in &cases {
-                // Run each once before comparing, so that a checkpoint the
-                // first run saves is there for both.
                 let mut cli_args = vec!["report", kind, "--format", format];
                 cli_args.extend_from_slice(args);
-                store.run(&cli_args).ok();
-                let path = format!("/v1/reports/{kind}?format={format}{query}");
-                let api = server.get(&path, token);
-                let cli = store.run(&cli_args).ok();
-                assert_eq!(api.status, 200, "{path}: {}", api.text());
-                assert_eq!(api.text(), cli, "{path}");
+                same(
+                    &cli_args,
+                    &format!("/v1/reports/{kind}?format={format}{query}"),
+                );
             }
         }
     }
@@ -65,6 +99,14 @@ fn the_api_serves_the_same_report_bytes_as_the_cli() {
         .get("/v1/reports/summary?format=xml", token)
         .refused(400, "bad_request");
     assert_eq!(error["field"], "format");
+    let error = server
+        .get("/v1/reports/summary?country=rs", token)
+        .refused(400, "bad_request");
+    assert_eq!(error["field"], "country");
+    let error = server
+        .get("/v1/reports/summary?from=2019-12-12&to=2019-12-11", token)
+        .refused(400, "bad_request");
+    assert_eq!(error["field"], "from");
     assert!(server.stop().success());
 }
 

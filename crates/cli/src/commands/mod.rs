@@ -2,9 +2,12 @@
 
 pub mod agency;
 pub mod append;
+pub mod diff;
+pub mod events;
 pub mod generate;
 pub mod head;
 pub mod init;
 pub mod report;
 pub mod serve;
+pub mod trace;
 pub mod verify;
