@@ -731,7 +731,7 @@ fn a_listing_over_an_edited_record_exits_4_and_prints_nothing() {
 }
 
 /// `name="value"` from an HTML tag's text, entities undone.
-fn attribute(tag: &str, name: &str) -> Option<String> {
+pub(crate) fn attribute(tag: &str, name: &str) -> Option<String> {
     let start = tag.find(&format!(" {name}=\""))? + name.len() + 3;
     let end = tag[start..].find('"')? + start;
     Some(
@@ -746,7 +746,7 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 
 /// The opening tags in `dom` that start with `prefix`, each with the text
 /// that follows it up to the next tag of the same kind.
-fn tags<'a>(dom: &'a str, prefix: &str) -> Vec<(&'a str, &'a str)> {
+pub(crate) fn tags<'a>(dom: &'a str, prefix: &str) -> Vec<(&'a str, &'a str)> {
     let mut out = Vec::new();
     let parts: Vec<&str> = dom.split(prefix).skip(1).collect();
     for part in parts {
@@ -758,7 +758,7 @@ fn tags<'a>(dom: &'a str, prefix: &str) -> Vec<(&'a str, &'a str)> {
 
 /// The DOM of `page` as headless Chromium renders it, or `None` (with one
 /// line on stderr) when no Chromium is installed.
-fn rendered_dom(page: &str) -> Option<String> {
+pub(crate) fn rendered_dom(page: &str) -> Option<String> {
     let chromium = ["chromium", "chromium-browser"].into_iter().find(|name| {
         std::process::Command::new(name)
             .arg("--version")

@@ -65,6 +65,10 @@ enum Command {
     /// for the same seed, through the same append path and rules as real
     /// data (for benchmarks and demos).
     Generate(commands::generate::GenerateArgs),
+    /// Print the briefing page (HTML) that `serve` shows at GET /: per
+    /// operation, headline figures, a daily timeline, bars per country and
+    /// the seizures.
+    Dashboard(commands::dashboard::DashboardArgs),
     /// Register, list and revoke the agencies that may use the API.
     Agency(commands::agency::AgencyArgs),
     /// Serve the ledger as an HTTP API (agencies authenticate with their
@@ -105,6 +109,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Verify(args) => commands::verify::run(spec, args, out),
         Command::Head => commands::head::run(spec, out),
         Command::Generate(args) => commands::generate::run(spec, args, out),
+        Command::Dashboard(args) => commands::dashboard::run(spec, args, out),
         Command::Agency(args) => commands::agency::run(spec, args, out),
         Command::Serve(args) => commands::serve::run(spec, args, out),
     }

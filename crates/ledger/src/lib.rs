@@ -14,6 +14,8 @@
 //! * [`events`], [`trace`], [`diff`]: the analyst's side: the events
 //!   themselves, the events behind one figure, what changed between two
 //!   prefixes; all streamed over a chain-checked read ([`scan`]).
+//! * [`dashboard`]: the briefing page of a log prefix (`GET /`, `theseus
+//!   dashboard`).
 //! * [`group`]: group commit for a long-running writer (the server).
 //! * [`agencies`]: the agency registry (recorded in the log's reserved
 //!   stream), access tokens, and reading the registry as of a head.
@@ -22,6 +24,7 @@
 
 pub mod agencies;
 pub mod append;
+pub mod dashboard;
 pub mod diff;
 mod error;
 pub mod events;

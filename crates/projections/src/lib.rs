@@ -14,6 +14,7 @@
 //! * [`filter`]: what a report counts (countries, days, locations), and the
 //!   projection wrapper that folds only that.
 //! * [`replay`]: the driver, checkpoints and parallel folding.
+//! * [`dashboard`]: the briefing page of four reports, for `GET /`.
 //! * [`report`], [`mod@render`], [`json`], [`html`]: reports as typed cells,
 //!   and their renderers (table, JSON and JSON Lines in column order, CSV,
 //!   Markdown, a self-contained HTML page).
@@ -22,6 +23,7 @@
 
 pub mod arrests;
 pub mod countries;
+pub mod dashboard;
 mod error;
 pub mod figure;
 pub mod filter;

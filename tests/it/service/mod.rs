@@ -8,6 +8,7 @@
 mod agencies;
 mod api;
 mod concurrency;
+mod dashboard;
 mod events;
 mod hostile;
 mod operations;
