@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use chrono::{DateTime, Duration, Utc};
 use event_store::{
     Envelope, EventStore, FileStore, FileStoreConfig, Head, MemoryStore, NewEvent, Range, Staged,
-    StoreError,
+    Stamp, StoreError,
 };
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -95,6 +95,7 @@ impl StoreUnderTest for File {
             dir.path().join("store"),
             FileStoreConfig {
                 segment_bytes: SEGMENT_BYTES,
+                ..FileStoreConfig::default()
             },
         )
         .expect("init");
@@ -124,6 +125,7 @@ impl StoreUnderTest for File {
             self.path(),
             FileStoreConfig {
                 segment_bytes: SEGMENT_BYTES,
+                ..FileStoreConfig::default()
             },
         )
         .expect("reopen");
@@ -145,6 +147,7 @@ pub fn new_event(line: &Line) -> NewEvent {
         event_type: line.event_type.to_string(),
         schema: 1,
         recorded_by: format!("unit-{}", line.operation),
+        reported_at: None,
         data: line.canonical_data(),
         expected_version: line.expected_version,
     }
@@ -162,13 +165,22 @@ pub fn all(store: &dyn EventStore) -> Vec<Envelope> {
     records
 }
 
-/// Appends one batch, returning what each stage said.
+/// Appends one batch stamped at `time`, returning what each stage said.
 fn append_batch(
     store: &dyn EventStore,
     time: DateTime<Utc>,
     events: &[NewEvent],
 ) -> Result<Vec<Result<Staged, StoreError>>, StoreError> {
-    let mut transaction = store.begin(time)?;
+    append_stamped(store, Stamp::At(time), events)
+}
+
+/// Appends one batch, returning what each stage said.
+fn append_stamped(
+    store: &dyn EventStore,
+    stamp: Stamp,
+    events: &[NewEvent],
+) -> Result<Vec<Result<Staged, StoreError>>, StoreError> {
+    let mut transaction = store.begin(stamp)?;
     let staged = events
         .iter()
         .map(|event| transaction.stage(event.clone()))
@@ -238,7 +250,7 @@ pub fn appends_read_back<S: StoreUnderTest>(history: &History) -> Result<(), Tes
     let mut heads = Vec::new();
     for (n, batch) in history.batches().into_iter().enumerate() {
         let events: Vec<NewEvent> = batch.iter().map(new_event).collect();
-        let mut transaction = store.begin(at(n)).expect("begin");
+        let mut transaction = store.begin(Stamp::At(at(n))).expect("begin");
         let before = transaction.head().position;
         for (k, event) in events.iter().enumerate() {
             let position = before + k as u64 + 1;
@@ -310,7 +322,7 @@ pub fn appending_twice_equals_once<S: StoreUnderTest>(
         let events: Vec<NewEvent> = batch.iter().map(new_event).collect();
         append_batch(twice.store(), at(n), &events).expect("first");
         let before = twice.bytes();
-        let mut transaction = twice.store().begin(at(n)).expect("begin");
+        let mut transaction = twice.store().begin(Stamp::At(at(n))).expect("begin");
         for event in &events {
             let staged = transaction.stage(event.clone()).expect("stage again");
             prop_assert!(
@@ -346,7 +358,7 @@ pub fn expected_version_conflicts<S: StoreUnderTest>(
     // Versions the model gives, and the refusals it expects.
     let mut versions: BTreeMap<String, u64> = BTreeMap::new();
     let mut conflicts = 0;
-    let mut transaction = store.begin(at(0)).expect("begin");
+    let mut transaction = store.begin(Stamp::At(at(0))).expect("begin");
     for (event, bad) in events.iter().zip(&tampered) {
         let actual = versions.get(&event.operation).copied().unwrap_or(0);
         // Lines with the right expectation keep it right: the versions are
@@ -396,9 +408,10 @@ pub fn expected_version_conflicts<S: StoreUnderTest>(
     Ok(())
 }
 
-/// Batches committed by concurrent writers never interleave: each batch's
-/// records are contiguous and in the order staged, positions and versions
-/// still run 1, 2, 3…, and the chain verifies.
+/// Batches committed by concurrent writers stamped by the store's clock are
+/// never refused and never interleave: each batch's records are contiguous
+/// and in the order staged, positions and versions still run 1, 2, 3…,
+/// `recorded_at` never goes back, and the chain verifies.
 pub fn concurrent_batches_never_interleave<S: StoreUnderTest + Sync>(
     history: &History,
     writers: usize,
@@ -417,7 +430,7 @@ pub fn concurrent_batches_never_interleave<S: StoreUnderTest + Sync>(
     std::thread::scope(|scope| {
         for batch in &batches {
             let store = subject.store();
-            scope.spawn(move || append_batch(store, at(0), batch).expect("append"));
+            scope.spawn(move || append_stamped(store, Stamp::Now, batch).expect("append"));
         }
     });
     let records = all(subject.store());
@@ -425,6 +438,9 @@ pub fn concurrent_batches_never_interleave<S: StoreUnderTest + Sync>(
     let mut versions: BTreeMap<&str, u64> = BTreeMap::new();
     for (i, record) in records.iter().enumerate() {
         prop_assert_eq!(record.position, i as u64 + 1);
+        if i > 0 {
+            prop_assert!(record.recorded_at >= records[i - 1].recorded_at);
+        }
         let version = versions.entry(&record.operation).or_default();
         *version += 1;
         prop_assert_eq!(record.version, *version);
@@ -628,6 +644,7 @@ pub fn a_cut_log_takes_the_next_append<S: StoreUnderTest>(
         event_type: "OperationClosed".into(),
         schema: 1,
         recorded_by: "after-the-cut".into(),
+        reported_at: None,
         data: "{}".into(),
         expected_version: None,
     };
@@ -648,6 +665,53 @@ pub fn a_cut_log_takes_the_next_append<S: StoreUnderTest>(
 }
 
 /// Wrong expectations: a few lines and offsets from u64::MAX.
+/// The store decides `recorded_at` under its lock: a requested time before
+/// the head's or too far ahead of the clock is refused and changes nothing
+/// (and leaves the store usable), and the clock is clamped to the head's
+/// time when it is behind it.
+pub fn the_store_stamps_time<S: StoreUnderTest>() {
+    let subject = S::fresh();
+    let store = subject.store();
+    let events: Vec<NewEvent> = (1..=2u128)
+        .map(|n| NewEvent {
+            id: uuid::Uuid::from_u128(n),
+            operation: "stamps".into(),
+            event_type: "Noted".into(),
+            schema: 1,
+            recorded_by: "unit".into(),
+            reported_at: None,
+            data: format!("{{\"n\":{n}}}"),
+            expected_version: None,
+        })
+        .collect();
+    // Ahead of the clock, but within the tolerance.
+    let ahead = Utc::now() + Duration::seconds(30);
+    append_stamped(store, Stamp::At(ahead), &events[..1]).expect("within the tolerance");
+    let before = subject.bytes();
+    for refused in [
+        Stamp::At(ahead - Duration::seconds(1)),
+        Stamp::At(Utc::now() + Duration::hours(1)),
+        Stamp::At(DateTime::<Utc>::MAX_UTC),
+    ] {
+        let result = store.begin(refused).map(|_| ());
+        assert!(
+            matches!(
+                result,
+                Err(StoreError::StampBehind { .. } | StoreError::StampAhead { .. })
+            ),
+            "{refused:?}: {result:?}"
+        );
+        assert_eq!(subject.bytes(), before, "a refused stamp changes nothing");
+    }
+    // The clock is behind the head's time: clamped, not refused.
+    append_stamped(store, Stamp::Now, &events[1..2]).expect("clock stamp");
+    let records = all(store);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[1].recorded_at, ahead, "clamped to the head's time");
+    let transaction = store.begin(Stamp::Now).expect("begin");
+    assert!(transaction.recorded_at() >= ahead);
+}
+
 fn wrong_versions() -> impl Strategy<Value = Vec<(Index, u64)>> {
     proptest::collection::vec((any::<Index>(), 0u64..3), 1..4)
 }
@@ -660,6 +724,11 @@ macro_rules! conformance {
             use proptest::prelude::*;
 
             use super::*;
+
+            #[test]
+            fn the_store_stamps_time() {
+                super::the_store_stamps_time::<$subject>();
+            }
 
             proptest! {
                 #![proptest_config(proptest_config(48))]

@@ -1015,10 +1015,12 @@ mod tests {
     fn options(batch: usize) -> AppendOptions {
         AppendOptions {
             recorded_by: "generator".into(),
-            recorded_at: chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
-                .expect("time")
-                .with_timezone(&chrono::Utc)
-                + Duration::seconds(batch as i64),
+            stamp: event_store::Stamp::At(
+                chrono::DateTime::parse_from_rfc3339("2020-01-01T00:00:00Z")
+                    .expect("time")
+                    .with_timezone(&chrono::Utc)
+                    + Duration::seconds(batch as i64),
+            ),
         }
     }
 

@@ -9,7 +9,7 @@
 use std::fmt::Debug;
 use std::io::Cursor;
 
-use event_store::{EventStore, Head, MemoryStore, Range};
+use event_store::{EventStore, Head, MemoryStore, Range, Stamp};
 use ledger::state::Operations;
 use ledger::{AppendOptions, AsOf, LedgerError};
 use projections::countries::Countries;
@@ -31,7 +31,7 @@ use crate::generators::{
 fn options(batch: usize) -> AppendOptions {
     AppendOptions {
         recorded_by: "laws".into(),
-        recorded_at: at(batch),
+        stamp: Stamp::At(at(batch)),
     }
 }
 

@@ -15,15 +15,18 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::record::{encode_record_at, format_recorded_at};
-use crate::{Committed, Envelope, Hash, Head, NewEvent, Staged, StoreError};
+use crate::record::{encode_record, format_recorded_at, RecordFields};
+use crate::{
+    Clock, Committed, Envelope, Hash, Head, NewEvent, Staged, Stamp, StoreError,
+    STAMP_TOLERANCE_SECONDS,
+};
 
 /// What a batch needs to know about the committed log.
-pub(crate) trait CommittedLog {
+pub trait CommittedLog {
     /// The committed record with this id.
     fn find_committed(&mut self, id: Uuid) -> Result<Option<Envelope>, StoreError>;
     /// The operation's committed version.
@@ -31,13 +34,15 @@ pub(crate) trait CommittedLog {
 }
 
 /// Where a staged record can be read back from.
-pub(crate) enum StagedRecord {
+#[derive(Debug)]
+pub enum StagedRecord {
     /// Already encoded: its bytes start at this offset of the output stream.
     Encoded { offset: u64 },
     /// The last staged event, shown as it would be committed now.
     Pending(Box<Envelope>),
 }
 
+#[derive(Debug)]
 struct StagedId {
     position: u64,
     /// Stream offset of the record's bytes (for the pending one: where they
@@ -46,6 +51,7 @@ struct StagedId {
     digest: [u8; 32],
 }
 
+#[derive(Debug)]
 struct Pending {
     event: NewEvent,
     position: u64,
@@ -53,7 +59,8 @@ struct Pending {
 }
 
 /// One batch being staged.
-pub(crate) struct Batch {
+#[derive(Debug)]
+pub struct Batch {
     recorded_at: DateTime<Utc>,
     /// `recorded_at` as written in every record of the batch.
     recorded_at_text: String,
@@ -75,7 +82,7 @@ pub(crate) struct Batch {
 impl Batch {
     /// A batch appended after `base`, its bytes starting at stream offset
     /// `stream_start` (the file store: the segment's length).
-    pub(crate) fn new(base: Head, recorded_at: DateTime<Utc>, stream_start: u64) -> Batch {
+    pub fn new(base: Head, recorded_at: DateTime<Utc>, stream_start: u64) -> Batch {
         Batch {
             recorded_at,
             recorded_at_text: format_recorded_at(&recorded_at),
@@ -91,43 +98,55 @@ impl Batch {
         }
     }
 
+    /// The encoded bytes not yet taken by the backend (whole records, each
+    /// with its newline; the last staged event is held back until the next
+    /// stage or [`Batch::finish`]).
+    pub fn output(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// The `recorded_at` every record of the batch carries.
+    pub fn recorded_at(&self) -> DateTime<Utc> {
+        self.recorded_at
+    }
+
     /// Stream offset of `out[0]`.
-    pub(crate) fn out_base(&self) -> u64 {
+    pub fn out_base(&self) -> u64 {
         self.out_base
     }
 
     /// Marks `out` as written: the backend has taken its bytes.
-    pub(crate) fn drain_out(&mut self) {
+    pub fn drain_out(&mut self) {
         self.out_base += self.out.len() as u64;
         self.out.clear();
     }
 
     /// True when nothing new has been staged.
-    pub(crate) fn is_empty(&self) -> bool {
+    pub fn is_empty(&self) -> bool {
         self.pending.is_none()
     }
 
     /// Stream offsets of the encoded records (after [`Batch::finish`]: all
     /// new records), the first being at position `base + 1`.
-    pub(crate) fn offsets(&self) -> &[u64] {
+    pub fn offsets(&self) -> &[u64] {
         &self.offsets
     }
 
     /// The new records' ids with their positions and stream offsets.
-    pub(crate) fn new_ids(&self) -> impl Iterator<Item = (Uuid, u64, u64)> + '_ {
+    pub fn new_ids(&self) -> impl Iterator<Item = (Uuid, u64, u64)> + '_ {
         self.staged
             .iter()
             .map(|(id, entry)| (*id, entry.position, entry.offset))
     }
 
     /// The operations touched by the batch and their new versions.
-    pub(crate) fn versions(&self) -> &HashMap<String, u64> {
+    pub fn versions(&self) -> &HashMap<String, u64> {
         &self.versions
     }
 
     /// The head including the staged events, the last one hashed as the
     /// batch's end (as it would be committed now).
-    pub(crate) fn head(&self) -> Head {
+    pub fn head(&self) -> Head {
         match &self.pending {
             None => self.base,
             Some(pending) => {
@@ -142,7 +161,7 @@ impl Batch {
     }
 
     /// Where a staged event with this id is, if one is.
-    pub(crate) fn find_staged(&self, id: Uuid) -> Option<StagedRecord> {
+    pub fn find_staged(&self, id: Uuid) -> Option<StagedRecord> {
         let entry = self.staged.get(&id)?;
         match &self.pending {
             Some(pending) if pending.position == entry.position => {
@@ -158,6 +177,7 @@ impl Batch {
                     schema: event.schema,
                     recorded_at: self.recorded_at,
                     recorded_by: event.recorded_by.clone(),
+                    reported_at: event.reported_at.clone(),
                     data: event.data.clone(),
                     batch_end: true,
                     hash,
@@ -170,11 +190,7 @@ impl Batch {
     }
 
     /// The operation's version including staged events.
-    pub(crate) fn version(
-        &self,
-        log: &mut dyn CommittedLog,
-        operation: &str,
-    ) -> Result<u64, StoreError> {
+    pub fn version(&self, log: &mut dyn CommittedLog, operation: &str) -> Result<u64, StoreError> {
         match self.versions.get(operation) {
             Some(version) => Ok(*version),
             None => log.committed_version(operation),
@@ -182,7 +198,7 @@ impl Batch {
     }
 
     /// Stages one event (see [`crate::AppendTransaction::stage`]).
-    pub(crate) fn stage(
+    pub fn stage(
         &mut self,
         log: &mut dyn CommittedLog,
         event: NewEvent,
@@ -259,7 +275,7 @@ impl Batch {
 
     /// Encodes the last event as the batch's end. Afterwards `out` holds the
     /// rest of the batch's bytes.
-    pub(crate) fn finish(&mut self) {
+    pub fn finish(&mut self) {
         if let Some(last) = self.pending.take() {
             self.encode_pending(last, true);
             // Keep the last record findable as it now is.
@@ -268,7 +284,7 @@ impl Batch {
     }
 
     /// The commit's outcome, after [`Batch::finish`].
-    pub(crate) fn committed(&self) -> Committed {
+    pub fn committed(&self) -> Committed {
         let appended = self.offsets.len() as u64;
         let (first_position, last_position) = if appended == 0 {
             (None, None)
@@ -299,19 +315,22 @@ impl Batch {
 
     fn encode(&self, out: &mut Vec<u8>, pending: &Pending, batch_end: bool) -> Hash {
         let event = &pending.event;
-        encode_record_at(
+        encode_record(
             out,
             &self.previous,
-            pending.position,
-            event.id,
-            &event.operation,
-            pending.version,
-            &event.event_type,
-            event.schema,
-            &self.recorded_at_text,
-            &event.recorded_by,
-            &event.data,
-            batch_end,
+            &RecordFields {
+                position: pending.position,
+                id: event.id,
+                operation: &event.operation,
+                version: pending.version,
+                event_type: &event.event_type,
+                schema: event.schema,
+                recorded_at: &self.recorded_at_text,
+                recorded_by: &event.recorded_by,
+                reported_at: event.reported_at.as_deref(),
+                data: &event.data,
+                batch_end,
+            },
         )
     }
 }
@@ -355,21 +374,37 @@ fn event_digest(operation: &str, event_type: &str, data: &str) -> [u8; 32] {
     hasher.finalize().into()
 }
 
-/// Refuses a batch time earlier than the head's (`head_recorded_at` as
-/// written in the head record).
-pub(crate) fn check_clock(
-    recorded_at: &DateTime<Utc>,
+/// The `recorded_at` of a batch, decided under the writers' lock from the
+/// stamp asked for, the store's clock and the head record's time
+/// (`head_recorded_at` as written; `None` for an empty log). See [`Stamp`].
+pub fn resolve_stamp(
+    stamp: Stamp,
+    clock: Clock,
     head_recorded_at: Option<&str>,
-) -> Result<(), StoreError> {
-    let Some(head_text) = head_recorded_at else {
-        return Ok(());
-    };
-    let head = crate::record::parse_recorded_at(head_text)?;
-    if *recorded_at < head {
-        return Err(StoreError::ClockBehind {
-            given: recorded_at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-            head: head_text.to_owned(),
-        });
+) -> Result<DateTime<Utc>, StoreError> {
+    let head = head_recorded_at
+        .map(crate::record::parse_recorded_at)
+        .transpose()?;
+    let now = clock();
+    match stamp {
+        Stamp::Now => Ok(head.map_or(now, |head| head.max(now))),
+        Stamp::At(requested) => {
+            if let (Some(head), Some(head_text)) = (head, head_recorded_at) {
+                if requested < head {
+                    return Err(StoreError::StampBehind {
+                        given: format_recorded_at(&requested),
+                        head: head_text.to_owned(),
+                    });
+                }
+            }
+            if requested > now + TimeDelta::seconds(STAMP_TOLERANCE_SECONDS) {
+                return Err(StoreError::StampAhead {
+                    given: format_recorded_at(&requested),
+                    now: now.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    tolerance_seconds: STAMP_TOLERANCE_SECONDS,
+                });
+            }
+            Ok(requested)
+        }
     }
-    Ok(())
 }

@@ -18,6 +18,9 @@ pub struct NewEvent {
     /// The version of the event type's schema the data is written in.
     pub schema: u32,
     pub recorded_by: String,
+    /// The reporting unit's own time of recording (canonical RFC 3339, given
+    /// by the caller), kept with the event and never used for ordering.
+    pub reported_at: Option<String>,
     /// The event's data: one JSON object on one line, in the canonical form
     /// the domain writes. Duplicates are recognised by comparing these bytes.
     pub data: String,
@@ -36,6 +39,8 @@ pub struct Envelope {
     pub schema: u32,
     pub recorded_at: DateTime<Utc>,
     pub recorded_by: String,
+    /// The reporting unit's own time of recording, when it gave one.
+    pub reported_at: Option<String>,
     /// The data object's JSON text.
     pub data: String,
     /// True on the last record of each atomic batch.
@@ -56,10 +61,16 @@ pub struct EnvelopeRef<'a> {
     /// As written: an RFC 3339 UTC timestamp.
     pub recorded_at: &'a str,
     pub recorded_by: Cow<'a, str>,
+    /// The reporting unit's own time of recording, when it gave one.
+    pub reported_at: Option<&'a str>,
     /// The data object's JSON text.
     pub data: &'a str,
     pub batch_end: bool,
     pub hash: Hash,
+    /// The record's exact bytes, without the newline: what its hash covers
+    /// (see [`crate::record_hash`]), so that a reader can check the chain and
+    /// a copy can be byte for byte.
+    pub line: &'a [u8],
 }
 
 impl EnvelopeRef<'_> {
@@ -80,29 +91,11 @@ impl EnvelopeRef<'_> {
             schema: self.schema,
             recorded_at,
             recorded_by: self.recorded_by.clone().into_owned(),
+            reported_at: self.reported_at.map(str::to_owned),
             data: self.data.to_owned(),
             batch_end: self.batch_end,
             hash: self.hash,
         })
-    }
-}
-
-impl Envelope {
-    /// A borrowed view of this record.
-    pub fn as_ref_with<'a>(&'a self, recorded_at: &'a str) -> EnvelopeRef<'a> {
-        EnvelopeRef {
-            position: self.position,
-            id: self.id,
-            operation: Cow::Borrowed(&self.operation),
-            version: self.version,
-            event_type: Cow::Borrowed(&self.event_type),
-            schema: self.schema,
-            recorded_at,
-            recorded_by: Cow::Borrowed(&self.recorded_by),
-            data: &self.data,
-            batch_end: self.batch_end,
-            hash: self.hash,
-        }
     }
 }
 

@@ -49,9 +49,23 @@ pub enum StoreError {
     #[error("id {id} is already used by a different event (position {position})")]
     IdConflict { id: Uuid, position: u64 },
 
-    /// A record time earlier than the head's: the log's times never go back.
-    #[error("recorded_at {given} is before the last record's {head}")]
-    ClockBehind { given: String, head: String },
+    /// A requested `recorded_at` earlier than the head's: the log's times
+    /// never go back.
+    #[error(
+        "recorded_at {given} is before the last record's {head}: times never go back along the log"
+    )]
+    StampBehind { given: String, head: String },
+
+    /// A requested `recorded_at` too far ahead of the store's clock: it would
+    /// hold back the time of every later batch.
+    #[error(
+        "recorded_at {given} is more than {tolerance_seconds} s ahead of the store's clock ({now})"
+    )]
+    StampAhead {
+        given: String,
+        now: String,
+        tolerance_seconds: i64,
+    },
 
     /// A field that cannot be stored (an empty operation name, data that is
     /// not a single-line JSON object…). The caller should have refused it.

@@ -23,6 +23,7 @@
 #![deny(unsafe_code)]
 
 mod batch;
+mod check;
 mod envelope;
 mod error;
 mod file;
@@ -35,10 +36,48 @@ pub use error::StoreError;
 pub use file::{FileStore, FileStoreConfig, TornTail};
 pub use hash::Hash;
 pub use memory::MemoryStore;
-pub use record::{decode_record, encode_record, record_hash, RECORD_FORMAT};
+pub use record::{
+    decode_record, encode_record, format_recorded_at, record_hash, RecordFields, RECORD_FORMAT,
+};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
+
+/// What new backends share with the file and memory stores, so that every
+/// backend writes the same bytes and checks a log the same way.
+pub mod backend {
+    pub use crate::batch::{resolve_stamp, Batch, CommittedLog, StagedRecord};
+    pub use crate::check::LogChecker;
+}
+
+/// A clock: the store reads it once it holds the writers' lock.
+pub type Clock = fn() -> DateTime<Utc>;
+
+/// The system clock, [`Utc::now`].
+pub fn system_clock() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// How far ahead of the store's clock a requested [`Stamp::At`] may be, in
+/// seconds: enough for two hosts whose clocks differ a little, too little
+/// for one stamp to hold back every later clock-stamped batch for long
+/// (those are clamped to the head's time until the clock catches up).
+pub const STAMP_TOLERANCE_SECONDS: i64 = 60;
+
+/// How the records of a batch are stamped with `recorded_at`: the ledger's
+/// own commit time, decided by the store under the writers' lock, so that
+/// times never go back along the log and concurrent writers are never
+/// refused for clock reasons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stamp {
+    /// The store's clock, read under the lock; a clock behind the head's
+    /// time is clamped to the head's time.
+    Now,
+    /// This time (reproducible builds such as the sample store's). Refused
+    /// unless it lies between the head's time and the store's clock plus
+    /// [`STAMP_TOLERANCE_SECONDS`].
+    At(DateTime<Utc>),
+}
 
 /// What [`AppendTransaction::stage`] did with one event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,12 +170,9 @@ pub trait EventStore: Send + Sync {
 
     /// Starts an atomic batch. The store is locked against other writers until
     /// the transaction is committed or dropped; dropping it writes nothing.
-    /// Every record of the batch is stamped with `recorded_at`, which must not
-    /// be earlier than the head's.
-    fn begin(
-        &self,
-        recorded_at: DateTime<Utc>,
-    ) -> Result<Box<dyn AppendTransaction + '_>, StoreError>;
+    /// Every record of the batch carries one `recorded_at`, decided by the
+    /// store once it holds the lock (see [`Stamp`]).
+    fn begin(&self, stamp: Stamp) -> Result<Box<dyn AppendTransaction + '_>, StoreError>;
 
     /// Checks every record: that it parses, that positions and per-operation
     /// versions run 1, 2, 3…, that every hash chains, and that batches are
@@ -158,6 +194,9 @@ pub trait EventStore: Send + Sync {
 pub trait AppendTransaction {
     /// The head including what has been staged so far.
     fn head(&self) -> Head;
+
+    /// The `recorded_at` every record of this batch carries.
+    fn recorded_at(&self) -> DateTime<Utc>;
 
     /// The record with this id, whether committed or staged earlier in this
     /// batch.

@@ -12,20 +12,32 @@ use std::sync::{Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::batch::{check_clock, Batch, CommittedLog, StagedRecord};
-use crate::file::verify::LogChecker;
+use crate::batch::{resolve_stamp, Batch, CommittedLog, StagedRecord};
+use crate::check::LogChecker;
 use crate::record::{decode_record, parse_recorded_at};
 use crate::{
-    AppendTransaction, Committed, Envelope, EnvelopeRef, EventStore, Hash, Head, NewEvent, Range,
-    Staged, StoreError, VerifyReport,
+    system_clock, AppendTransaction, Clock, Committed, Envelope, EnvelopeRef, EventStore, Hash,
+    Head, NewEvent, Range, Staged, Stamp, StoreError, VerifyReport,
 };
 
 /// A log in memory.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct MemoryStore {
     state: Mutex<State>,
     /// Held by the open transaction: the writers' lock.
     writer: Mutex<()>,
+    /// Stamps batches, read under the writers' lock.
+    clock: Clock,
+}
+
+impl Default for MemoryStore {
+    fn default() -> MemoryStore {
+        MemoryStore {
+            state: Mutex::new(State::default()),
+            writer: Mutex::new(()),
+            clock: system_clock,
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -46,6 +58,11 @@ impl MemoryStore {
         MemoryStore::default()
     }
 
+    /// This store, stamping batches with `clock` instead of the system's.
+    pub fn with_clock(self, clock: Clock) -> MemoryStore {
+        MemoryStore { clock, ..self }
+    }
+
     /// A log holding these record lines (each with or without its newline),
     /// taken as they are: `verify` says whether they form a valid log.
     pub fn from_lines(lines: Vec<Vec<u8>>) -> MemoryStore {
@@ -58,7 +75,7 @@ impl MemoryStore {
         state.reindex();
         MemoryStore {
             state: Mutex::new(state),
-            writer: Mutex::new(()),
+            ..MemoryStore::default()
         }
     }
 
@@ -225,10 +242,7 @@ impl EventStore for MemoryStore {
         }
     }
 
-    fn begin(
-        &self,
-        recorded_at: DateTime<Utc>,
-    ) -> Result<Box<dyn AppendTransaction + '_>, StoreError> {
+    fn begin(&self, stamp: Stamp) -> Result<Box<dyn AppendTransaction + '_>, StoreError> {
         let guard = self
             .writer
             .lock()
@@ -237,7 +251,7 @@ impl EventStore for MemoryStore {
             let state = self.lock_state();
             (state.head()?, state.head_recorded_at()?)
         };
-        check_clock(&recorded_at, head_recorded_at.as_deref())?;
+        let recorded_at = resolve_stamp(stamp, self.clock, head_recorded_at.as_deref())?;
         Ok(Box::new(MemoryTransaction {
             store: self,
             _writer: guard,
@@ -308,6 +322,10 @@ impl CommittedLog for CommittedView<'_> {
 impl AppendTransaction for MemoryTransaction<'_> {
     fn head(&self) -> Head {
         self.batch.head()
+    }
+
+    fn recorded_at(&self) -> DateTime<Utc> {
+        self.batch.recorded_at()
     }
 
     fn find(&self, id: Uuid) -> Result<Option<Envelope>, StoreError> {

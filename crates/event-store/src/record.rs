@@ -27,87 +27,64 @@ pub const RECORD_FORMAT: u32 = 1;
 /// `"hash":"` + 64 hex digits + `"}`.
 pub(crate) const HASH_SUFFIX_LEN: usize = 8 + 64 + 2;
 
-/// Writes one record, newline included, and returns its hash.
-///
-/// `data` must be a JSON object on one line; the caller guarantees it (the
-/// store checks it when staging).
-#[allow(clippy::too_many_arguments)]
-pub fn encode_record(
-    out: &mut Vec<u8>,
-    previous: &Hash,
-    position: u64,
-    id: Uuid,
-    operation: &str,
-    version: u64,
-    event_type: &str,
-    schema: u32,
-    recorded_at: &DateTime<Utc>,
-    recorded_by: &str,
-    data: &str,
-    batch_end: bool,
-) -> Hash {
-    encode_record_at(
-        out,
-        previous,
-        position,
-        id,
-        operation,
-        version,
-        event_type,
-        schema,
-        &format_recorded_at(recorded_at),
-        recorded_by,
-        data,
-        batch_end,
-    )
+/// The fields of one record, as [`encode_record`] writes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordFields<'a> {
+    pub position: u64,
+    pub id: Uuid,
+    pub operation: &'a str,
+    pub version: u64,
+    pub event_type: &'a str,
+    pub schema: u32,
+    /// The canonical text of the commit time (see [`format_recorded_at`]).
+    pub recorded_at: &'a str,
+    pub recorded_by: &'a str,
+    /// The reporting unit's own time of recording, when it gave one.
+    pub reported_at: Option<&'a str>,
+    /// A JSON object on one line; the caller guarantees it (the store checks
+    /// it when staging).
+    pub data: &'a str,
+    pub batch_end: bool,
 }
 
-/// `recorded_at` as records carry it.
-pub(crate) fn format_recorded_at(recorded_at: &DateTime<Utc>) -> String {
+/// `recorded_at` as records carry it: RFC 3339 in UTC with `Z`, fractional
+/// seconds only when there are any.
+pub fn format_recorded_at(recorded_at: &DateTime<Utc>) -> String {
     recorded_at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// [`encode_record`] with `recorded_at` already formatted (by
-/// [`format_recorded_at`]): a batch stamps every record with one time.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn encode_record_at(
-    out: &mut Vec<u8>,
-    previous: &Hash,
-    position: u64,
-    id: Uuid,
-    operation: &str,
-    version: u64,
-    event_type: &str,
-    schema: u32,
-    recorded_at: &str,
-    recorded_by: &str,
-    data: &str,
-    batch_end: bool,
-) -> Hash {
+/// Writes one record, newline included, and returns its hash.
+pub fn encode_record(out: &mut Vec<u8>, previous: &Hash, fields: &RecordFields<'_>) -> Hash {
     let start = out.len();
     out.extend_from_slice(b"{\"position\":");
-    push_u64(out, position);
+    push_u64(out, fields.position);
     out.extend_from_slice(b",\"id\":\"");
     out.extend_from_slice(
-        id.hyphenated()
+        fields
+            .id
+            .hyphenated()
             .encode_lower(&mut Uuid::encode_buffer())
             .as_bytes(),
     );
     out.extend_from_slice(b"\",\"operation\":");
-    push_json_string(out, operation);
+    push_json_string(out, fields.operation);
     out.extend_from_slice(b",\"version\":");
-    push_u64(out, version);
+    push_u64(out, fields.version);
     out.extend_from_slice(b",\"type\":");
-    push_json_string(out, event_type);
+    push_json_string(out, fields.event_type);
     out.extend_from_slice(b",\"schema\":");
-    push_u64(out, u64::from(schema));
+    push_u64(out, u64::from(fields.schema));
     out.extend_from_slice(b",\"recorded_at\":\"");
-    out.extend_from_slice(recorded_at.as_bytes());
+    out.extend_from_slice(fields.recorded_at.as_bytes());
     out.extend_from_slice(b"\",\"recorded_by\":");
-    push_json_string(out, recorded_by);
+    push_json_string(out, fields.recorded_by);
+    if let Some(reported_at) = fields.reported_at {
+        out.extend_from_slice(b",\"reported_at\":");
+        push_json_string(out, reported_at);
+    }
     out.extend_from_slice(b",\"data\":");
-    out.extend_from_slice(data.as_bytes());
-    if batch_end {
+    out.extend_from_slice(fields.data.as_bytes());
+    if fields.batch_end {
         out.extend_from_slice(b",\"batch_end\":true");
     }
     out.push(b',');
@@ -153,6 +130,8 @@ struct Wire<'a> {
     recorded_at: &'a str,
     #[serde(borrow)]
     recorded_by: Cow<'a, str>,
+    #[serde(default, borrow)]
+    reported_at: Option<&'a str>,
     #[serde(borrow)]
     data: &'a serde_json::value::RawValue,
     #[serde(default)]
@@ -195,9 +174,11 @@ fn decode_any(line: &[u8], hash: Hash) -> Result<EnvelopeRef<'_>, String> {
         schema: wire.schema,
         recorded_at: wire.recorded_at,
         recorded_by: wire.recorded_by,
+        reported_at: wire.reported_at,
         data: wire.data.get(),
         batch_end: wire.batch_end,
         hash,
+        line,
     })
 }
 
@@ -223,6 +204,13 @@ fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<Envel
     let recorded_at = at.plain_until_quote()?;
     at.expect(b"\",\"recorded_by\":")?;
     let recorded_by = at.string()?;
+    let reported_at = if at.expect(b",\"reported_at\":\"").is_some() {
+        let text = at.plain_until_quote()?;
+        at.expect(b"\"")?;
+        Some(text)
+    } else {
+        None
+    };
     at.expect(b",\"data\":")?;
     let rest = line.get(at.at..content_len)?;
     let (data, batch_end) = match rest.strip_suffix(",\"batch_end\":true,") {
@@ -241,9 +229,11 @@ fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<Envel
         schema,
         recorded_at,
         recorded_by,
+        reported_at,
         data,
         batch_end,
         hash,
+        line: line.as_bytes(),
     })
 }
 
@@ -362,7 +352,7 @@ pub(crate) fn parse_recorded_at(text: &str) -> Result<DateTime<Utc>, StoreError>
 mod tests {
     use super::*;
 
-    fn sample(batch_end: bool) -> (Vec<u8>, Hash) {
+    fn sample_with(batch_end: bool, reported_at: Option<&str>) -> (Vec<u8>, Hash) {
         let mut out = Vec::new();
         let at = DateTime::parse_from_rfc3339("2019-12-09T06:00:00Z")
             .map(|t| t.with_timezone(&Utc))
@@ -370,18 +360,42 @@ mod tests {
         let hash = encode_record(
             &mut out,
             &Hash::GENESIS,
-            7,
-            Uuid::from_u128(42),
-            "theseus",
-            3,
-            "ArrestMade",
-            1,
-            &at,
-            "unit \"A\"",
-            r#"{"country":"AL","count":1}"#,
-            batch_end,
+            &RecordFields {
+                position: 7,
+                id: Uuid::from_u128(42),
+                operation: "theseus",
+                version: 3,
+                event_type: "ArrestMade",
+                schema: 1,
+                recorded_at: &format_recorded_at(&at),
+                recorded_by: "unit \"A\"",
+                reported_at,
+                data: r#"{"country":"AL","count":1}"#,
+                batch_end,
+            },
         );
         (out, hash)
+    }
+
+    fn sample(batch_end: bool) -> (Vec<u8>, Hash) {
+        sample_with(batch_end, None)
+    }
+
+    #[test]
+    fn reported_at_is_written_only_when_given_and_reads_back() {
+        let (without, _) = sample(true);
+        assert!(!String::from_utf8_lossy(&without).contains("reported_at"));
+        let (with, hash) = sample_with(true, Some("2019-12-08T23:10:00+01:00"));
+        let line = &with[..with.len() - 1];
+        let record = decode_record(line).expect("decodes");
+        assert_eq!(record.reported_at, Some("2019-12-08T23:10:00+01:00"));
+        assert_eq!(record.hash, hash);
+        assert_eq!(record.line, line);
+        let content_len = line.len() - HASH_SUFFIX_LEN;
+        assert_eq!(
+            decode_canonical(line, content_len, hash),
+            decode_any(line, hash).ok()
+        );
     }
 
     #[test]

@@ -9,9 +9,8 @@
 use std::io::BufRead;
 use std::sync::mpsc::{sync_channel, SyncSender};
 
-use chrono::{DateTime, Utc};
 use domain::{Event, EventType, RetractionTarget, Slug, SCHEMA_VERSION};
-use event_store::{AppendTransaction, EventStore, NewEvent, Staged, StoreError};
+use event_store::{AppendTransaction, EventStore, NewEvent, Staged, Stamp, StoreError};
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -23,8 +22,9 @@ use crate::{state, LedgerError};
 pub struct AppendOptions {
     /// Who recorded lines that do not say.
     pub recorded_by: String,
-    /// The time every record of the batch is stamped with.
-    pub recorded_at: DateTime<Utc>,
+    /// How the batch's `recorded_at` is decided: by the store's clock under
+    /// its lock, or a requested time the store checks (see [`Stamp`]).
+    pub stamp: Stamp,
 }
 
 /// What an append did, as `theseus append` prints it.
@@ -102,7 +102,7 @@ pub fn append(
     input: impl BufRead + Send,
     options: &AppendOptions,
 ) -> Result<AppendSummary, LedgerError> {
-    let mut transaction = store.begin(options.recorded_at)?;
+    let mut transaction = store.begin(options.stamp)?;
     let mut operations = state::load(store, transaction.head())?;
     let mut duplicates = 0;
     std::thread::scope(|scope| -> Result<(), LedgerError> {
@@ -194,6 +194,7 @@ fn stage_line(
             event_type: event_type.as_str().to_owned(),
             schema: SCHEMA_VERSION,
             recorded_by,
+            reported_at: line.reported_at.map(|instant| instant.to_string()),
             data,
             expected_version: line.expected_version,
         })

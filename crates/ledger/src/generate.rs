@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use event_store::{EventStore, Head, StoreError};
+use event_store::{EventStore, Head, Stamp, StoreError};
 use uuid::Uuid;
 
 use crate::{append, AppendOptions, LedgerError};
@@ -115,7 +115,8 @@ pub fn generate_with_progress(
             input.as_bytes(),
             &AppendOptions {
                 recorded_by: "theseus-generate".to_owned(),
-                recorded_at: base + Duration::seconds(seconds),
+                // Fixed times, so that the same seed gives the same bytes.
+                stamp: Stamp::At(base + Duration::seconds(seconds)),
             },
         )?;
         stats.events += appended.appended;

@@ -2,7 +2,7 @@
 //! tools send them.
 //!
 //! ```text
-//! {"id": UUID?, "operation": slug, "type": EventType, "recorded_by": text?, "expected_version": n?, "data": {...}}
+//! {"id": UUID?, "operation": slug, "type": EventType, "recorded_by": text?, "reported_at": RFC 3339?, "expected_version": n?, "data": {...}}
 //! ```
 //!
 //! What is accepted beyond strict JSON, and why:
@@ -19,7 +19,7 @@
 use std::io::BufRead;
 
 use domain::json::{FieldError, Json, Object};
-use domain::{Event, EventType, Slug, Text};
+use domain::{Event, EventType, OccurredAt, Slug, Text};
 use uuid::Uuid;
 
 use crate::LedgerError;
@@ -34,6 +34,9 @@ pub struct InputLine {
     pub operation: Slug,
     pub event: Event,
     pub recorded_by: Option<Text>,
+    /// The reporting unit's own time of recording (it may be years old): kept
+    /// with the event, shown where events are listed, never used for order.
+    pub reported_at: Option<OccurredAt>,
     pub expected_version: Option<u64>,
 }
 
@@ -48,6 +51,7 @@ pub fn parse_line(text: &str) -> Result<InputLine, FieldError> {
             "operation",
             "type",
             "recorded_by",
+            "reported_at",
             "expected_version",
             "data",
         ],
@@ -56,6 +60,7 @@ pub fn parse_line(text: &str) -> Result<InputLine, FieldError> {
     let event_type: EventType = line.required("type")?;
     let id: Option<Uuid> = line.optional("id")?;
     let recorded_by: Option<Text> = line.optional("recorded_by")?;
+    let reported_at: Option<OccurredAt> = line.optional("reported_at")?;
     let expected_version: Option<u64> = line.optional("expected_version")?;
     let event = match &json {
         Json::Object(entries) => match entries.iter().find(|(key, _)| key == "data") {
@@ -69,6 +74,7 @@ pub fn parse_line(text: &str) -> Result<InputLine, FieldError> {
         operation,
         event,
         recorded_by,
+        reported_at,
         expected_version,
     })
 }
@@ -219,7 +225,11 @@ mod tests {
         check(r#"{"operation":"Theseus","type":"OperationClosed","data":{}}"#,
               "operation: \"Theseus\" is not an operation slug (1 to 64 of a-z, 0-9 and -, not starting with -)");
         check(r#"{"operation":"t","type":"OperationClosed","data":{},"extra":1}"#,
-              "extra: unknown field (expected one of id, operation, type, recorded_by, expected_version, data)");
+              "extra: unknown field (expected one of id, operation, type, recorded_by, reported_at, expected_version, data)");
+        check(
+            r#"{"operation":"t","type":"OperationClosed","data":{},"reported_at":"2019-12-10"}"#,
+            "reported_at: \"2019-12-10\" is not an RFC 3339 timestamp with offset, such as \"2019-12-10T14:30:00+01:00\"",
+        );
         check(
             r#"{"operation":"t","type":"OperationClosed","data":{},"expected_version":-1}"#,
             "expected_version: must not be negative",

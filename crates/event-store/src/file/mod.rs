@@ -57,8 +57,8 @@ use uuid::Uuid;
 
 use crate::record::decode_record;
 use crate::{
-    AppendTransaction, Envelope, EnvelopeRef, EventStore, Hash, Head, Range, StoreError,
-    VerifyReport,
+    system_clock, AppendTransaction, Clock, Envelope, EnvelopeRef, EventStore, Hash, Head, Range,
+    Stamp, StoreError, VerifyReport,
 };
 
 use index::{IndexReader, IndexWriter};
@@ -71,17 +71,20 @@ use tail::{detect, LogView};
 pub use tail::TornTail;
 
 /// Settings of a [`FileStore`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct FileStoreConfig {
     /// A new segment is started before a batch once the current segment has
     /// at least this many bytes (a segment exceeds it by at most one batch).
     pub segment_bytes: u64,
+    /// The clock that stamps batches (read under the writers' lock).
+    pub clock: Clock,
 }
 
 impl Default for FileStoreConfig {
     fn default() -> FileStoreConfig {
         FileStoreConfig {
             segment_bytes: 64 << 20,
+            clock: system_clock,
         }
     }
 }
@@ -640,14 +643,8 @@ impl EventStore for FileStore {
         }
     }
 
-    fn begin(
-        &self,
-        recorded_at: DateTime<Utc>,
-    ) -> Result<Box<dyn AppendTransaction + '_>, StoreError> {
-        Ok(Box::new(transaction::FileTransaction::begin(
-            self,
-            recorded_at,
-        )?))
+    fn begin(&self, stamp: Stamp) -> Result<Box<dyn AppendTransaction + '_>, StoreError> {
+        Ok(Box::new(transaction::FileTransaction::begin(self, stamp)?))
     }
 
     fn verify(&self, expect_head: Option<(u64, Hash)>) -> Result<VerifyReport, StoreError> {

@@ -1,8 +1,9 @@
 //! A batch appended to the file store under the writers' lock.
 //!
 //! `begin` takes the lock, re-reads the head (another process may have
-//! appended), removes a torn tail, catches the indexes up and checks the
-//! clock. Staged records are streamed into the segment once a megabyte has
+//! appended), removes a torn tail, catches the indexes up and only then
+//! reads the clock (see [`crate::Stamp`]): a time read before the lock
+//! could be older than a batch committed while waiting for it. Staged records are streamed into the segment once a megabyte has
 //! accumulated: readers ignore records after the last batch end and the lock
 //! keeps them from warning about them. Dropping the transaction truncates
 //! the segment back (or deletes the segment it created), leaving the log
@@ -25,9 +26,9 @@ use std::path::{Path, PathBuf};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::batch::{check_clock, Batch, CommittedLog, StagedRecord};
+use crate::batch::{resolve_stamp, Batch, CommittedLog, StagedRecord};
 use crate::record::decode_record;
-use crate::{AppendTransaction, Committed, Envelope, Head, NewEvent, Staged, StoreError};
+use crate::{AppendTransaction, Committed, Envelope, Head, NewEvent, Staged, Stamp, StoreError};
 
 use super::index::IndexWriter;
 use super::segments::{list_segments, read_line_at, segment_name};
@@ -66,7 +67,7 @@ struct LockedLog {
 impl<'s> FileTransaction<'s> {
     pub(crate) fn begin(
         store: &'s FileStore,
-        recorded_at: DateTime<Utc>,
+        stamp: Stamp,
     ) -> Result<FileTransaction<'s>, StoreError> {
         let dir = store.dir();
         let lock = DirLock::acquire(dir)?;
@@ -75,8 +76,12 @@ impl<'s> FileTransaction<'s> {
             remove_torn_tail(dir, &view)?;
             view = detect(list_segments(dir)?)?;
         }
-        check_clock(&recorded_at, view.head_recorded_at.as_deref())?;
         let index = IndexWriter::load(dir, &view, false)?;
+        let recorded_at = resolve_stamp(
+            stamp,
+            store.config().clock,
+            view.head_recorded_at.as_deref(),
+        )?;
         let current = &view.segments[view.end_segment];
         let target = if view.end_offset > 0 && view.end_offset >= store.config().segment_bytes {
             Target {
@@ -185,6 +190,10 @@ impl CommittedLog for LockedLog {
 impl AppendTransaction for FileTransaction<'_> {
     fn head(&self) -> Head {
         self.batch.head()
+    }
+
+    fn recorded_at(&self) -> DateTime<Utc> {
+        self.batch.recorded_at()
     }
 
     fn find(&self, id: Uuid) -> Result<Option<Envelope>, StoreError> {

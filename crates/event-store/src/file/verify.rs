@@ -1,6 +1,6 @@
 //! `verify`: reading the whole log and checking every invariant it promises.
 //!
-//! The checks per record (in [`LogChecker`], shared with the memory store):
+//! The checks per record (in [`LogChecker`], shared by every backend):
 //! the line decodes; positions run 1, 2, 3…; each operation's versions run
 //! 1, 2, 3…; `recorded_at` never decreases; the hash chains. The file store
 //! adds the structural checks of [`super::segments::RecordCursor`]: segment
@@ -9,226 +9,13 @@
 //! allocated per line (the per-operation map only allocates for a new
 //! operation).
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::record::{decode_record, parse_recorded_at, HASH_SUFFIX_LEN};
-use crate::{EnvelopeRef, Hash, Head, StoreError, VerifyReport};
+use crate::check::LogChecker;
+use crate::{Hash, StoreError, VerifyReport};
 
 use super::segments::{location, RecordCursor, READ_CHUNK};
 use super::tail::LogView;
-
-/// Checks records one after another.
-#[derive(Debug)]
-pub(crate) struct LogChecker {
-    previous: Hash,
-    position: u64,
-    versions: HashMap<String, u64>,
-    last_time: String,
-    last_batch_end: bool,
-    /// The hash of the record at `expect_head`'s position, once seen.
-    expected_at: Option<(u64, Option<Hash>)>,
-}
-
-impl LogChecker {
-    /// A checker for a log that, with `expect_head`, must hold that record.
-    pub(crate) fn new(expect_head: Option<(u64, Hash)>) -> LogChecker {
-        LogChecker {
-            previous: Hash::GENESIS,
-            position: 0,
-            versions: HashMap::new(),
-            last_time: String::new(),
-            last_batch_end: true,
-            expected_at: expect_head.map(|(position, _)| (position, None)),
-        }
-    }
-
-    /// Checks the next line (without newline); `location` names it given the
-    /// position to report.
-    pub(crate) fn check_line(
-        &mut self,
-        line: &[u8],
-        location: &dyn Fn(u64) -> String,
-    ) -> Result<(), StoreError> {
-        let expected = self.position + 1;
-        let record = decode_record(line).map_err(|reason| StoreError::Corrupt {
-            location: location(expected),
-            reason,
-        })?;
-        self.check_record(&record, line, location)
-    }
-
-    /// Checks the next record, already decoded from `line` (the file store's
-    /// cursor decodes each line once for all its checks).
-    pub(crate) fn check_record(
-        &mut self,
-        record: &EnvelopeRef<'_>,
-        line: &[u8],
-        location: &dyn Fn(u64) -> String,
-    ) -> Result<(), StoreError> {
-        let expected = self.position + 1;
-        let corrupt = |reason: String| StoreError::Corrupt {
-            location: location(record.position),
-            reason,
-        };
-        if record.position != expected {
-            return Err(corrupt(format!(
-                "position {} follows {}",
-                record.position, self.position
-            )));
-        }
-        // `decode_record` has checked the `"hash":"…"}` suffix and parsed
-        // the stored hash: hash the content before it.
-        let content = line
-            .len()
-            .checked_sub(HASH_SUFFIX_LEN)
-            .and_then(|end| line.get(..end));
-        match content {
-            Some(content) if Hash::chain(&self.previous, content) == record.hash => {}
-            _ => return Err(corrupt("hash does not chain".into())),
-        }
-        match self.versions.get_mut(record.operation.as_ref()) {
-            Some(version) => {
-                if record.version != *version + 1 {
-                    return Err(corrupt(format!(
-                        "operation {} version {} follows {}",
-                        record.operation, record.version, version
-                    )));
-                }
-                *version = record.version;
-            }
-            None => {
-                if record.version != 1 {
-                    return Err(corrupt(format!(
-                        "operation {} starts at version {}",
-                        record.operation, record.version
-                    )));
-                }
-                self.versions
-                    .insert(record.operation.clone().into_owned(), 1);
-            }
-        }
-        if record.recorded_at != self.last_time {
-            if !self.last_time.is_empty()
-                && compare_times(record.recorded_at, &self.last_time)? == std::cmp::Ordering::Less
-            {
-                return Err(corrupt(format!(
-                    "recorded_at {} is before the previous record's {}",
-                    record.recorded_at, self.last_time
-                )));
-            }
-            self.last_time.clear();
-            self.last_time.push_str(record.recorded_at);
-        }
-        if let Some((position, found)) = &mut self.expected_at {
-            if *position == record.position {
-                *found = Some(record.hash);
-            }
-        }
-        self.previous = record.hash;
-        self.position = record.position;
-        self.last_batch_end = record.batch_end;
-        Ok(())
-    }
-
-    /// The report, after checking that the log ends a batch and, with
-    /// `expect_head`, still holds that record with that hash.
-    pub(crate) fn finish(
-        &self,
-        segments: u64,
-        expect_head: Option<(u64, Hash)>,
-    ) -> Result<VerifyReport, StoreError> {
-        if !self.last_batch_end {
-            return Err(StoreError::Corrupt {
-                location: format!("position {}", self.position),
-                reason: "the last record does not end a batch".into(),
-            });
-        }
-        if let Some((position, hash)) = expect_head {
-            let mismatch = |found: String| StoreError::HeadMismatch {
-                expected_position: position,
-                expected_hash: hash.to_string(),
-                found,
-            };
-            if position > self.position {
-                return Err(mismatch(format!(
-                    "the log ends at position {}",
-                    self.position
-                )));
-            }
-            if position == 0 {
-                if hash != Hash::GENESIS {
-                    return Err(mismatch(format!("position 0 has hash {}", Hash::GENESIS)));
-                }
-            } else {
-                match self.expected_at {
-                    Some((watched, Some(found))) if watched == position => {
-                        if found != hash {
-                            return Err(mismatch(format!("position {position} has hash {found}")));
-                        }
-                    }
-                    _ => return Err(mismatch(format!("position {position} was not checked"))),
-                }
-            }
-        }
-        Ok(VerifyReport {
-            records: self.position,
-            segments,
-            head: Head {
-                position: self.position,
-                hash: self.previous,
-            },
-        })
-    }
-}
-
-/// Orders two `recorded_at` texts. The canonical form
-/// (`YYYY-MM-DDTHH:MM:SS[.fraction]Z`) is compared without parsing; anything
-/// else goes through chrono.
-fn compare_times(a: &str, b: &str) -> Result<std::cmp::Ordering, StoreError> {
-    match (canonical_time(a), canonical_time(b)) {
-        (Some((a_seconds, a_nanos)), Some((b_seconds, b_nanos))) => {
-            Ok(a_seconds.cmp(b_seconds).then(a_nanos.cmp(&b_nanos)))
-        }
-        _ => Ok(parse_recorded_at(a)?.cmp(&parse_recorded_at(b)?)),
-    }
-}
-
-/// The seconds part (comparable as bytes) and the nanoseconds of a canonical
-/// time.
-fn canonical_time(text: &str) -> Option<(&[u8], u32)> {
-    let bytes = text.as_bytes();
-    if bytes.len() < 20 || bytes.last() != Some(&b'Z') {
-        return None;
-    }
-    let shape = b"0000-00-00T00:00:00";
-    for (byte, pattern) in bytes[..19].iter().zip(shape) {
-        let ok = if *pattern == b'0' {
-            byte.is_ascii_digit()
-        } else {
-            byte == pattern
-        };
-        if !ok {
-            return None;
-        }
-    }
-    let rest = &bytes[19..bytes.len() - 1];
-    let nanos = match rest {
-        [] => 0,
-        [b'.', digits @ ..] if !digits.is_empty() && digits.len() <= 9 => {
-            let mut value = 0u32;
-            for digit in digits {
-                if !digit.is_ascii_digit() {
-                    return None;
-                }
-                value = value * 10 + u32::from(digit - b'0');
-            }
-            value * 10u32.pow(9 - digits.len() as u32)
-        }
-        _ => return None,
-    };
-    Some((&bytes[..19], nanos))
-}
 
 /// Verifies the committed log of `view`: in parallel when the log is large
 /// and there are cores to share the hashing; sequentially (and so with the
@@ -299,7 +86,7 @@ mod parallel {
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
-    use super::{compare_times, LogChecker};
+    use crate::check::{compare_times, LogChecker};
     use crate::file::segments::{open_read, LineReader, READ_CHUNK};
     use crate::file::tail::LogView;
     use crate::record::{decode_record, HASH_SUFFIX_LEN};
@@ -598,7 +385,7 @@ mod parallel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::cmp::Ordering;
+    use crate::Stamp;
 
     /// The parallel pass agrees with the sequential one on valid logs and
     /// defers to it (returns `None`) on damaged ones.
@@ -615,6 +402,7 @@ mod tests {
             &dir,
             FileStoreConfig {
                 segment_bytes: 20_000,
+                ..FileStoreConfig::default()
             },
         )?;
         for batch in 0..40u64 {
@@ -622,7 +410,7 @@ mod tests {
                 .timestamp_opt(1_600_000_000 + batch as i64, 0)
                 .single()
                 .ok_or_else(|| StoreError::Invalid("time".into()))?;
-            let mut transaction = store.begin(time)?;
+            let mut transaction = store.begin(Stamp::At(time))?;
             for i in 0..25u64 {
                 let id = batch * 25 + i + 1;
                 transaction.stage(NewEvent {
@@ -631,6 +419,7 @@ mod tests {
                     event_type: "T".into(),
                     schema: 1,
                     recorded_by: "test".into(),
+                    reported_at: None,
                     data: format!("{{\"n\":{id}}}"),
                     expected_version: None,
                 })?;
@@ -668,41 +457,6 @@ mod tests {
             assert!(parallel::verify_with(&view, None, 3, unit_bytes, None)?.is_none());
         }
         assert!(verify_sequentially(&view, None, None).is_err());
-        Ok(())
-    }
-
-    #[test]
-    fn canonical_times_compare_like_instants() -> Result<(), StoreError> {
-        let cases = [
-            (
-                "2019-12-09T06:00:00Z",
-                "2019-12-09T06:00:00.5Z",
-                Ordering::Less,
-            ),
-            (
-                "2019-12-09T06:00:00.5Z",
-                "2019-12-09T06:00:00.25Z",
-                Ordering::Greater,
-            ),
-            (
-                "2019-12-09T06:00:01Z",
-                "2019-12-09T06:00:00.999999999Z",
-                Ordering::Greater,
-            ),
-            (
-                "2019-12-09T06:00:00.100Z",
-                "2019-12-09T06:00:00.1Z",
-                Ordering::Equal,
-            ),
-            (
-                "2020-01-01T00:00:00Z",
-                "2019-12-31T23:59:59Z",
-                Ordering::Greater,
-            ),
-        ];
-        for (a, b, expected) in cases {
-            assert_eq!(compare_times(a, b)?, expected, "{a} vs {b}");
-        }
         Ok(())
     }
 }

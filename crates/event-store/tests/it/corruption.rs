@@ -1,7 +1,7 @@
 //! Damage to the log is caught by `verify`, located by file, line and
 //! position.
 
-use event_store::{EventStore, Hash, StoreError};
+use event_store::{EventStore, Hash, Stamp, StoreError};
 
 use crate::helpers::{append_numbered, at, corrupt_location, segment_path, TempStore};
 
@@ -95,7 +95,7 @@ fn a_stray_jsonl_name_is_corruption() {
     std::fs::write(temp.path().join("notes.jsonl"), b"").expect("write");
     let store = temp.reopen(64 << 20);
     assert_eq!(corrupt_location(store.verify(None)), "notes.jsonl");
-    assert!(store.begin(at(10)).is_err());
+    assert!(store.begin(Stamp::At(at(10))).is_err());
     assert!(store.head().is_err());
 }
 

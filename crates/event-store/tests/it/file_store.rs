@@ -4,7 +4,7 @@
 use std::os::unix::fs::PermissionsExt;
 
 use event_store::{
-    record_hash, EventStore, FileStore, FileStoreConfig, Hash, Range, Staged, StoreError,
+    record_hash, EventStore, FileStore, FileStoreConfig, Hash, Range, Staged, Stamp, StoreError,
 };
 use uuid::Uuid;
 
@@ -88,7 +88,7 @@ pub fn conformance(store: &dyn EventStore) {
     assert_eq!(store.head_at(at(5)).expect("head_at").hash, records[2].hash);
 
     // Duplicates: same id and content is a no-op, in the log or the batch.
-    let mut transaction = store.begin(at(20)).expect("begin");
+    let mut transaction = store.begin(Stamp::At(at(20))).expect("begin");
     assert_eq!(
         transaction
             .stage(event(2, "beta", "{\"b\":1}"))
@@ -171,11 +171,11 @@ pub fn conformance(store: &dyn EventStore) {
 
     // The clock never goes back.
     assert!(matches!(
-        store.begin(at(19)).map(|_| ()),
-        Err(StoreError::ClockBehind { .. })
+        store.begin(Stamp::At(at(19))).map(|_| ()),
+        Err(StoreError::StampBehind { .. })
     ));
     // Invalid events are refused, nothing staged.
-    let mut transaction = store.begin(at(40)).expect("begin");
+    let mut transaction = store.begin(Stamp::At(at(40))).expect("begin");
     for bad in [
         event(50, "", "{}"),
         event(51, "op", "[]"),
@@ -271,7 +271,7 @@ fn a_dropped_transaction_leaves_the_files_byte_identical() {
         append_numbered(&store, at(0), 1, 3);
         let before = segments(&temp.path());
         {
-            let mut transaction = store.begin(at(1)).expect("begin");
+            let mut transaction = store.begin(Stamp::At(at(1))).expect("begin");
             // Enough to stream part of the batch to the segment file.
             let big = format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000));
             for id in 100..400 {
@@ -293,7 +293,7 @@ fn a_dropped_transaction_leaves_the_files_byte_identical() {
 fn a_large_streamed_batch_commits_whole() {
     let (temp, store) = TempStore::new(64 << 20);
     let big = format!("{{\"pad\":\"{}\"}}", "y".repeat(5_000));
-    let mut transaction = store.begin(at(0)).expect("begin");
+    let mut transaction = store.begin(Stamp::At(at(0))).expect("begin");
     for id in 1..=600 {
         transaction.stage(event(id, "op", &big)).expect("stage");
     }
@@ -470,6 +470,7 @@ fn concurrent_writers_serialise() {
                     &path,
                     FileStoreConfig {
                         segment_bytes: 2_000,
+                        ..FileStoreConfig::default()
                     },
                 )
                 .expect("open");
@@ -504,6 +505,7 @@ fn readers_beside_writers_only_ever_see_whole_batches() {
                         &path,
                         FileStoreConfig {
                             segment_bytes: 3_000,
+                            ..FileStoreConfig::default()
                         },
                     )
                     .expect("open");
@@ -518,6 +520,7 @@ fn readers_beside_writers_only_ever_see_whole_batches() {
                 &path,
                 FileStoreConfig {
                     segment_bytes: 3_000,
+                    ..FileStoreConfig::default()
                 },
             )
             .expect("open");

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, TimeZone, Utc};
 use event_store::{
-    Committed, Envelope, EventStore, FileStore, FileStoreConfig, NewEvent, Range, Staged,
+    Committed, Envelope, EventStore, FileStore, FileStoreConfig, NewEvent, Range, Staged, Stamp,
     StoreError,
 };
 use uuid::Uuid;
@@ -17,6 +17,7 @@ pub fn event(id: u128, operation: &str, data: &str) -> NewEvent {
         event_type: "Noted".to_owned(),
         schema: 1,
         recorded_by: "tester".to_owned(),
+        reported_at: None,
         data: data.to_owned(),
         expected_version: None,
     }
@@ -35,7 +36,7 @@ pub fn append(
     time: DateTime<Utc>,
     events: Vec<NewEvent>,
 ) -> Result<Committed, StoreError> {
-    let mut transaction = store.begin(time)?;
+    let mut transaction = store.begin(Stamp::At(time))?;
     for event in events {
         transaction.stage(event)?;
     }
@@ -64,7 +65,7 @@ pub fn all(store: &dyn EventStore) -> Vec<Envelope> {
 }
 
 pub fn stage_one(store: &dyn EventStore, event: NewEvent) -> Result<Staged, StoreError> {
-    let mut transaction = store.begin(at(1000))?;
+    let mut transaction = store.begin(Stamp::At(at(1000)))?;
     let staged = transaction.stage(event)?;
     transaction.commit()?;
     Ok(staged)
@@ -77,8 +78,14 @@ pub struct TempStore {
 impl TempStore {
     pub fn new(segment_bytes: u64) -> (TempStore, FileStore) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let store = FileStore::init(dir.path().join("store"), FileStoreConfig { segment_bytes })
-            .expect("init");
+        let store = FileStore::init(
+            dir.path().join("store"),
+            FileStoreConfig {
+                segment_bytes,
+                ..FileStoreConfig::default()
+            },
+        )
+        .expect("init");
         (TempStore { dir }, store)
     }
 
@@ -87,7 +94,14 @@ impl TempStore {
     }
 
     pub fn reopen(&self, segment_bytes: u64) -> FileStore {
-        FileStore::open(self.path(), FileStoreConfig { segment_bytes }).expect("open")
+        FileStore::open(
+            self.path(),
+            FileStoreConfig {
+                segment_bytes,
+                ..FileStoreConfig::default()
+            },
+        )
+        .expect("open")
     }
 }
 

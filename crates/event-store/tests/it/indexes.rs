@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use event_store::{Envelope, EventStore, FileStore, Head, Range, StoreError};
+use event_store::{Envelope, EventStore, FileStore, Head, Range, Stamp, StoreError};
 use uuid::Uuid;
 
 use crate::helpers::{all, append_numbered, at, event, stage_one, TempStore};
@@ -152,7 +152,7 @@ fn stale_indexes_catch_up_or_rebuild() {
         std::fs::copy(saved.join(name), dir.join(name)).expect("restore");
     }
     assert_duplicates_detected(&store);
-    let transaction = store.begin(at(20)).expect("begin");
+    let transaction = store.begin(Stamp::At(at(20))).expect("begin");
     assert_eq!(transaction.version("op-0").expect("version"), 120);
     drop(transaction);
 
@@ -211,7 +211,7 @@ fn readers_beside_a_writer_read_past_a_stale_index_without_waiting() {
     // Another store holds the writers' lock: the reader cannot catch the
     // index up and must answer from the log.
     let writer = temp.reopen(8_000);
-    let transaction = writer.begin(at(20)).expect("begin");
+    let transaction = writer.begin(Stamp::At(at(20))).expect("begin");
     for name in ["ids", "positions", "streams", "head"] {
         std::fs::copy(saved.join(name), dir.join(name)).expect("restore");
     }

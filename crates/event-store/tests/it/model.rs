@@ -3,7 +3,9 @@
 //! and reopenings, applied to the file store and to the memory store, must
 //! give the same answers and the same bytes, and pass `verify`.
 
-use event_store::{EventStore, FileStore, FileStoreConfig, MemoryStore, NewEvent, StoreError};
+use event_store::{
+    EventStore, FileStore, FileStoreConfig, MemoryStore, NewEvent, Stamp, StoreError,
+};
 use proptest::prelude::*;
 use uuid::Uuid;
 
@@ -38,6 +40,7 @@ fn new_event((id, operation, data, expected): (u8, u8, u8, Option<u8>)) -> NewEv
         event_type: "Noted".into(),
         schema: 1,
         recorded_by: "model".into(),
+        reported_at: None,
         data: format!("{{\"v\":{data}}}"),
         expected_version: expected.map(u64::from),
     }
@@ -58,7 +61,10 @@ fn outcome<T: std::fmt::Debug>(result: &Result<T, StoreError>) -> String {
 fn run(steps: Vec<Step>, segment_bytes: u64) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().map_err(|e| TestCaseError::fail(e.to_string()))?;
     let path = dir.path().join("store");
-    let config = FileStoreConfig { segment_bytes };
+    let config = FileStoreConfig {
+        segment_bytes,
+        ..FileStoreConfig::default()
+    };
     let mut file =
         FileStore::init(&path, config.clone()).map_err(|e| TestCaseError::fail(e.to_string()))?;
     let memory = MemoryStore::new();
@@ -67,10 +73,10 @@ fn run(steps: Vec<Step>, segment_bytes: u64) -> Result<(), TestCaseError> {
             Step::Batch { events, commit } => {
                 let time = at(number as i64);
                 let mut file_tx = file
-                    .begin(time)
+                    .begin(Stamp::At(time))
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 let mut memory_tx = memory
-                    .begin(time)
+                    .begin(Stamp::At(time))
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 for spec in events {
                     let event = new_event(spec);

@@ -3,7 +3,7 @@
 
 use std::fs::OpenOptions;
 
-use event_store::{EventStore, Head, StoreError};
+use event_store::{EventStore, Head, Stamp, StoreError};
 
 use crate::helpers::{
     all, append, append_numbered, at, corrupt_location, event, segment_path, segments, TempStore,
@@ -159,7 +159,7 @@ fn bytes_after_the_head_that_do_not_chain_are_corruption() {
         corrupt_location(reopened.head()),
         "00000000000000000001.jsonl:3 (position 3)"
     );
-    assert!(corrupt_location(reopened.begin(at(5)).map(|_| ())).contains(":3"));
+    assert!(corrupt_location(reopened.begin(Stamp::At(at(5))).map(|_| ())).contains(":3"));
     // A copy of the first record: decodes but does not continue the log.
     let first_line = good.split(|b| *b == b'\n').next().expect("a line").to_vec();
     let mut repeated = good.clone();

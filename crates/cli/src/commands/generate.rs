@@ -1,0 +1,48 @@
+//! `theseus generate`: fill a new store with a synthetic log.
+
+use std::io::Write;
+
+use clap::Args;
+
+use crate::exit::Failure;
+use crate::progress;
+use crate::store::StoreSpec;
+
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// The number of events to write.
+    #[arg(long)]
+    events: u64,
+    /// Another seed gives another log.
+    #[arg(long, default_value_t = ledger::generate::DEFAULT_SEED)]
+    seed: u64,
+    /// The number of operations the events are spread over.
+    #[arg(long, default_value_t = ledger::generate::DEFAULT_OPERATIONS)]
+    operations: u64,
+}
+
+pub fn run(spec: &StoreSpec, args: GenerateArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    let opened = spec.open_or_init()?;
+    let options = ledger::generate::GenerateOptions {
+        events: args.events,
+        seed: args.seed,
+        operations: args.operations,
+        batch_lines: ledger::generate::BATCH_LINES,
+    };
+    let mut progress = progress::Progress::new("generate", args.events);
+    let stats = ledger::generate::generate_with_progress(opened.store(), &options, &mut |stats| {
+        progress.update(stats.events)
+    })?;
+    progress.finish();
+    writeln!(
+        out,
+        "generated {} events ({} operations, {} retractions, {} late reports) in {} batches; head {}",
+        stats.events,
+        stats.operations,
+        stats.retractions,
+        stats.late_reports,
+        stats.batches,
+        stats.head
+    )?;
+    Ok(())
+}

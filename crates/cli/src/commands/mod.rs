@@ -1,0 +1,8 @@
+//! One module per command: its arguments (clap) and what it does.
+
+pub mod append;
+pub mod generate;
+pub mod head;
+pub mod init;
+pub mod report;
+pub mod verify;

@@ -1,0 +1,47 @@
+//! `theseus verify`: check every record and the whole hash chain.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use clap::Args;
+use event_store::Hash;
+
+use crate::exit::Failure;
+use crate::progress;
+use crate::store::StoreSpec;
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Also prove that the log still holds this record: POSITION:HASH as
+    /// printed by `theseus head`.
+    #[arg(long, value_parser = parse_head)]
+    expect_head: Option<(u64, Hash)>,
+}
+
+fn parse_head(text: &str) -> Result<(u64, Hash), String> {
+    let (position, hash) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not POSITION:HASH"))?;
+    let position = position
+        .parse()
+        .map_err(|_| format!("{position:?} is not a position"))?;
+    Ok((position, hash.parse()?))
+}
+
+pub fn run(spec: &StoreSpec, args: VerifyArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    let opened = spec.open()?;
+    let total = opened.store().head()?.position;
+    let (checked, finished) = (AtomicU64::new(0), AtomicBool::new(false));
+    let verified = std::thread::scope(|scope| {
+        scope.spawn(|| progress::watch("verify", total, &checked, &finished));
+        let verified = opened.verify_counted(args.expect_head, &checked);
+        finished.store(true, Ordering::Relaxed);
+        verified
+    })?;
+    writeln!(
+        out,
+        "ok: {} records in {} segments chain to head {}",
+        verified.records, verified.segments, verified.head
+    )?;
+    Ok(())
+}
