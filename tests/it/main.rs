@@ -12,6 +12,9 @@ mod crash;
 mod sample;
 mod tamper;
 
+// The PostgreSQL store: conformance subject and end-to-end tests.
+mod postgres;
+
 // Laws, with proptest.
 mod conformance;
 mod differential;

@@ -49,6 +49,8 @@ fn refused(line: u64, field: &str, message: impl Into<String>) -> LedgerError {
 struct Parsed {
     number: u64,
     line: InputLine,
+    /// The line's id, or the one generated for it (UUIDv7).
+    id: Uuid,
     data: String,
 }
 
@@ -72,6 +74,7 @@ fn parse_lines(input: impl BufRead, sender: SyncSender<Chunk>) {
             Ok(Some((number, text))) => parse_line(text)
                 .map(|line| Parsed {
                     number,
+                    id: line.id.unwrap_or_else(Uuid::now_v7),
                     data: line.event.data_json(),
                     line,
                 })
@@ -108,17 +111,26 @@ pub fn append(
     std::thread::scope(|scope| -> Result<(), LedgerError> {
         let (sender, receiver) = sync_channel(PIPELINE_DEPTH);
         scope.spawn(move || parse_lines(input, sender));
-        for parsed in receiver.into_iter().flatten() {
-            let Parsed { number, line, data } = parsed?;
-            if stage_line(
-                transaction.as_mut(),
-                &mut operations,
-                number,
-                line,
-                data,
-                options,
-            )? {
-                duplicates += 1;
+        for chunk in receiver {
+            // One lookup for the chunk's ids (its events' and the events
+            // its retractions name) instead of one per line, for stores
+            // where a lookup is a round trip.
+            let ids: Vec<Uuid> = chunk
+                .iter()
+                .flatten()
+                .flat_map(|parsed| {
+                    let target = match &parsed.line.event {
+                        Event::EventRetracted(retraction) => Some(retraction.event_id),
+                        _ => None,
+                    };
+                    std::iter::once(parsed.id).chain(target)
+                })
+                .collect();
+            transaction.prefetch(&ids)?;
+            for parsed in chunk {
+                if stage_line(transaction.as_mut(), &mut operations, parsed?, options)? {
+                    duplicates += 1;
+                }
             }
         }
         Ok(())
@@ -141,13 +153,17 @@ pub fn append(
 fn stage_line(
     transaction: &mut dyn AppendTransaction,
     operations: &mut state::Operations,
-    number: u64,
-    line: InputLine,
-    data: String,
+    parsed: Parsed,
     options: &AppendOptions,
 ) -> Result<bool, LedgerError> {
+    let Parsed {
+        number,
+        line,
+        id,
+        data,
+    } = parsed;
     let event_type = line.event.event_type();
-    if let Some(id) = line.id {
+    if line.id.is_some() {
         if let Some(existing) = transaction.find(id)? {
             let same = existing.operation == line.operation.as_str()
                 && existing.event_type == event_type.as_str()
@@ -189,7 +205,7 @@ fn stage_line(
         .to_owned();
     let staged = transaction
         .stage(NewEvent {
-            id: line.id.unwrap_or_else(Uuid::now_v7),
+            id,
             operation: line.operation.as_str().to_owned(),
             event_type: event_type.as_str().to_owned(),
             schema: SCHEMA_VERSION,

@@ -58,9 +58,7 @@ impl Address {
             reason,
         };
         if !Address::is_postgres(text) {
-            return Err(invalid(
-                "not a postgres:// or postgresql:// address".into(),
-            ));
+            return Err(invalid("not a postgres:// or postgresql:// address".into()));
         }
         let (base, query) = match text.split_once('?') {
             Some((base, query)) => (base, Some(query)),
@@ -198,9 +196,10 @@ mod tests {
 
     #[test]
     fn the_schema_parameter_is_ours_and_the_rest_is_the_clients() {
-        let address =
-            Address::parse("postgres://alice@db.example:6543/ledger?schema=staging&connect_timeout=2")
-                .expect("parses");
+        let address = Address::parse(
+            "postgres://alice@db.example:6543/ledger?schema=staging&connect_timeout=2",
+        )
+        .expect("parses");
         assert_eq!(address.schema(), "staging");
         assert_eq!(address.config().get_dbname(), Some("ledger"));
         assert_eq!(address.config().get_ports(), &[6543]);
@@ -215,11 +214,17 @@ mod tests {
 
     #[test]
     fn passwords_never_show() {
-        let address =
-            Address::parse("postgres://alice:s3cret@localhost/ledger?password=other").expect("parses");
+        let address = Address::parse("postgres://alice:s3cret@localhost/ledger?password=other")
+            .expect("parses");
         let shown = format!("{address} {address:?}");
-        assert!(!shown.contains("s3cret") && !shown.contains("other"), "{shown}");
-        assert!(shown.contains("postgres://alice:***@localhost/ledger"), "{shown}");
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("postgres://alice:***@localhost/ledger"),
+            "{shown}"
+        );
     }
 
     #[test]
@@ -240,7 +245,10 @@ mod tests {
         let address = Address::parse("postgres://alice@localhost/ledger?schema=a").expect("parses");
         let other = address.with_schema("b").expect("valid");
         assert_eq!(other.schema(), "b");
-        assert_eq!(other.to_string(), "postgres://alice@localhost/ledger?schema=b");
+        assert_eq!(
+            other.to_string(),
+            "postgres://alice@localhost/ledger?schema=b"
+        );
         let bare = Address::parse("postgres://alice@localhost/ledger").expect("parses");
         assert_eq!(
             bare.with_schema("c").expect("valid").to_string(),

@@ -76,8 +76,8 @@ impl<R: BufRead> RowReader<R> {
         for _ in 0..count {
             let mut length = [0u8; 4];
             self.input.read_exact(&mut length)?;
-            let length = usize::try_from(i32::from_be_bytes(length))
-                .map_err(|_| invalid("a NULL field"))?;
+            let length =
+                usize::try_from(i32::from_be_bytes(length)).map_err(|_| invalid("a NULL field"))?;
             let start = buffer.len();
             buffer.resize(start + length, 0);
             self.input.read_exact(&mut buffer[start..])?;

@@ -117,10 +117,14 @@ impl Pool {
             .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
             .map_err(|error| server(&address, &error))
             .and_then(|()| work(&mut conn));
-        // A read-only transaction has nothing to commit; ending it either
-        // way releases the snapshot.
-        let ended = conn.client.batch_execute("ROLLBACK").is_ok();
-        self.give(conn, result.is_ok() && ended);
+        // A read-only transaction has nothing to commit. After a failure
+        // (a visitor that stopped a scan, say) the connection may still be
+        // streaming rows: dropping it ends the query on the server sooner
+        // than draining it would.
+        if result.is_ok() {
+            let ended = conn.client.batch_execute("ROLLBACK").is_ok();
+            self.give(conn, ended);
+        }
         result
     }
 }

@@ -21,7 +21,7 @@
 //!   derived data) and `S_reader` (select only), both `NOLOGIN`: grant them
 //!   to login roles.
 
-use postgres::Client;
+use postgres::{Client, GenericClient};
 
 use crate::conn::describe;
 use crate::PostgresError;
@@ -179,7 +179,10 @@ pub fn init_sql(schema: &str) -> String {
 }
 
 /// The layout versions a schema holds: `None` when it holds no store.
-fn applied(client: &mut Client, schema: &str) -> Result<Option<Vec<(i32, String)>>, PostgresError> {
+fn applied(
+    client: &mut impl GenericClient,
+    schema: &str,
+) -> Result<Option<Vec<(i32, String)>>, PostgresError> {
     let row = client
         .query_one(
             "SELECT to_regclass($1) IS NOT NULL, \

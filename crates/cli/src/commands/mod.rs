@@ -1,6 +1,7 @@
 //! One module per command: its arguments (clap) and what it does.
 
 pub mod append;
+pub mod copy;
 pub mod generate;
 pub mod head;
 pub mod init;
