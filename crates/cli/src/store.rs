@@ -19,8 +19,9 @@ use crate::exit::Failure;
 pub enum StoreSpec {
     /// A directory of `*.jsonl` segments.
     Directory(PathBuf),
-    /// A schema of a PostgreSQL database.
-    Postgres(Address),
+    /// A schema of a PostgreSQL database (boxed: the client's settings
+    /// are large beside a path).
+    Postgres(Box<Address>),
 }
 
 /// What `init` found.
@@ -42,7 +43,7 @@ impl StoreSpec {
         }
         if Address::is_postgres(text) {
             return Address::parse(text)
-                .map(StoreSpec::Postgres)
+                .map(|address| StoreSpec::Postgres(Box::new(address)))
                 .map_err(|error| error.to_string());
         }
         Ok(StoreSpec::Directory(PathBuf::from(text)))

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use event_store::StoreError;
 use postgres::{Client, NoTls, Statement};
@@ -20,11 +21,35 @@ pub(crate) struct Conn {
 }
 
 impl Conn {
+    /// Connects, giving up after the address's connect timeout. The
+    /// client's own timeout covers only the TCP connect; a server that
+    /// accepts and then never answers the startup would hang it, so the
+    /// whole handshake runs on a thread that is waited for no longer.
     pub(crate) fn open(address: &Address) -> Result<Conn, StoreError> {
-        let client = address
-            .config()
-            .connect(NoTls)
-            .map_err(|error| fail(address, PostgresError::Connect(describe(&error))))?;
+        let config = address.config().clone();
+        let limit = config
+            .get_connect_timeout()
+            .copied()
+            .unwrap_or(crate::CONNECT_TIMEOUT);
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("theseus-connect".into())
+            .spawn(move || {
+                let _ = sender.send(config.connect(NoTls));
+            })
+            .map_err(|error| fail(address, PostgresError::Connect(error.to_string())))?;
+        // The thread's own timeout fires first for a refused or silent
+        // TCP connect; this one catches a silent server.
+        let client = match receiver.recv_timeout(limit + Duration::from_millis(500)) {
+            Ok(Ok(client)) => client,
+            Ok(Err(error)) => return Err(fail(address, PostgresError::Connect(describe(&error)))),
+            Err(_) => {
+                return Err(fail(
+                    address,
+                    PostgresError::Connect(format!("no answer within {} s", limit.as_secs_f64())),
+                ))
+            }
+        };
         Ok(Conn {
             client,
             prepared: HashMap::new(),

@@ -58,10 +58,10 @@ pub fn run(args: CopyArgs, out: &mut dyn Write) -> Result<(), Failure> {
                 Ok(())
             }
             false => Err(refused(format!(
-                "{} holds a log that {} does not end like: the target's record at position {} is not the source's head {source_head}",
+                "{} holds a different log: its record at position {} is not the head {source_head} of {}",
                 args.to.display(),
-                args.from.display(),
-                source_head.position
+                source_head.position,
+                args.from.display()
             ))),
         };
     }
