@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 use event_store::StoreError;
@@ -75,13 +76,24 @@ impl Conn {
 pub(crate) struct Pool {
     address: Address,
     idle: Mutex<Vec<Conn>>,
+    /// A second connection being opened in the background as the store
+    /// opens: an append (which holds one for its transaction and reads its
+    /// checkpoints over another) and a parallel replay (one per part) need
+    /// two, and opening it meanwhile takes its connect time off the path.
+    spare: Mutex<Option<JoinHandle<Result<Conn, StoreError>>>>,
 }
 
 impl Pool {
     pub(crate) fn new(address: Address, first: Conn) -> Pool {
+        let background = address.clone();
+        let spare = std::thread::Builder::new()
+            .name("theseus-spare-connection".into())
+            .spawn(move || Conn::open(&background))
+            .ok();
         Pool {
             address,
             idle: Mutex::new(vec![first]),
+            spare: Mutex::new(spare),
         }
     }
 
@@ -100,10 +112,18 @@ impl Pool {
     /// An idle connection, or a new one.
     pub(crate) fn take(&self) -> Result<Conn, StoreError> {
         let idle = self.lock().pop();
-        match idle {
-            Some(conn) if !conn.client.is_closed() => Ok(conn),
-            _ => Conn::open(&self.address),
+        if let Some(conn) = idle.filter(|conn| !conn.client.is_closed()) {
+            return Ok(conn);
         }
+        let spare = self
+            .spare
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .take();
+        if let Some(Ok(Ok(conn))) = spare.map(JoinHandle::join) {
+            return Ok(conn);
+        }
+        Conn::open(&self.address)
     }
 
     /// Hands a connection back. One that failed mid-statement may be in an

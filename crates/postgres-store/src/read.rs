@@ -417,20 +417,21 @@ pub(crate) fn load_derived(
     name: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let address = store.address();
+    let statement = conn
+        .statement("load_derived", &|| {
+            format!("SELECT bytes FROM {}.derived WHERE name = $1", store.sql.s)
+        })
+        .map_err(|e| server(address, &e))?;
     let row = conn
         .client
-        .query_opt(
-            &format!("SELECT bytes FROM {}.derived WHERE name = $1", store.sql.s),
-            &[&name],
-        )
+        .query_opt(&statement, &[&name])
         .map_err(|e| server(address, &e))?;
     Ok(row.map(|row| row.get(0)))
 }
 
 /// Upserts in one statement: a reader sees the old bytes or the new ones.
-/// Not forced to disk: derived data can always be rebuilt (and a reader
-/// role, or a replica, simply cannot save it: callers treat that as a
-/// missed cache).
+/// A reader role, or a replica, cannot save derived data: callers treat
+/// that as a missed cache.
 pub(crate) fn save_derived(
     store: &PostgresStore,
     conn: &mut Conn,
@@ -438,22 +439,17 @@ pub(crate) fn save_derived(
     bytes: &[u8],
 ) -> Result<(), StoreError> {
     let address = store.address();
-    conn.client
-        .batch_execute("SET synchronous_commit TO off")
-        .map_err(|e| server(address, &e))?;
-    let saved = conn
-        .client
-        .execute(
-            &format!(
+    let statement = conn
+        .statement("save_derived", &|| {
+            format!(
                 "INSERT INTO {}.derived (name, bytes) VALUES ($1, $2) \
                  ON CONFLICT (name) DO UPDATE SET bytes = EXCLUDED.bytes",
                 store.sql.s
-            ),
-            &[&name, &bytes],
-        )
+            )
+        })
+        .map_err(|e| server(address, &e))?;
+    conn.client
+        .execute(&statement, &[&name, &bytes])
         .map(|_| ())
-        .map_err(|e| server(address, &e));
-    let reset = conn.client.batch_execute("RESET synchronous_commit");
-    saved?;
-    reset.map_err(|e| server(address, &e))
+        .map_err(|e| server(address, &e))
 }

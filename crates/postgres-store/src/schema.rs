@@ -178,43 +178,74 @@ pub fn init_sql(schema: &str) -> String {
     out
 }
 
-/// The layout versions a schema holds: `None` when it holds no store.
+/// The layout versions a schema holds: `None` when it holds no store. One
+/// round trip when the store is there (every command's first statement).
+///
+/// `in_transaction`: a failed statement would abort the caller's
+/// transaction, so the table's existence is asked first instead of tried.
 fn applied(
     client: &mut impl GenericClient,
     schema: &str,
+    in_transaction: bool,
 ) -> Result<Option<Vec<(i32, String)>>, PostgresError> {
-    let row = client
-        .query_one(
-            "SELECT to_regclass($1) IS NOT NULL, \
-                    (SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-                     WHERE n.nspname = $2)",
-            &[&format!("{}.layout", quoted(schema)), &schema],
-        )
-        .map_err(|error| PostgresError::Server(describe(&error)))?;
-    let has_layout: bool = row.get(0);
-    let relations: i64 = row.get(1);
-    if !has_layout {
-        if relations > 0 {
-            return Err(PostgresError::Layout(format!(
-                "schema {schema} holds {relations} tables or other relations but no theseus layout: it is not a theseus store, and init will not touch it"
-            )));
+    let server = |error: postgres::Error| PostgresError::Server(describe(&error));
+    if in_transaction {
+        let exists: bool = client
+            .query_one(
+                "SELECT to_regclass($1) IS NOT NULL",
+                &[&format!("{}.layout", quoted(schema))],
+            )
+            .map_err(server)?
+            .get(0);
+        if !exists {
+            return no_layout(client, schema);
         }
-        return Ok(None);
     }
-    let rows = client
-        .query(
-            &format!(
-                "SELECT version, description FROM {}.layout ORDER BY version",
-                quoted(schema)
-            ),
-            &[],
+    // The schema name is a checked identifier: safe to quote into the text.
+    let listed = client.simple_query(&format!(
+        "SELECT version::text, description FROM {}.layout ORDER BY version",
+        quoted(schema)
+    ));
+    match listed {
+        Ok(messages) => {
+            let mut versions = Vec::new();
+            for message in messages {
+                if let postgres::SimpleQueryMessage::Row(row) = message {
+                    let version = row.get(0).and_then(|v| v.parse().ok()).unwrap_or(0);
+                    versions.push((version, row.get(1).unwrap_or_default().to_owned()));
+                }
+            }
+            return Ok(Some(versions));
+        }
+        Err(error)
+            if error.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE)
+                || error.code() == Some(&postgres::error::SqlState::INVALID_SCHEMA_NAME) => {}
+        Err(error) => return Err(server(error)),
+    }
+    no_layout(client, schema)
+}
+
+/// `None` for a schema that is missing or empty; refused if it holds
+/// something else.
+fn no_layout(
+    client: &mut impl GenericClient,
+    schema: &str,
+) -> Result<Option<Vec<(i32, String)>>, PostgresError> {
+    let server = |error: postgres::Error| PostgresError::Server(describe(&error));
+    let relations: i64 = client
+        .query_one(
+            "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1",
+            &[&schema],
         )
-        .map_err(|error| PostgresError::Server(describe(&error)))?;
-    Ok(Some(
-        rows.iter()
-            .map(|row| (row.get::<_, i32>(0), row.get::<_, String>(1)))
-            .collect(),
-    ))
+        .map_err(server)?
+        .get(0);
+    if relations > 0 {
+        return Err(PostgresError::Layout(format!(
+            "schema {schema} holds {relations} tables or other relations but no theseus layout: it is not a theseus store, and init will not touch it"
+        )));
+    }
+    Ok(None)
 }
 
 /// Checks that the applied migrations are ours, in order; returns the
@@ -259,7 +290,7 @@ pub(crate) fn init(client: &mut Client, schema: &str) -> Result<Initialised, Pos
             &[&schema],
         )
         .map_err(server)?;
-    let from = match applied(&mut transaction, schema)? {
+    let from = match applied(&mut transaction, schema, true)? {
         None => 0,
         Some(versions) => check_known(schema, &versions)?,
     };
@@ -311,7 +342,7 @@ pub(crate) fn init(client: &mut Client, schema: &str) -> Result<Initialised, Pos
 /// Whether `schema` holds a store this code can use: `Ok(false)` when it
 /// holds none.
 pub(crate) fn check(client: &mut Client, schema: &str) -> Result<bool, PostgresError> {
-    match applied(client, schema)? {
+    match applied(client, schema, false)? {
         None => Ok(false),
         Some(versions) => {
             let layout = check_known(schema, &versions)?;

@@ -230,22 +230,29 @@ impl<'s> PostgresTransaction<'s> {
         let conn = slot
             .as_mut()
             .ok_or_else(|| StoreError::Invalid("the transaction has already ended".into()))?;
-        conn.client
-            .execute(
-                &format!(
-                    "UPDATE {s}.head SET position = $1, hash = $2, recorded_at = $3 WHERE singleton"
-                ),
-                &[&head_position, &head_hash, &recorded_at],
-            )
-            .map_err(|e| written(store, &e))?;
-        conn.client
-            .execute(
-                &format!(
-                    "INSERT INTO {s}.streams (operation, version) \
-                     SELECT * FROM unnest($1::text[], $2::bigint[]) \
+        // The head and the versions move in one statement (one round trip),
+        // prepared once per connection.
+        let statement = conn
+            .statement("move_head", &|| {
+                format!(
+                    "WITH moved AS (UPDATE {s}.head SET position = $1, hash = $2, recorded_at = $3 \
+                                    WHERE singleton RETURNING 1) \
+                     INSERT INTO {s}.streams (operation, version) \
+                     SELECT * FROM unnest($4::text[], $5::bigint[]) WHERE EXISTS (SELECT FROM moved) \
                      ON CONFLICT (operation) DO UPDATE SET version = EXCLUDED.version"
-                ),
-                &[&operations, &versions],
+                )
+            })
+            .map_err(|e| server(address, &e))?;
+        conn.client
+            .execute(
+                &statement,
+                &[
+                    &head_position,
+                    &head_hash,
+                    &recorded_at,
+                    &operations,
+                    &versions,
+                ],
             )
             .map_err(|e| written(store, &e))?;
         match conn.client.batch_execute("COMMIT") {
