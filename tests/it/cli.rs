@@ -19,10 +19,15 @@ fn three_batches() -> Store {
 
 /// `store` (new and empty) with the three test batches appended.
 pub(crate) fn three_batches_in(store: Store) -> Store {
-    append_at(&store, "launch.ndjson", "2019-12-09T06:00:00Z");
-    append_at(&store, "day1.ndjson", "2019-12-09T21:00:00Z");
-    append_at(&store, "day2.ndjson", "2019-12-10T21:00:00Z");
+    three_batches_in_place(&store);
     store
+}
+
+/// Appends the three test batches to `store` (new and empty).
+pub(crate) fn three_batches_in_place(store: &Store) {
+    append_at(store, "launch.ndjson", "2019-12-09T06:00:00Z");
+    append_at(store, "day1.ndjson", "2019-12-09T21:00:00Z");
+    append_at(store, "day2.ndjson", "2019-12-10T21:00:00Z");
 }
 
 fn summary_row(store: &Store, extra: &[&str]) -> serde_json::Value {

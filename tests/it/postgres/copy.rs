@@ -114,3 +114,33 @@ fn copy_sends_only_what_the_target_lacks_and_refuses_a_different_log() {
     assert!(stderr.contains("holds a different log"), "{stderr}");
     assert_eq!(bytes(&shared), before);
 }
+
+#[test]
+fn the_same_input_appended_to_either_store_gives_the_same_bytes() {
+    let Some(shared) = Store::postgres() else {
+        return;
+    };
+    let files = Store::new();
+    let reported = r#"{"id":"00000000-0000-4000-8000-0000000000aa","operation":"op-a","type":"AgentsDeployed","reported_at":"2019-12-09T22:15:00+01:00","data":{"country":"RS","count":40}}"#;
+    for store in [&shared, &files] {
+        crate::cli::three_batches_in_place(store);
+        store
+            .run_with_input(
+                &[
+                    "append",
+                    "--recorded-by",
+                    "unit-rs",
+                    "--recorded-at",
+                    "2019-12-11T09:30:00.123456789Z",
+                ],
+                reported.as_bytes(),
+            )
+            .ok();
+    }
+    let (pg, file) = (bytes(&shared), bytes(&files));
+    assert!(
+        String::from_utf8_lossy(&pg).contains(r#""reported_at":"2019-12-09T22:15:00+01:00""#),
+        "reported_at is kept"
+    );
+    assert_eq!(pg, file, "PostgreSQL and files hold the same records");
+}
