@@ -430,8 +430,11 @@ pub(crate) fn load_derived(
 }
 
 /// Upserts in one statement: a reader sees the old bytes or the new ones.
-/// A reader role, or a replica, cannot save derived data: callers treat
-/// that as a missed cache.
+/// Its commit does not wait for the WAL to reach the disk
+/// (`synchronous_commit` off for this transaction only): derived data can
+/// always be rebuilt, and the rule-state checkpoint is written after every
+/// append. A reader role, or a replica, cannot save derived data: callers
+/// treat that as a missed cache.
 pub(crate) fn save_derived(
     store: &PostgresStore,
     conn: &mut Conn,
@@ -449,7 +452,12 @@ pub(crate) fn save_derived(
         })
         .map_err(|e| server(address, &e))?;
     conn.client
-        .execute(&statement, &[&name, &bytes])
-        .map(|_| ())
-        .map_err(|e| server(address, &e))
+        .batch_execute("BEGIN; SET LOCAL synchronous_commit TO off")
+        .map_err(|e| server(address, &e))?;
+    let saved = conn.client.execute(&statement, &[&name, &bytes]);
+    let ended = conn
+        .client
+        .batch_execute(if saved.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    saved.map_err(|e| server(address, &e))?;
+    ended.map_err(|e| server(address, &e))
 }
