@@ -600,9 +600,95 @@ impl Event {
     }
 }
 
+impl Event {
+    /// The canonical JSON text of the event's data with its pseudonymous
+    /// references (`suspect`, `victim`) left out: what any output that shows
+    /// events (listings, feeds, the API) prints. Every other field is kept,
+    /// in canonical order.
+    pub fn public_data_json(&self) -> String {
+        let written = match self {
+            Event::ArrestMade(e) => serde_json::to_string(&PublicArrest(e)),
+            Event::VictimRescued(e) => serde_json::to_string(&PublicRescue(e)),
+            other => return other.data_json(),
+        };
+        written.unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+/// [`ArrestMade`] without its suspect.
+struct PublicArrest<'a>(&'a ArrestMade);
+
+impl Serialize for PublicArrest<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut object = serializer.serialize_struct("ArrestMade", 5)?;
+        object.serialize_field("country", &e.country)?;
+        object.serialize_field("occurred_at", &e.occurred_at)?;
+        object.serialize_field("location", &e.location)?;
+        if let Some(network) = &e.network {
+            object.serialize_field("network", network)?;
+        }
+        if let Some(offences) = &e.offences {
+            object.serialize_field("offences", offences)?;
+        }
+        object.end()
+    }
+}
+
+/// [`VictimRescued`] without its victim.
+struct PublicRescue<'a>(&'a VictimRescued);
+
+impl Serialize for PublicRescue<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let e = self.0;
+        let mut object = serializer.serialize_struct("VictimRescued", 6)?;
+        object.serialize_field("country", &e.country)?;
+        object.serialize_field("occurred_at", &e.occurred_at)?;
+        object.serialize_field("location", &e.location)?;
+        if let Some(minor) = &e.minor {
+            object.serialize_field("minor", minor)?;
+        }
+        if let Some(nationality) = &e.nationality {
+            object.serialize_field("nationality", nationality)?;
+        }
+        if let Some(exploitation) = &e.exploitation {
+            object.serialize_field("exploitation", exploitation)?;
+        }
+        object.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_form_leaves_out_pseudonyms_and_nothing_else() {
+        let arrest = parse(
+            "ArrestMade",
+            r#"{"country":"RS","occurred_at":"2019-12-12T10:00:00+01:00","location":"border_crossing","suspect":"RS-2019-0042","network":"net-1","offences":["migrant_smuggling"]}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            arrest.public_data_json(),
+            r#"{"country":"RS","occurred_at":"2019-12-12T10:00:00+01:00","location":"border_crossing","network":"net-1","offences":["migrant_smuggling"]}"#
+        );
+        let rescue = parse(
+            "VictimRescued",
+            r#"{"country":"AL","occurred_at":"2019-12-12T10:00:00Z","location":"road","victim":"AL-V-7","minor":true}"#,
+        )
+        .expect("valid");
+        assert_eq!(
+            rescue.public_data_json(),
+            r#"{"country":"AL","occurred_at":"2019-12-12T10:00:00Z","location":"road","minor":true}"#
+        );
+        let cash = parse(
+            "CashSeized",
+            r#"{"country":"AL","occurred_at":"2019-12-12T10:00:00Z","currency":"EUR","amount":"5"}"#,
+        )
+        .expect("valid");
+        assert_eq!(cash.public_data_json(), cash.data_json());
+    }
 
     fn parse(event_type: &str, data: &str) -> Result<Event, FieldError> {
         Event::parse(event_type, data)

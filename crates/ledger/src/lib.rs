@@ -23,4 +23,4 @@ pub mod state;
 
 pub use append::{append, AppendOptions, AppendSummary};
 pub use error::{ErrorKind, LedgerError};
-pub use reports::{report, report_counted, AsOf};
+pub use reports::{report, report_counted, report_with, AsOf};

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use clap::Args;
 use ledger::AsOf;
-use projections::{Format, ReportKind};
+use projections::{Format, ReplayOptions, ReportKind};
 
 use crate::exit::Failure;
 use crate::progress;
@@ -25,6 +25,11 @@ pub struct ReportArgs {
     /// table, json, csv or markdown.
     #[arg(long, default_value = "table", value_parser = parse_format)]
     format: Format,
+    /// Ignore checkpoints: replay and chain-check every record from
+    /// position 1 (a checkpoint covers the records before it as they were
+    /// when it was made; this catches an edit made since under one).
+    #[arg(long)]
+    no_checkpoint: bool,
 }
 
 fn parse_kind(text: &str) -> Result<ReportKind, String> {
@@ -43,13 +48,17 @@ pub fn run(spec: &StoreSpec, args: ReportArgs, out: &mut dyn Write) -> Result<()
     let (replayed, finished) = (AtomicU64::new(0), AtomicBool::new(false));
     let report = std::thread::scope(|scope| {
         scope.spawn(|| progress::watch("replay", total, &replayed, &finished));
-        let report = ledger::report_counted(
+        let options = ReplayOptions {
+            parts: threads,
+            checkpoints: !args.no_checkpoint,
+            progress: Some(&replayed),
+        };
+        let report = ledger::report_with(
             store,
             args.kind,
             args.as_of.unwrap_or(AsOf::Head),
             args.operation.as_deref(),
-            threads,
-            Some(&replayed),
+            &options,
         );
         finished.store(true, Ordering::Relaxed);
         report
