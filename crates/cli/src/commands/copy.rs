@@ -111,7 +111,18 @@ fn copy_range(
             Some(transaction) => transaction,
             None => open.insert(target.begin(Stamp::At(recorded_at(record)?))?),
         };
-        match transaction.stage(new_event(record))? {
+        // A record that refers to an earlier one pins it by position; the
+        // target's staging wants its id (and pins the same record again).
+        let refers_to = match record.refers_to {
+            Some(link) => Some(
+                source
+                    .get_at(link.position)?
+                    .ok_or_else(|| not_copyable(record, "the record it refers to is missing"))?
+                    .id,
+            ),
+            None => None,
+        };
+        match transaction.stage(new_event(record, refers_to))? {
             Staged::New { position, .. } if position == record.position => {}
             other => {
                 return Err(not_copyable(
@@ -148,7 +159,7 @@ fn recorded_at(record: &EnvelopeRef<'_>) -> Result<DateTime<Utc>, StoreError> {
         })
 }
 
-fn new_event(record: &EnvelopeRef<'_>) -> NewEvent {
+fn new_event(record: &EnvelopeRef<'_>, refers_to: Option<uuid::Uuid>) -> NewEvent {
     NewEvent {
         id: record.id,
         operation: record.operation.to_string(),
@@ -158,6 +169,7 @@ fn new_event(record: &EnvelopeRef<'_>) -> NewEvent {
         reported_at: record.reported_at.map(str::to_owned),
         data: record.data.to_owned(),
         expected_version: None,
+        refers_to,
     }
 }
 
