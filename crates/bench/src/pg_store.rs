@@ -249,14 +249,15 @@ pub fn concurrent(theseus: &Path, store: &str, one_event: &str) -> Result<Concur
 /// same head (the reports differ only in how they were verified: from a
 /// checkpoint or from the first record).
 fn same_figures(got: &[u8], expected: &[u8]) -> Result<()> {
-    let figures = |bytes: &[u8]| -> Result<(serde_json::Value, serde_json::Value, serde_json::Value)> {
-        let report: serde_json::Value = serde_json::from_slice(bytes)?;
-        Ok((
-            report["rows"].clone(),
-            report["as_of"]["position"].clone(),
-            report["as_of"]["hash"].clone(),
-        ))
-    };
+    let figures =
+        |bytes: &[u8]| -> Result<(serde_json::Value, serde_json::Value, serde_json::Value)> {
+            let report: serde_json::Value = serde_json::from_slice(bytes)?;
+            Ok((
+                report["rows"].clone(),
+                report["as_of"]["position"].clone(),
+                report["as_of"]["hash"].clone(),
+            ))
+        };
     if figures(got)? != figures(expected)? {
         return Err(format!(
             "theseus on PostgreSQL reports other figures than on files:\n{}\n---\n{}",
