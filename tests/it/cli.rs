@@ -158,8 +158,8 @@ fn every_report_renders_in_every_format() {
 
 /// The test above on any store (holding the three test batches).
 pub(crate) fn every_report_renders_in_every_format_on(store: &Store) {
-    for kind in ["summary", "countries", "timeline", "seizures", "networks"] {
-        for format in ["table", "json", "csv", "markdown"] {
+    for kind in crate::support::REPORT_KINDS {
+        for format in crate::support::FORMATS {
             let out = store.run(&["report", kind, "--format", format]).ok();
             assert!(out.contains("op-a"), "{kind} {format}: {out}");
         }
@@ -168,7 +168,7 @@ pub(crate) fn every_report_renders_in_every_format_on(store: &Store) {
     assert!(table.contains("12,500"), "thousands separators: {table}");
     let csv = store.run(&["report", "seizures", "--format", "csv"]).ok();
     assert!(
-        csv.starts_with("operation,country,item,quantity,unit\r\n"),
+        csv.starts_with("operation,country,item,quantity,unit\n"),
         "{csv}"
     );
     assert!(csv.contains("op-a,AL,cash,1500.50,EUR"), "{csv}");

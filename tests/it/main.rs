@@ -5,6 +5,7 @@
 mod support;
 
 // End to end, through the binary.
+mod analyst;
 mod bad_input;
 mod checked_reports;
 mod cli;
@@ -17,6 +18,7 @@ mod tamper;
 mod postgres;
 
 // Laws, with proptest.
+mod analyst_laws;
 mod conformance;
 mod differential;
 mod generators;

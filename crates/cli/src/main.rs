@@ -51,6 +51,14 @@ enum Command {
     Append(commands::append::AppendArgs),
     /// Rebuild a report by replaying the log.
     Report(commands::report::ReportArgs),
+    /// List the events themselves, one row each (never a suspect's or a
+    /// victim's reference).
+    Events(commands::events::EventsArgs),
+    /// Show the events behind one figure of the summary.
+    Trace(commands::trace::TraceArgs),
+    /// Show every summary figure that differs between two prefixes of the
+    /// log, and the events in between that changed it.
+    Diff(commands::diff::DiffArgs),
     /// Check the whole hash chain.
     Verify(commands::verify::VerifyArgs),
     /// Print POSITION:HASH of the last record.
@@ -92,6 +100,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Init => commands::init::run(spec, out),
         Command::Append(args) => commands::append::run(spec, args, out),
         Command::Report(args) => commands::report::run(spec, args, out),
+        Command::Events(args) => commands::events::run(spec, args, out),
+        Command::Trace(args) => commands::trace::run(spec, args, out),
+        Command::Diff(args) => commands::diff::run(spec, args, out),
         Command::Verify(args) => commands::verify::run(spec, args, out),
         Command::Head => commands::head::run(spec, out),
         Command::Generate(args) => commands::generate::run(spec, args, out),

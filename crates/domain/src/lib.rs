@@ -40,4 +40,4 @@ pub use operation::{Operation, Period, Refusal, RetractionTarget};
 pub use text::{Pseudonym, Slug, Text, Token, MAX_TEXT_CHARS};
 pub use time::{Day, OccurredAt};
 pub use view::{utc_day_of, EventView};
-pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence};
+pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence, OffenceSet};

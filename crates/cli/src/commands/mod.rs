@@ -2,8 +2,11 @@
 
 pub mod append;
 pub mod copy;
+pub mod diff;
+pub mod events;
 pub mod generate;
 pub mod head;
 pub mod init;
 pub mod report;
+pub mod trace;
 pub mod verify;
