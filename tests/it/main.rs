@@ -15,6 +15,9 @@ mod sample;
 mod service;
 mod tamper;
 
+// The PostgreSQL store: conformance subject and end-to-end tests.
+mod postgres;
+
 // Laws, with proptest.
 mod analyst_laws;
 mod conformance;

@@ -17,6 +17,8 @@ pub enum Failure {
     Ledger(LedgerError),
     Store(StoreError),
     Usage(String),
+    /// A command refused as asked (exit 1), with why.
+    Refused(String),
     Output(std::io::Error),
     Server(server::ServerError),
 }
@@ -29,6 +31,7 @@ impl Failure {
             Failure::Store(error) if error.is_integrity() => INTEGRITY,
             Failure::Store(_) => REFUSED,
             Failure::Usage(_) => USAGE,
+            Failure::Refused(_) => REFUSED,
             Failure::Output(_) => REFUSED,
             // A server that cannot start on a damaged log says so as `verify` would.
             Failure::Server(server::ServerError::Ledger(error)) => ledger_code(error),
@@ -50,7 +53,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Ledger(error) => write!(f, "{error}"),
             Failure::Store(error) => write!(f, "{error}"),
-            Failure::Usage(message) => f.write_str(message),
+            Failure::Usage(message) | Failure::Refused(message) => f.write_str(message),
             Failure::Output(error) => write!(f, "cannot write the output: {error}"),
             Failure::Server(error) => write!(f, "{error}"),
         }

@@ -27,7 +27,9 @@ use crate::store::StoreSpec;
 #[derive(Parser, Debug)]
 #[command(name = "theseus", version, about, max_term_width = 100)]
 struct Cli {
-    /// The store (a directory of *.jsonl segments).
+    /// The store: a directory of *.jsonl segments, or a PostgreSQL schema
+    /// as postgres://USER@HOST:PORT/DB (postgresql:// too; `?schema=NAME`,
+    /// default `theseus`).
     #[arg(
         long,
         global = true,
@@ -65,6 +67,10 @@ enum Command {
     /// for the same seed, through the same append path and rules as real
     /// data (for benchmarks and demos).
     Generate(commands::generate::GenerateArgs),
+    /// Copy a log to another store (any backend to any backend), record for
+    /// record: only what the target lacks; a target holding a different log
+    /// is refused.
+    Copy(commands::copy::CopyArgs),
     /// Print the briefing page (HTML) that `serve` shows at GET /: per
     /// operation, headline figures, a daily timeline, bars per country and
     /// the seizures.
@@ -109,6 +115,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Verify(args) => commands::verify::run(spec, args, out),
         Command::Head => commands::head::run(spec, out),
         Command::Generate(args) => commands::generate::run(spec, args, out),
+        Command::Copy(args) => commands::copy::run(args, out),
         Command::Dashboard(args) => commands::dashboard::run(spec, args, out),
         Command::Agency(args) => commands::agency::run(spec, args, out),
         Command::Serve(args) => commands::serve::run(spec, args, out),

@@ -48,9 +48,12 @@ fn refused(line: u64, field: &str, message: impl Into<String>) -> LedgerError {
 
 /// A line read, parsed and written in canonical form, ready to be checked
 /// against the log.
+#[derive(Clone)]
 pub(crate) struct Parsed {
     pub(crate) number: u64,
     pub(crate) line: InputLine,
+    /// The line's id, or the one generated for it (UUIDv7).
+    pub(crate) id: Uuid,
     pub(crate) data: String,
 }
 
@@ -62,6 +65,7 @@ fn parse_next<R: BufRead>(lines: &mut Lines<R>) -> Option<Result<Parsed, LedgerE
             parse_line(text)
                 .map(|line| Parsed {
                     number,
+                    id: line.id.unwrap_or_else(Uuid::now_v7),
                     data: line.event.data_json(),
                     line,
                 })
@@ -76,10 +80,7 @@ fn parse_next<R: BufRead>(lines: &mut Lines<R>) -> Option<Result<Parsed, LedgerE
 pub(crate) fn parse_all(input: &[u8]) -> Vec<Result<Parsed, LedgerError>> {
     let mut lines = Lines::new(input);
     let mut parsed = Vec::new();
-    loop {
-        let Some(next) = parse_next(&mut lines) else {
-            break;
-        };
+    while let Some(next) = parse_next(&mut lines) {
         let stop = next.is_err();
         parsed.push(next);
         if stop {
@@ -87,6 +88,20 @@ pub(crate) fn parse_all(input: &[u8]) -> Vec<Result<Parsed, LedgerError>> {
         }
     }
     parsed
+}
+
+/// The ids a chunk of lines will be asked about: its events' and the
+/// events its retractions name.
+pub(crate) fn ids_of<'a>(parsed: impl Iterator<Item = &'a Parsed>) -> Vec<Uuid> {
+    parsed
+        .flat_map(|parsed| {
+            let target = match &parsed.line.event {
+                Event::EventRetracted(retraction) => Some(retraction.event_id),
+                _ => None,
+            };
+            std::iter::once(parsed.id).chain(target)
+        })
+        .collect()
 }
 
 /// Parsed lines travel to the checker in chunks (one hand-over per line
@@ -172,18 +187,22 @@ fn append_checked(
     std::thread::scope(|scope| -> Result<(), LedgerError> {
         let (sender, receiver) = sync_channel(PIPELINE_DEPTH);
         scope.spawn(move || parse_lines(input, sender));
-        for parsed in receiver.into_iter().flatten() {
-            let Parsed { number, line, data } = parsed?;
-            if stage_line(
-                transaction.as_mut(),
-                &mut operations,
-                number,
-                line,
-                data,
-                options,
-                submitter,
-            )? {
-                duplicates += 1;
+        for chunk in receiver {
+            // One lookup for the chunk's ids (its events' and the events
+            // its retractions name) instead of one per line, for stores
+            // where a lookup is a round trip.
+            transaction.prefetch(&ids_of(chunk.iter().flatten()))?;
+            for parsed in chunk {
+                let parsed = parsed?;
+                if stage_line(
+                    transaction.as_mut(),
+                    &mut operations,
+                    parsed,
+                    options,
+                    submitter,
+                )? {
+                    duplicates += 1;
+                }
             }
         }
         Ok(())
@@ -206,12 +225,16 @@ fn append_checked(
 pub(crate) fn stage_line(
     transaction: &mut dyn AppendTransaction,
     operations: &mut state::Operations,
-    number: u64,
-    line: InputLine,
-    data: String,
+    parsed: Parsed,
     options: &AppendOptions,
     submitter: Option<&Submitter>,
 ) -> Result<bool, LedgerError> {
+    let Parsed {
+        number,
+        line,
+        id,
+        data,
+    } = parsed;
     let event_type = line.event.event_type();
     let target = match &line.event {
         Event::EventRetracted(retraction) => transaction.find(retraction.event_id)?,
@@ -235,7 +258,7 @@ pub(crate) fn stage_line(
                 message: refusal.message,
             })?;
     }
-    if let Some(id) = line.id {
+    if line.id.is_some() {
         if let Some(existing) = transaction.find(id)? {
             let same = existing.operation == line.operation.as_str()
                 && existing.event_type == event_type.as_str()
@@ -280,7 +303,7 @@ pub(crate) fn stage_line(
         .to_owned();
     let staged = transaction
         .stage(NewEvent {
-            id: line.id.unwrap_or_else(Uuid::now_v7),
+            id,
             operation: line.operation.as_str().to_owned(),
             event_type: event_type.as_str().to_owned(),
             schema: SCHEMA_VERSION,

@@ -30,7 +30,7 @@ use event_store::{EventStore, Head, Stamp};
 use projections::replay::{self, Checkpointed};
 
 use crate::agencies::Submitter;
-use crate::append::{parse_all, stage_line, Parsed};
+use crate::append::{ids_of, parse_all, stage_line, Parsed};
 use crate::state::{self, Operations};
 use crate::{AppendOptions, AppendSummary, LedgerError};
 
@@ -265,6 +265,10 @@ impl Appender {
                 first_position: None,
                 last_position: None,
             };
+            let ids = ids_of(pending.lines.iter().flatten());
+            transaction
+                .prefetch(&ids)
+                .map_err(|e| store_failed(e.into()))?;
             for parsed in &pending.lines {
                 let parsed = match parsed {
                     Ok(parsed) => parsed,
@@ -274,9 +278,7 @@ impl Appender {
                 let duplicate = stage_line(
                     transaction.as_mut(),
                     &mut operations,
-                    parsed.number,
-                    parsed.line.clone(),
-                    parsed.data.clone(),
+                    parsed.clone(),
                     &options,
                     Some(&pending.submitter),
                 )

@@ -66,7 +66,18 @@ fn client(server: &Server, token: &str, client: u32) -> Told {
 
 #[test]
 fn eight_clients_posting_at_once_each_event_once_where_told_positions_gap_free_verify_passes() {
-    let fixture = Fixture::new();
+    eight_clients_on(&Fixture::new());
+}
+
+#[test]
+fn the_same_on_the_postgresql_store() {
+    let Some(fixture) = Fixture::postgres() else {
+        return;
+    };
+    eight_clients_on(&fixture);
+}
+
+fn eight_clients_on(fixture: &Fixture) {
     let mut server = Server::start(&fixture.store, &[]);
     let tokens = [fixture.rs.clone(), fixture.coordinator.clone()];
     let all = Mutex::new(Vec::new());

@@ -38,7 +38,7 @@ impl Server {
     /// Starts `theseus --store STORE serve --listen 127.0.0.1:0 ARGS…`,
     /// its access log in a file of its own.
     pub fn start(store: &Store, args: &[&str]) -> Server {
-        Server::start_on(&store.path().display().to_string(), args)
+        Server::start_on(&store.spec().to_string_lossy(), args)
     }
 
     /// Starts a server on a store named by `--store` (a directory or an
@@ -388,8 +388,31 @@ pub struct Fixture {
 }
 
 impl Fixture {
+    /// On a copy of the sample store.
     pub fn new() -> Fixture {
-        let store = Store::sample();
+        Fixture::on(Store::sample())
+    }
+
+    /// On a PostgreSQL schema holding a copy of the sample, or `None` (after
+    /// one line saying so) when no server is reachable.
+    pub fn postgres() -> Option<Fixture> {
+        let store = Store::postgres_uninitialised()?;
+        let sample = Store::sample();
+        crate::support::Store::run(
+            &sample,
+            &[
+                "copy",
+                "--from",
+                &sample.path().display().to_string(),
+                "--to",
+                &store.spec().to_string_lossy(),
+            ],
+        )
+        .ok();
+        Some(Fixture::on(store))
+    }
+
+    fn on(store: Store) -> Fixture {
         let rs = add_agency(
             &store,
             &[

@@ -2,6 +2,7 @@
 
 pub mod agency;
 pub mod append;
+pub mod copy;
 pub mod dashboard;
 pub mod diff;
 pub mod events;
