@@ -49,7 +49,7 @@ impl Concurrent {
 }
 
 /// `base` with `?schema=NAME` (or `&schema=NAME`).
-fn with_schema(base: &str, schema: &str) -> String {
+pub(crate) fn with_schema(base: &str, schema: &str) -> String {
     let separator = if base.contains('?') { '&' } else { '?' };
     format!("{base}{separator}schema={schema}")
 }
@@ -60,7 +60,7 @@ fn admin(base: &str) -> Result<postgres::Client> {
     Ok(postgres::Client::connect(base, postgres::NoTls)?)
 }
 
-fn drop_schema(base: &str, schema: &str) -> Result<()> {
+pub(crate) fn drop_schema(base: &str, schema: &str) -> Result<()> {
     admin(base)?.batch_execute(&format!(
         "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; \
          DROP ROLE IF EXISTS \"{schema}_writer\"; DROP ROLE IF EXISTS \"{schema}_reader\""

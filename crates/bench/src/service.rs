@@ -28,6 +28,9 @@ struct Options {
     cli_appends: usize,
     theseus: Option<PathBuf>,
     work: PathBuf,
+    /// A PostgreSQL address: serve a store in its schema `bench_service`
+    /// (dropped before and after) instead of a directory.
+    postgres: Option<String>,
 }
 
 impl Options {
@@ -39,6 +42,7 @@ impl Options {
             batches: 12,
             cli_appends: 100,
             theseus: None,
+            postgres: None,
             work: crate::workspace_root()
                 .join("target")
                 .join("bench-store")
@@ -58,9 +62,10 @@ impl Options {
                 "--batches" => options.batches = value()?.parse()?,
                 "--cli-appends" => options.cli_appends = value()?.parse()?,
                 "--theseus" => options.theseus = Some(PathBuf::from(value()?)),
+                "--postgres" => options.postgres = Some(value()?),
                 "-h" | "--help" => {
                     println!(
-                        "usage: bench service [--events N] [--clients C] [--singles S] [--batches B] [--cli-appends A] [--theseus PATH]\n\
+                        "usage: bench service [--events N] [--clients C] [--singles S] [--batches B] [--cli-appends A] [--theseus PATH] [--postgres URL]\n\
                          Generates a store of N events, serves it on loopback, and measures C clients each\n\
                          posting S single events, then B batches of 1,000, and A single-event CLI appends."
                     );
@@ -108,7 +113,7 @@ impl Timings {
     }
 }
 
-fn theseus(binary: &Path, store: &Path, args: &[&str], input: Option<&[u8]>) -> Result<String> {
+fn theseus(binary: &Path, store: &str, args: &[&str], input: Option<&[u8]>) -> Result<String> {
     let mut child = Command::new(binary)
         .arg("--store")
         .arg(store)
@@ -161,7 +166,7 @@ impl Drop for Served {
     }
 }
 
-fn serve(binary: &Path, store: &Path, access_log: &Path) -> Result<Served> {
+fn serve(binary: &Path, store: &str, access_log: &Path) -> Result<Served> {
     let mut child = Command::new(binary)
         .arg("--store")
         .arg(store)
@@ -320,7 +325,19 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let _ = std::fs::remove_dir_all(&options.work);
     std::fs::create_dir_all(&options.work)?;
-    let store = options.work.join("store");
+    const SCHEMA: &str = "bench_service";
+    let store = match &options.postgres {
+        Some(base) => {
+            crate::pg_store::drop_schema(base, SCHEMA)?;
+            crate::pg_store::with_schema(base, SCHEMA)
+        }
+        None => options.work.join("store").display().to_string(),
+    };
+    let kind = if options.postgres.is_some() {
+        "PostgreSQL store"
+    } else {
+        "file store"
+    };
     let events = options.events.to_string();
     eprintln!("generating a store of {events} events…");
     theseus(&binary, &store, &["generate", "--events", &events], None)?;
@@ -398,7 +415,7 @@ pub fn run(args: &[String]) -> Result<()> {
     let load_after = load_average();
     let head = theseus(&binary, &store, &["head"], None)?;
     println!(
-        "store: {} generated events (file store), head {}; load average before {load_before}, after {load_after}; {} cores\n",
+        "store: {} generated events ({kind}), head {}; load average before {load_before}, after {load_after}; {} cores\n",
         options.events,
         head.trim(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -420,5 +437,8 @@ pub fn run(args: &[String]) -> Result<()> {
         cli.row("`theseus append`, 1 event (process start included)", 1)
     );
     theseus(&binary, &store, &["verify"], None)?;
+    if let Some(base) = &options.postgres {
+        crate::pg_store::drop_schema(base, SCHEMA)?;
+    }
     Ok(())
 }
