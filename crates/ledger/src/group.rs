@@ -19,8 +19,8 @@
 //!
 //! The rule state is kept in memory between groups (advanced by the
 //! records of other writers when the log moved on), and saved as the
-//! checkpoint every [`SAVE_EVERY`] groups rather than after each, since the
-//! server's state is ahead of any checkpoint anyway.
+//! checkpoint every 64 groups (and when the server stops) rather than
+//! after each, since the server's state is ahead of any checkpoint anyway.
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
