@@ -123,6 +123,19 @@ impl FromJson for Count {
 impl FromJson for Uuid {
     fn from_json(value: &Json, path: &str) -> Result<Uuid, FieldError> {
         let text = String::from_json(value, path)?;
+        // Only the hyphenated form: the braced, URN and plain-hex spellings
+        // that `Uuid` also reads would give one id several spellings.
+        let hyphenated = text.len() == 36
+            && text
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| matches!(i, 8 | 13 | 18 | 23) == (b == b'-'));
+        if !hyphenated {
+            return Err(FieldError::new(
+                path,
+                format!("{text:?} is not a UUID in its hyphenated form (8-4-4-4-12 hex digits)"),
+            ));
+        }
         match Uuid::try_parse(&text) {
             Ok(id) if id.is_nil() => Err(FieldError::new(path, "the nil UUID is not an event id")),
             Ok(id) => Ok(id),

@@ -29,7 +29,7 @@ mod view;
 mod vocabulary;
 
 pub use country::Country;
-pub use currency::Currency;
+pub use currency::{Currency, Month};
 pub use event::{
     AgentsDeployed, ArrestMade, CashSeized, ChecksPerformed, Count, CountryJoined, DrugsSeized,
     Event, EventRetracted, EventType, ExpertsDeployed, ItemsSeized, MigrantsDetected,
@@ -37,7 +37,7 @@ pub use event::{
 };
 pub use money::{format_minor_units, Money};
 pub use operation::{Operation, Period, Refusal, RetractionTarget};
-pub use text::{Pseudonym, Slug, Text, Token, MAX_TEXT_CHARS};
-pub use time::{Day, OccurredAt};
+pub use text::{is_invisible, Pseudonym, Slug, Text, Token, BIDI_CONTROLS, MAX_TEXT_CHARS};
+pub use time::{parse_instant, Day, InstantError, OccurredAt, MAX_FRACTION_DIGITS};
 pub use view::{utc_day_of, EventView};
 pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence};

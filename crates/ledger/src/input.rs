@@ -236,7 +236,7 @@ mod tests {
         );
         check(
             r#"{"operation":"t","type":"OperationClosed","data":{},"id":"nope"}"#,
-            "id: \"nope\" is not a UUID",
+            "id: \"nope\" is not a UUID in its hyphenated form (8-4-4-4-12 hex digits)",
         );
         check(
             r#"{"operation":"t","type":"Closed","data":{}}"#,
