@@ -13,9 +13,13 @@
 //!   canonically.
 //! * [`Operation`]: the state the rules need, [`Operation::decide`] and
 //!   [`Operation::apply`].
+//! * [`catalogue`]: each event type's fields as data (kind, required), which
+//!   the reader, [`schema`] (JSON Schema), CSV import and `theseus record`
+//!   share.
 
 #![forbid(unsafe_code)]
 
+pub mod catalogue;
 mod country;
 mod currency;
 mod event;
@@ -23,6 +27,7 @@ pub mod json;
 mod money;
 mod operation;
 mod raw;
+pub mod schema;
 mod text;
 mod time;
 mod view;

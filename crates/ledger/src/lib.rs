@@ -10,6 +10,7 @@
 //!   the log plus the lines before it.
 //! * [`state`]: the operations' rule state, a checkpointed fold of the log, so
 //!   that an append does not replay the log.
+//! * [`import`]: CSV files (one event type per file) as input lines.
 //! * [`reports`]: reports as of the head, a position or a time.
 
 #![forbid(unsafe_code)]
@@ -17,10 +18,14 @@
 pub mod append;
 mod error;
 pub mod generate;
+pub mod import;
 pub mod input;
 pub mod reports;
 pub mod state;
 
-pub use append::{append, AppendOptions, AppendSummary};
+pub use append::{
+    append, append_batch, AppendOptions, AppendSummary, BatchOptions, BatchOutcome, DryRunReport,
+    JsonLines, LineError, LineId, Naming, Source, MAX_REPORTED_ERRORS,
+};
 pub use error::{ErrorKind, LedgerError};
 pub use reports::{report, report_counted, AsOf};
