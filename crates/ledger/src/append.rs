@@ -163,6 +163,8 @@ impl Naming {
         match self {
             Naming::Json => path.to_owned(),
             Naming::Csv => match path {
+                // Already a column (a header's own error).
+                _ if path.starts_with("column ") => path.to_owned(),
                 "type" => "--type".to_owned(),
                 "operation" => "--operation".to_owned(),
                 _ => {
@@ -205,6 +207,16 @@ pub trait Source: Send {
 
     /// How this source's fields are named in messages.
     fn naming(&self) -> Naming;
+}
+
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn next_line(&mut self) -> Option<Result<(u64, InputLine), LedgerError>> {
+        (**self).next_line()
+    }
+
+    fn naming(&self) -> Naming {
+        (**self).naming()
+    }
 }
 
 /// JSON Lines, one event per line (see [`crate::input`]).

@@ -87,11 +87,10 @@ impl<R: BufRead> CsvSource<R> {
             },
             Ok(false) => (
                 Vec::new(),
-                Some(refused(
-                    1,
-                    "header",
-                    "the file is empty: the first row must name the columns",
-                )),
+                Some(LedgerError::Unreadable {
+                    line: 1,
+                    message: "the file is empty: its first row must name the columns".into(),
+                }),
             ),
             Err(error) => (Vec::new(), Some(csv_error(&reader, error))),
         };
@@ -106,68 +105,143 @@ impl<R: BufRead> CsvSource<R> {
     }
 
     fn row(&self, line: u64) -> Result<InputLine, LedgerError> {
-        let mut data: Vec<(String, Json)> = Vec::new();
-        let mut id = None;
-        let mut recorded_by = None;
-        let mut reported_at = None;
-        let mut expected_version = None;
-        let field_error = |error: FieldError| refused(line, &error.path, error.message);
-        for (column, cell) in self.columns.iter().zip(self.record.iter()) {
-            if cell.is_empty() {
-                continue;
+        build_line(
+            self.options.event_type,
+            &self.options.operation,
+            line,
+            self.columns.iter().copied().zip(self.record.iter()),
+        )
+    }
+}
+
+/// One input line from `(column, cell)` pairs (empty cells are absent).
+fn build_line<'c>(
+    event_type: EventType,
+    operation: &Slug,
+    line: u64,
+    cells: impl Iterator<Item = (Column, &'c str)>,
+) -> Result<InputLine, LedgerError> {
+    let mut data: Vec<(String, Json)> = Vec::new();
+    let mut id = None;
+    let mut recorded_by = None;
+    let mut reported_at = None;
+    let mut expected_version = None;
+    let field_error = |error: FieldError| refused(line, &error.path, error.message);
+    for (column, cell) in cells {
+        if cell.is_empty() {
+            continue;
+        }
+        match column {
+            Column::Field(field) => {
+                let value = cell_value(field.kind, cell)
+                    .map_err(|message| refused(line, &format!("data.{}", field.name), message))?;
+                data.push((field.name.to_owned(), value));
             }
-            match *column {
-                Column::Field(field) => {
-                    let value = cell_value(field.kind, cell).map_err(|message| {
-                        refused(line, &format!("data.{}", field.name), message)
-                    })?;
-                    data.push((field.name.to_owned(), value));
+            Column::MoneyPart(field, part) => {
+                let value = Json::String(cell.to_owned());
+                match data.iter_mut().find(|(name, _)| name == field.name) {
+                    Some((_, Json::Object(parts))) => parts.push((part.to_owned(), value)),
+                    _ => data.push((
+                        field.name.to_owned(),
+                        Json::Object(vec![(part.to_owned(), value)]),
+                    )),
                 }
-                Column::MoneyPart(field, part) => {
-                    let value = Json::String(cell.to_owned());
-                    match data.iter_mut().find(|(name, _)| name == field.name) {
-                        Some((_, Json::Object(parts))) => parts.push((part.to_owned(), value)),
-                        _ => data.push((
-                            field.name.to_owned(),
-                            Json::Object(vec![(part.to_owned(), value)]),
-                        )),
+            }
+            Column::Line(name) => {
+                let text = Json::String(cell.to_owned());
+                match name {
+                    "id" => id = Some(Uuid::from_json(&text, "id").map_err(field_error)?),
+                    "recorded_by" => {
+                        recorded_by =
+                            Some(Text::from_json(&text, "recorded_by").map_err(field_error)?)
                     }
-                }
-                Column::Line(name) => {
-                    let text = Json::String(cell.to_owned());
-                    match name {
-                        "id" => id = Some(Uuid::from_json(&text, "id").map_err(field_error)?),
-                        "recorded_by" => {
-                            recorded_by =
-                                Some(Text::from_json(&text, "recorded_by").map_err(field_error)?)
-                        }
-                        "reported_at" => {
-                            reported_at = Some(
-                                OccurredAt::from_json(&text, "reported_at").map_err(field_error)?,
-                            )
-                        }
-                        _ => {
-                            let number = whole_number(cell)
-                                .map_err(|message| refused(line, "expected_version", message))?;
-                            expected_version = Some(
-                                u64::from_json(&number, "expected_version").map_err(field_error)?,
-                            )
-                        }
+                    "reported_at" => {
+                        reported_at =
+                            Some(OccurredAt::from_json(&text, "reported_at").map_err(field_error)?)
+                    }
+                    _ => {
+                        let number = whole_number(cell)
+                            .map_err(|message| refused(line, "expected_version", message))?;
+                        expected_version =
+                            Some(u64::from_json(&number, "expected_version").map_err(field_error)?)
                     }
                 }
             }
         }
-        let event = Event::from_json(self.options.event_type, &Json::Object(data), "data")
-            .map_err(field_error)?;
-        Ok(InputLine {
-            id,
-            operation: self.options.operation.clone(),
-            event,
-            recorded_by,
-            reported_at,
-            expected_version,
-        })
     }
+    let event = Event::from_json(event_type, &Json::Object(data), "data").map_err(field_error)?;
+    Ok(InputLine {
+        id,
+        operation: operation.clone(),
+        event,
+        recorded_by,
+        reported_at,
+        expected_version,
+    })
+}
+
+/// The line of `(column, value)` pairs named as CSV columns are
+/// (`country`, `max_fee.amount`, `id`…): what `theseus record` sends.
+pub fn line_from_cells(
+    event_type: EventType,
+    operation: &Slug,
+    cells: &[(&str, &str)],
+    line: u64,
+) -> Result<InputLine, LedgerError> {
+    let mut resolved = Vec::with_capacity(cells.len());
+    for (name, value) in cells {
+        let column = column_named(event_type, name)
+            .ok_or_else(|| refused(line, name, format!("not a field of {event_type}")))?;
+        resolved.push((column, *value));
+    }
+    build_line(event_type, operation, line, resolved.into_iter())
+}
+
+/// A source of one line, already built.
+#[derive(Debug)]
+pub struct Single {
+    line: Option<Result<InputLine, LedgerError>>,
+    naming: Naming,
+}
+
+impl Single {
+    pub fn new(line: Result<InputLine, LedgerError>, naming: Naming) -> Single {
+        Single {
+            line: Some(line),
+            naming,
+        }
+    }
+}
+
+impl Source for Single {
+    fn next_line(&mut self) -> Option<Result<(u64, InputLine), LedgerError>> {
+        self.line.take().map(|line| line.map(|line| (1, line)))
+    }
+
+    fn naming(&self) -> Naming {
+        self.naming
+    }
+}
+
+/// The column of an event type's file named `name`.
+fn column_named(event_type: EventType, name: &str) -> Option<Column> {
+    if let Some(line) = LINE_COLUMNS.iter().find(|c| **c == name) {
+        return Some(Column::Line(line));
+    }
+    if let Some(field) = event_type
+        .fields()
+        .iter()
+        .find(|f| f.name == name && f.kind != FieldKind::Money)
+    {
+        return Some(Column::Field(field));
+    }
+    let (field, part) = name.split_once('.')?;
+    let field = event_type
+        .fields()
+        .iter()
+        .find(|f| f.name == field && f.kind == FieldKind::Money)?;
+    let part = ["currency", "amount"].into_iter().find(|p| *p == part)?;
+    Some(Column::MoneyPart(field, part))
 }
 
 impl<R: BufRead + Send> Source for CsvSource<R> {
@@ -227,24 +301,7 @@ fn header_columns(
             return Err(column_error(name, "appears twice in the header".into()));
         }
         seen.push(name);
-        let column = if let Some(line) = LINE_COLUMNS.iter().find(|c| **c == name) {
-            Column::Line(line)
-        } else if let Some(field) = event_type
-            .fields()
-            .iter()
-            .find(|f| f.name == name && f.kind != FieldKind::Money)
-        {
-            Column::Field(field)
-        } else if let Some((field, part)) = name.split_once('.').and_then(|(field, part)| {
-            let field = event_type
-                .fields()
-                .iter()
-                .find(|f| f.name == field && f.kind == FieldKind::Money)?;
-            let part = ["currency", "amount"].into_iter().find(|p| *p == part)?;
-            Some((field, part))
-        }) {
-            Column::MoneyPart(field, part)
-        } else {
+        let Some(column) = column_named(event_type, name) else {
             let hint = if header.len() == 1 && (name.contains(';') || name.contains(',')) {
                 format!(
                     "; the header has a single column: is the delimiter {}?",

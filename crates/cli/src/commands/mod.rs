@@ -1,8 +1,14 @@
 //! One module per command: its arguments (clap) and what it does.
 
 pub mod append;
+pub mod completions;
+pub mod follow;
 pub mod generate;
 pub mod head;
+pub mod import;
 pub mod init;
+pub mod man;
+pub mod record;
 pub mod report;
+pub mod schema;
 pub mod verify;

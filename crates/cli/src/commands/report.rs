@@ -5,34 +5,35 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use clap::Args;
 use ledger::AsOf;
-use projections::{Format, ReportKind};
 
 use crate::exit::Failure;
 use crate::progress;
 use crate::store::StoreSpec;
+use crate::values::{FormatArg, ReportKindArg};
+
+const EXAMPLES: &str = "Examples:
+  theseus report summary
+  theseus report countries --operation theseus --format csv > countries.csv
+  theseus report summary --format json --as-of 2019-12-12T00:00:00Z
+
+--as-of 412 replays records 1..412; --as-of TIME the records recorded at or before
+that time. The JSON report's as_of names the position and hash it was built from.";
 
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct ReportArgs {
-    /// summary, countries, timeline, seizures or networks.
-    #[arg(value_parser = parse_kind)]
-    kind: ReportKind,
+    /// Which report.
+    #[arg(value_name = "KIND", value_enum)]
+    kind: ReportKindArg,
     /// Only this operation.
-    #[arg(long)]
+    #[arg(long, value_name = "SLUG")]
     operation: Option<String>,
     /// Replay only up to this position, or this RFC 3339 recorded_at time.
-    #[arg(long, value_parser = AsOf::parse)]
+    #[arg(long, value_name = "POSITION|TIME", value_parser = AsOf::parse)]
     as_of: Option<AsOf>,
-    /// table, json, csv or markdown.
-    #[arg(long, default_value = "table", value_parser = parse_format)]
-    format: Format,
-}
-
-fn parse_kind(text: &str) -> Result<ReportKind, String> {
-    text.parse()
-}
-
-fn parse_format(text: &str) -> Result<Format, String> {
-    text.parse()
+    /// How to print it.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
 }
 
 pub fn run(spec: &StoreSpec, args: ReportArgs, out: &mut dyn Write) -> Result<(), Failure> {
@@ -45,7 +46,7 @@ pub fn run(spec: &StoreSpec, args: ReportArgs, out: &mut dyn Write) -> Result<()
         scope.spawn(|| progress::watch("replay", total, &replayed, &finished));
         let report = ledger::report_counted(
             store,
-            args.kind,
+            args.kind.into(),
             args.as_of.unwrap_or(AsOf::Head),
             args.operation.as_deref(),
             threads,
@@ -55,6 +56,6 @@ pub fn run(spec: &StoreSpec, args: ReportArgs, out: &mut dyn Write) -> Result<()
         report
     })?;
     let generated_by = format!("theseus {}", env!("CARGO_PKG_VERSION"));
-    out.write_all(projections::render(&report, args.format, &generated_by).as_bytes())?;
+    out.write_all(projections::render(&report, args.format.into(), &generated_by).as_bytes())?;
     Ok(())
 }
