@@ -1,7 +1,7 @@
 //! The CLI end to end: append, idempotent re-append, expected_version,
 //! retraction, as-of by position and by time, formats, head and verify.
 
-use crate::support::{data, Store};
+use crate::support::{data, figures, Store};
 
 fn append_at(store: &Store, file: &str, at: &str) -> serde_json::Value {
     store
@@ -227,10 +227,12 @@ fn deleting_the_derived_folder_changes_no_output() {
             .iter()
             .flat_map(|kind| {
                 [
-                    store.run(&["report", kind, "--format", "json"]).ok(),
-                    store
-                        .run(&["report", kind, "--format", "csv", "--as-of", "5"])
-                        .ok(),
+                    figures(&store.run(&["report", kind, "--format", "json"]).ok()),
+                    figures(
+                        &store
+                            .run(&["report", kind, "--format", "csv", "--as-of", "5"])
+                            .ok(),
+                    ),
                 ]
             })
             .collect()

@@ -150,6 +150,7 @@ pub fn new_event(line: &Line) -> NewEvent {
         reported_at: None,
         data: line.canonical_data(),
         expected_version: line.expected_version,
+        refers_to: None,
     }
 }
 
@@ -647,6 +648,7 @@ pub fn a_cut_log_takes_the_next_append<S: StoreUnderTest>(
         reported_at: None,
         data: "{}".into(),
         expected_version: None,
+        refers_to: None,
     };
     append_batch(
         store,
@@ -682,6 +684,7 @@ pub fn the_store_stamps_time<S: StoreUnderTest>() {
             reported_at: None,
             data: format!("{{\"n\":{n}}}"),
             expected_version: None,
+            refers_to: None,
         })
         .collect();
     // Ahead of the clock, but within the tolerance.
@@ -712,6 +715,55 @@ pub fn the_store_stamps_time<S: StoreUnderTest>() {
     assert!(transaction.recorded_at() >= ahead);
 }
 
+/// A record that refers to an earlier one by id carries that record's
+/// position and final hash, whether the target is committed, encoded
+/// earlier in the batch, or the event staged just before; an unknown target
+/// is refused and stages nothing.
+pub fn links_pin_the_record_they_name<S: StoreUnderTest>() {
+    let subject = S::fresh();
+    let store = subject.store();
+    let event = |n: u128, refers_to: Option<u128>| NewEvent {
+        id: uuid::Uuid::from_u128(n),
+        operation: "links".into(),
+        event_type: "Noted".into(),
+        schema: 1,
+        recorded_by: "unit".into(),
+        reported_at: None,
+        data: format!("{{\"n\":{n}}}"),
+        expected_version: None,
+        refers_to: refers_to.map(uuid::Uuid::from_u128),
+    };
+    append_batch(store, at(0), &[event(1, None)]).expect("first batch");
+    let mut transaction = store.begin(Stamp::At(at(1))).expect("begin");
+    for staged in [
+        event(2, Some(1)), // committed
+        event(3, None),
+        event(4, Some(3)), // the event staged just before
+        event(5, Some(2)), // encoded earlier in this batch
+    ] {
+        transaction.stage(staged).expect("stage");
+    }
+    assert!(matches!(
+        transaction.stage(event(6, Some(99))),
+        Err(StoreError::Invalid(_))
+    ));
+    transaction.commit().expect("commit");
+    let records = all(store);
+    assert_eq!(records.len(), 5, "the refused event staged nothing");
+    let link = |position: usize| records[position - 1].refers_to;
+    let pin = |position: usize| {
+        Some(event_store::Link {
+            position: position as u64,
+            hash: records[position - 1].hash,
+        })
+    };
+    assert_eq!(link(1), None);
+    assert_eq!(link(2), pin(1));
+    assert_eq!(link(4), pin(3));
+    assert_eq!(link(5), pin(2));
+    store.verify(None).expect("verify");
+}
+
 fn wrong_versions() -> impl Strategy<Value = Vec<(Index, u64)>> {
     proptest::collection::vec((any::<Index>(), 0u64..3), 1..4)
 }
@@ -728,6 +780,11 @@ macro_rules! conformance {
             #[test]
             fn the_store_stamps_time() {
                 super::the_store_stamps_time::<$subject>();
+            }
+
+            #[test]
+            fn links_pin_the_record_they_name() {
+                super::links_pin_the_record_they_name::<$subject>();
             }
 
             proptest! {

@@ -172,7 +172,11 @@ fn rendered(store: &dyn EventStore) -> Vec<String> {
     for kind in ReportKind::ALL {
         let report = ledger::report(store, kind, AsOf::Head, None, 1).expect("report");
         for format in [Format::Json, Format::Csv, Format::Table, Format::Markdown] {
-            out.push(render(&report, format, "theseus laws"));
+            out.push(crate::support::figures(&render(
+                &report,
+                format,
+                "theseus laws",
+            )));
         }
     }
     out

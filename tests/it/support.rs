@@ -173,3 +173,26 @@ impl Store {
 pub fn data(name: &str) -> String {
     std::fs::read_to_string(root().join("tests/data").join(name)).expect("test data file")
 }
+
+/// A rendered report without what its replay checked (`as_of.verified` in
+/// JSON, the footer's "; …" in tables and Markdown): a report from a
+/// checkpoint says so, and the figures and the head are what must not change.
+pub fn figures(rendered: &str) -> String {
+    if let Ok(mut json) = serde_json::from_str::<serde_json::Value>(rendered) {
+        if let Some(as_of) = json.get_mut("as_of").and_then(|v| v.as_object_mut()) {
+            as_of.remove("verified");
+        }
+        return json.to_string();
+    }
+    rendered
+        .lines()
+        .map(|line| match line.find(" as of position ") {
+            Some(at) => match line[at..].find("; ") {
+                Some(cut) => line[..at + cut].to_owned(),
+                None => line.to_owned(),
+            },
+            None => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}

@@ -21,7 +21,7 @@ use uuid::Uuid;
 
 use crate::record::{encode_record, format_recorded_at, RecordFields};
 use crate::{
-    Clock, Committed, Envelope, Hash, Head, NewEvent, Staged, Stamp, StoreError,
+    Clock, Committed, Envelope, Hash, Head, Link, NewEvent, Staged, Stamp, StoreError,
     STAMP_TOLERANCE_SECONDS,
 };
 
@@ -49,6 +49,9 @@ struct StagedId {
     /// will be written, which is the end of the stream at staging time).
     offset: u64,
     digest: [u8; 32],
+    /// The record's hash once it is encoded for good (not for the pending
+    /// one, whose hash depends on whether it ends the batch).
+    hash: Option<Hash>,
 }
 
 #[derive(Debug)]
@@ -56,6 +59,7 @@ struct Pending {
     event: NewEvent,
     position: u64,
     version: u64,
+    refers_to: Option<Link>,
 }
 
 /// One batch being staged.
@@ -178,9 +182,11 @@ impl Batch {
                     recorded_at: self.recorded_at,
                     recorded_by: event.recorded_by.clone(),
                     reported_at: event.reported_at.clone(),
+                    refers_to: pending.refers_to,
                     data: event.data.clone(),
                     batch_end: true,
                     hash,
+                    line: scratch.strip_suffix(b"\n").unwrap_or(&scratch).to_vec(),
                 })))
             }
             _ => Some(StagedRecord::Encoded {
@@ -244,6 +250,10 @@ impl Batch {
                 });
             }
         }
+        let refers_to = match event.refers_to {
+            Some(target) => Some(self.link_to(log, target)?),
+            None => None,
+        };
         // Checks passed: the previous pending event is now known not to be
         // the batch's last, so it can be encoded for good.
         if let Some(previous) = self.pending.take() {
@@ -257,6 +267,7 @@ impl Batch {
                 position,
                 offset: self.out_base + self.out.len() as u64,
                 digest,
+                hash: None,
             },
         );
         match self.versions.get_mut(&event.operation) {
@@ -269,8 +280,41 @@ impl Batch {
             event,
             position,
             version,
+            refers_to,
         });
         Ok(Staged::New { position, version })
+    }
+
+    /// The link to the record with id `target`, committed or staged: its
+    /// position and the hash it has (or, for the pending event, will have
+    /// once the referring event follows it).
+    fn link_to(&self, log: &mut dyn CommittedLog, target: Uuid) -> Result<Link, StoreError> {
+        if let Some(entry) = self.staged.get(&target) {
+            let hash = match (&self.pending, entry.hash) {
+                (_, Some(hash)) => hash,
+                (Some(pending), None) if pending.position == entry.position => {
+                    self.encode(&mut Vec::new(), pending, false)
+                }
+                _ => {
+                    return Err(StoreError::Invalid(format!(
+                        "refers_to: the staged record {target} has no hash"
+                    )))
+                }
+            };
+            return Ok(Link {
+                position: entry.position,
+                hash,
+            });
+        }
+        match log.find_committed(target)? {
+            Some(found) => Ok(Link {
+                position: found.position,
+                hash: found.hash,
+            }),
+            None => Err(StoreError::Invalid(format!(
+                "refers_to: no record has id {target}"
+            ))),
+        }
     }
 
     /// Encodes the last event as the batch's end. Afterwards `out` holds the
@@ -311,6 +355,9 @@ impl Batch {
         self.offsets.push(self.out_base + out.len() as u64);
         self.previous = self.encode(&mut out, &pending, batch_end);
         self.out = out;
+        if let Some(entry) = self.staged.get_mut(&pending.event.id) {
+            entry.hash = Some(self.previous);
+        }
     }
 
     fn encode(&self, out: &mut Vec<u8>, pending: &Pending, batch_end: bool) -> Hash {
@@ -328,6 +375,7 @@ impl Batch {
                 recorded_at: &self.recorded_at_text,
                 recorded_by: &event.recorded_by,
                 reported_at: event.reported_at.as_deref(),
+                refers_to: pending.refers_to,
                 data: &event.data,
                 batch_end,
             },

@@ -26,6 +26,20 @@ pub struct NewEvent {
     pub data: String,
     /// When given, the operation's version before this event must equal it.
     pub expected_version: Option<u64>,
+    /// An earlier record (committed, or staged earlier in the batch) that
+    /// this one is about, by id: the store pins it in the record as a
+    /// [`Link`] (its position and hash), so that readers find it without an
+    /// id index and know its exact bytes. (The ledger links a retraction to
+    /// the event it retracts.)
+    pub refers_to: Option<Uuid>,
+}
+
+/// A pinned reference from a record to an earlier one: its position and its
+/// hash, covered by the referring record's own hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Link {
+    pub position: u64,
+    pub hash: Hash,
 }
 
 /// A stored record, owned.
@@ -41,11 +55,16 @@ pub struct Envelope {
     pub recorded_by: String,
     /// The reporting unit's own time of recording, when it gave one.
     pub reported_at: Option<String>,
+    /// The earlier record this one refers to, pinned.
+    pub refers_to: Option<Link>,
     /// The data object's JSON text.
     pub data: String,
     /// True on the last record of each atomic batch.
     pub batch_end: bool,
     pub hash: Hash,
+    /// The record's exact bytes, without the newline (see
+    /// [`EnvelopeRef::line`]).
+    pub line: Vec<u8>,
 }
 
 /// A stored record, borrowed from the bytes it was read from: what replay
@@ -63,6 +82,8 @@ pub struct EnvelopeRef<'a> {
     pub recorded_by: Cow<'a, str>,
     /// The reporting unit's own time of recording, when it gave one.
     pub reported_at: Option<&'a str>,
+    /// The earlier record this one refers to, pinned.
+    pub refers_to: Option<Link>,
     /// The data object's JSON text.
     pub data: &'a str,
     pub batch_end: bool,
@@ -92,9 +113,11 @@ impl EnvelopeRef<'_> {
             recorded_at,
             recorded_by: self.recorded_by.clone().into_owned(),
             reported_at: self.reported_at.map(str::to_owned),
+            refers_to: self.refers_to,
             data: self.data.to_owned(),
             batch_end: self.batch_end,
             hash: self.hash,
+            line: self.line.to_vec(),
         })
     }
 }

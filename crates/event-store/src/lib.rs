@@ -31,7 +31,7 @@ mod hash;
 mod memory;
 mod record;
 
-pub use envelope::{Envelope, EnvelopeRef, Head, NewEvent};
+pub use envelope::{Envelope, EnvelopeRef, Head, Link, NewEvent};
 pub use error::StoreError;
 pub use file::{FileStore, FileStoreConfig, TornTail};
 pub use hash::Hash;

@@ -6,6 +6,11 @@
 //! {"position":1,"id":"…","operation":"theseus","version":1,"type":"OperationLaunched","schema":1,"recorded_at":"2019-12-09T06:00:00Z","recorded_by":"interpol-ccc","data":{…},"batch_end":true,"hash":"…64 hex…"}
 //! ```
 //!
+//! Two optional fields come between `recorded_by` and `data`, each only
+//! when there is something to say: `"reported_at":"…"` (the unit's own time
+//! of recording) and `"refers_to":{"position":P,"hash":"…"}` (an earlier
+//! record this one is about, pinned; a retraction's target).
+//!
 //! `batch_end` appears (as `true`) only on the last record of an atomic batch.
 //! The record's *content* is its bytes up to and including the comma before
 //! `"hash"`; its hash is `SHA-256(previous hash as 64 hex digits ‖ content)`,
@@ -19,10 +24,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use crate::{EnvelopeRef, Hash, StoreError};
+use crate::{EnvelopeRef, Hash, Link, StoreError};
 
-/// The version of this record layout, recorded in the store's metadata.
-pub const RECORD_FORMAT: u32 = 1;
+/// The version of this record layout. Format 2 added the optional
+/// `reported_at` and `refers_to` fields; a format-1 log is a format-2 log
+/// without them, so every reader of format 2 reads both (a committed
+/// fixture of format 1 is replayed and verified by the tests).
+pub const RECORD_FORMAT: u32 = 2;
 
 /// `"hash":"` + 64 hex digits + `"}`.
 pub(crate) const HASH_SUFFIX_LEN: usize = 8 + 64 + 2;
@@ -41,6 +49,8 @@ pub struct RecordFields<'a> {
     pub recorded_by: &'a str,
     /// The reporting unit's own time of recording, when it gave one.
     pub reported_at: Option<&'a str>,
+    /// The earlier record this one refers to, pinned.
+    pub refers_to: Option<Link>,
     /// A JSON object on one line; the caller guarantees it (the store checks
     /// it when staging).
     pub data: &'a str,
@@ -81,6 +91,13 @@ pub fn encode_record(out: &mut Vec<u8>, previous: &Hash, fields: &RecordFields<'
     if let Some(reported_at) = fields.reported_at {
         out.extend_from_slice(b",\"reported_at\":");
         push_json_string(out, reported_at);
+    }
+    if let Some(link) = fields.refers_to {
+        out.extend_from_slice(b",\"refers_to\":{\"position\":");
+        push_u64(out, link.position);
+        out.extend_from_slice(b",\"hash\":\"");
+        out.extend_from_slice(&link.hash.to_hex());
+        out.extend_from_slice(b"\"}");
     }
     out.extend_from_slice(b",\"data\":");
     out.extend_from_slice(fields.data.as_bytes());
@@ -132,11 +149,20 @@ struct Wire<'a> {
     recorded_by: Cow<'a, str>,
     #[serde(default, borrow)]
     reported_at: Option<&'a str>,
+    #[serde(default, borrow)]
+    refers_to: Option<WireLink<'a>>,
     #[serde(borrow)]
     data: &'a serde_json::value::RawValue,
     #[serde(default)]
     batch_end: bool,
     #[allow(dead_code)]
+    hash: &'a str,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WireLink<'a> {
+    position: u64,
     hash: &'a str,
 }
 
@@ -165,6 +191,20 @@ fn decode_any(line: &[u8], hash: Hash) -> Result<EnvelopeRef<'_>, String> {
     if !wire.data.get().starts_with('{') {
         return Err("data is not an object".into());
     }
+    let refers_to = match wire.refers_to {
+        None => None,
+        Some(link) => {
+            let hash = Hash::from_hex(link.hash.as_bytes())
+                .ok_or("refers_to.hash is not 64 lowercase hex digits")?;
+            if link.position == 0 || link.position >= wire.position {
+                return Err("refers_to names no earlier record".into());
+            }
+            Some(Link {
+                position: link.position,
+                hash,
+            })
+        }
+    };
     Ok(EnvelopeRef {
         position: wire.position,
         id: wire.id,
@@ -175,6 +215,7 @@ fn decode_any(line: &[u8], hash: Hash) -> Result<EnvelopeRef<'_>, String> {
         recorded_at: wire.recorded_at,
         recorded_by: wire.recorded_by,
         reported_at: wire.reported_at,
+        refers_to,
         data: wire.data.get(),
         batch_end: wire.batch_end,
         hash,
@@ -211,6 +252,15 @@ fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<Envel
     } else {
         None
     };
+    let refers_to = if at.expect(b",\"refers_to\":{\"position\":").is_some() {
+        let position = at.number()?;
+        at.expect(b",\"hash\":\"")?;
+        let hash = Hash::from_hex(at.take(64)?)?;
+        at.expect(b"\"}")?;
+        Some(Link { position, hash })
+    } else {
+        None
+    };
     at.expect(b",\"data\":")?;
     let rest = line.get(at.at..content_len)?;
     let (data, batch_end) = match rest.strip_suffix(",\"batch_end\":true,") {
@@ -218,6 +268,9 @@ fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<Envel
         None => (rest.strip_suffix(',')?, false),
     };
     if position == 0 || version == 0 || !data.starts_with('{') || !data.ends_with('}') {
+        return None;
+    }
+    if refers_to.is_some_and(|link| link.position == 0 || link.position >= position) {
         return None;
     }
     Some(EnvelopeRef {
@@ -230,6 +283,7 @@ fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<Envel
         recorded_at,
         recorded_by,
         reported_at,
+        refers_to,
         data,
         batch_end,
         hash,
@@ -353,6 +407,14 @@ mod tests {
     use super::*;
 
     fn sample_with(batch_end: bool, reported_at: Option<&str>) -> (Vec<u8>, Hash) {
+        sample_linked(batch_end, reported_at, None)
+    }
+
+    fn sample_linked(
+        batch_end: bool,
+        reported_at: Option<&str>,
+        refers_to: Option<Link>,
+    ) -> (Vec<u8>, Hash) {
         let mut out = Vec::new();
         let at = DateTime::parse_from_rfc3339("2019-12-09T06:00:00Z")
             .map(|t| t.with_timezone(&Utc))
@@ -370,6 +432,7 @@ mod tests {
                 recorded_at: &format_recorded_at(&at),
                 recorded_by: "unit \"A\"",
                 reported_at,
+                refers_to,
                 data: r#"{"country":"AL","count":1}"#,
                 batch_end,
             },
@@ -379,6 +442,38 @@ mod tests {
 
     fn sample(batch_end: bool) -> (Vec<u8>, Hash) {
         sample_with(batch_end, None)
+    }
+
+    #[test]
+    fn a_link_reads_back_the_same_both_ways_and_must_point_back() {
+        let link = Link {
+            position: 3,
+            hash: Hash::chain(&Hash::GENESIS, b"x"),
+        };
+        let (bytes, hash) = sample_linked(false, Some("2019-12-08T23:10:00Z"), Some(link));
+        let line = &bytes[..bytes.len() - 1];
+        let text = String::from_utf8_lossy(line);
+        assert!(text.contains(&format!(
+            ",\"reported_at\":\"2019-12-08T23:10:00Z\",\"refers_to\":{{\"position\":3,\"hash\":\"{}\"}},\"data\":",
+            link.hash
+        )));
+        let record = decode_record(line).expect("decodes");
+        assert_eq!(record.refers_to, Some(link));
+        let content_len = line.len() - HASH_SUFFIX_LEN;
+        assert_eq!(
+            decode_canonical(line, content_len, hash),
+            decode_any(line, hash).ok()
+        );
+        // A link to itself or later is not a record (the sample is at 7).
+        let (forward, _) = sample_linked(
+            false,
+            None,
+            Some(Link {
+                position: 7,
+                ..link
+            }),
+        );
+        assert!(decode_record(&forward[..forward.len() - 1]).is_err());
     }
 
     #[test]

@@ -670,6 +670,13 @@ fn stage_line(
             reported_at: line.reported_at.map(|instant| instant.to_string()),
             data,
             expected_version: line.expected_version,
+            // A retraction is pinned to the record it retracts (its position
+            // and hash), so that replay finds it without an id index and
+            // folds exactly the bytes the retraction was accepted against.
+            refers_to: match &line.event {
+                Event::EventRetracted(retraction) => Some(retraction.event_id),
+                _ => None,
+            },
         })
         .map_err(|error| match error {
             StoreError::Conflict { .. } => LedgerError::Conflict {

@@ -28,4 +28,4 @@ pub use append::{
     JsonLines, LineError, LineId, Naming, Source, MAX_REPORTED_ERRORS,
 };
 pub use error::{ErrorKind, LedgerError};
-pub use reports::{report, report_counted, AsOf};
+pub use reports::{report, report_counted, report_with, AsOf};

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use event_store::{EventStore, Head};
 use std::sync::atomic::AtomicU64;
 
-use projections::{build_report, build_report_counted, Report, ReportKind};
+use projections::{build_report, build_report_with, replay::ReplayOptions, Report, ReportKind};
 
 use crate::LedgerError;
 
@@ -84,13 +84,35 @@ pub fn report_counted(
     threads: u64,
     progress: Option<&AtomicU64>,
 ) -> Result<Report, LedgerError> {
+    let options = ReplayOptions {
+        progress,
+        ..ReplayOptions::parts(threads)
+    };
+    report_with(store, kind, as_of, operation, &options)
+}
+
+/// Builds a report with replay options (threads, whether to start from a
+/// checkpoint, a progress counter).
+pub fn report_with(
+    store: &dyn EventStore,
+    kind: ReportKind,
+    as_of: AsOf,
+    operation: Option<&str>,
+    options: &ReplayOptions<'_>,
+) -> Result<Report, LedgerError> {
     let head = as_of.resolve(store)?;
-    let report = build_report_counted(store, kind, head, operation, threads, progress)?;
+    let report = build_report_with(store, kind, head, operation, options)?;
     if let Some(operation) = operation {
         if report.rows.is_empty() {
             // An operation with no rows in a detailed report may simply have
             // nothing of that kind: ask the summary whether it exists.
-            let summary = build_report(store, ReportKind::Summary, head, Some(operation), threads)?;
+            let summary = build_report(
+                store,
+                ReportKind::Summary,
+                head,
+                Some(operation),
+                options.parts,
+            )?;
             if summary.rows.is_empty() {
                 return Err(LedgerError::UnknownOperation {
                     operation: operation.to_owned(),

@@ -27,7 +27,10 @@ pub mod timeline;
 
 pub use error::ProjectionError;
 pub use render::{render, Format};
-pub use replay::{build_report, build_report_counted, fold, Checkpointed};
+pub use replay::{
+    build_report, build_report_counted, build_report_with, fold, Checkpointed, ReplayOptions,
+    Verified,
+};
 pub use report::{Cell, Report, ReportKind};
 
 use domain::{EventType, EventView};

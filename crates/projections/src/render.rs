@@ -7,6 +7,7 @@ use std::str::FromStr;
 use domain::format_minor_units;
 use serde_json::{Map, Value};
 
+use crate::replay::Verified;
 use crate::report::{decimal_with_separators, with_separators, Cell, Report, ReportKind};
 
 /// How to print a report.
@@ -97,7 +98,42 @@ fn json_cell(cell: &Cell) -> Value {
     }
 }
 
-/// `{"report", "as_of": {"position", "hash"}, "generated_by", "rows"}`.
+/// What the replay checked: `{"from", "to", "checkpoint"}`, the checkpoint
+/// being `{"position", "hash"}` or `null` (checked from position 1).
+fn verified_json(verified: &Verified) -> Value {
+    let mut out = Map::new();
+    out.insert("from".into(), Value::from(verified.from));
+    out.insert("to".into(), Value::from(verified.to));
+    out.insert(
+        "checkpoint".into(),
+        match verified.checkpoint {
+            Some(head) => {
+                let mut checkpoint = Map::new();
+                checkpoint.insert("position".into(), Value::from(head.position));
+                checkpoint.insert("hash".into(), Value::String(head.hash.to_string()));
+                Value::Object(checkpoint)
+            }
+            None => Value::Null,
+        },
+    );
+    Value::Object(out)
+}
+
+/// How the table and Markdown footers say what was checked.
+fn verified_text(verified: &Verified) -> String {
+    match verified.checkpoint {
+        Some(head) if verified.from > verified.to => {
+            format!("from a checkpoint at position {}", head.position)
+        }
+        Some(head) => format!(
+            "from a checkpoint at position {}, records {}..{} chain-checked",
+            head.position, verified.from, verified.to
+        ),
+        None => format!("records 1..{} chain-checked", verified.to),
+    }
+}
+
+/// `{"report", "as_of": {"position", "hash", "verified"}, "generated_by", "rows"}`.
 pub fn json(report: &Report, generated_by: &str) -> String {
     let rows: Vec<Value> = report
         .rows
@@ -116,6 +152,7 @@ pub fn json(report: &Report, generated_by: &str) -> String {
     let mut as_of = Map::new();
     as_of.insert("position".into(), Value::from(report.as_of.position));
     as_of.insert("hash".into(), Value::String(report.as_of.hash.to_string()));
+    as_of.insert("verified".into(), verified_json(&report.verified));
     let mut top = Map::new();
     top.insert("report".into(), Value::String(report.kind.to_string()));
     top.insert("as_of".into(), Value::Object(as_of));
@@ -388,8 +425,11 @@ pub fn table(report: &Report) -> String {
         out.push_str("(no rows)\n");
     }
     out.push_str(&format!(
-        "\n{} as of position {} (hash {})\n",
-        report.kind, report.as_of.position, report.as_of.hash
+        "\n{} as of position {} (hash {}); {}\n",
+        report.kind,
+        report.as_of.position,
+        report.as_of.hash,
+        verified_text(&report.verified)
     ));
     out
 }
@@ -416,8 +456,11 @@ pub fn markdown(report: &Report) -> String {
         out.push_str(&format!("| {} |\n", cells.join(" | ")));
     }
     out.push_str(&format!(
-        "\n_{} as of position {} (hash `{}`)_\n",
-        report.kind, report.as_of.position, report.as_of.hash
+        "\n_{} as of position {} (hash `{}`); {}_\n",
+        report.kind,
+        report.as_of.position,
+        report.as_of.hash,
+        verified_text(&report.verified)
     ));
     out
 }

@@ -1,17 +1,38 @@
 //! Driving projections over a store: replay, retractions, checkpoints, and
-//! folding in parallel parts.
+//! folding in parallel parts; and checking what is read.
 //!
-//! A checkpoint is a projection's state saved (as derived data of the store)
-//! with the position and hash of the last record it folded. It is used only
-//! if the log still holds that record with that hash; otherwise it is
-//! ignored and rebuilt. Deleting every checkpoint changes no output, only
-//! the time it takes.
+//! **Every record a replay folds is checked against the hash chain**: its
+//! hash is recomputed from the previous record's hash and its own bytes
+//! (`event_store::record_hash`), so that a record edited after it was
+//! written (even without rechaining) stops the replay with an integrity
+//! error instead of changing a figure. Parallel parts each start from the
+//! stored hash of the record before them and the parts' ends are checked to
+//! meet; the last record must carry the hash of the head being reported.
+//!
+//! **A retraction is folded against the record it pins**: the store pins the
+//! retracted record's position and hash in the retraction's record
+//! (`refers_to`), so replay reads that record by position, checks its bytes
+//! against the pinned hash, and takes exactly those bytes' contribution
+//! back out. (Retractions in logs written before the pin existed are looked
+//! up by id, and their target's bytes are checked against its neighbour.)
+//!
+//! **A checkpoint** is a projection's state saved (as derived data of the
+//! store) with the position and hash of the last record it folded. It is
+//! used only if the log still holds that record with that hash, and the
+//! records after it are chained from that hash; otherwise it is ignored.
+//! What a replay checked, and from where, is returned as [`Verified`] so that
+//! reports can say it. Deleting every checkpoint changes no output, only the
+//! time it takes; [`ReplayOptions::checkpoints`] `false` ignores them and
+//! checks the whole chain from position 1.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::{EventType, EventView};
-use event_store::{EnvelopeRef, EventStore, Head, Range, StoreError};
+use event_store::{
+    record_hash, Envelope, EnvelopeRef, EventStore, Hash, Head, Link, Range, StoreError,
+};
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 use crate::report::{Report, ReportKind};
 use crate::{Meta, Projection, ProjectionError, Tabular};
@@ -23,6 +44,42 @@ const CHECKPOINT_FORMAT: u32 = 1;
 /// Below this many records, replaying costs less than saving a checkpoint.
 const CHECKPOINT_MIN_RECORDS: u64 = 1;
 
+/// How a replay runs.
+#[derive(Clone, Copy, Debug)]
+pub struct ReplayOptions<'a> {
+    /// The number of threads a long replay is split over.
+    pub parts: u64,
+    /// Whether to start from a checkpoint (when one is usable). `false`
+    /// replays and checks every record from position 1.
+    pub checkpoints: bool,
+    /// Counts the records folded, for a progress line.
+    pub progress: Option<&'a AtomicU64>,
+}
+
+impl ReplayOptions<'_> {
+    /// `parts` threads, checkpoints used, no progress counter.
+    pub fn parts(parts: u64) -> ReplayOptions<'static> {
+        ReplayOptions {
+            parts,
+            checkpoints: true,
+            progress: None,
+        }
+    }
+}
+
+/// What a replay established: the hash chain of records `from..=to` was
+/// checked, starting from `checkpoint`'s hash (a checkpoint folded up to it)
+/// or, without one, from the start of the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verified {
+    /// The first record checked (`to + 1` when nothing needed checking).
+    pub from: u64,
+    /// The last record checked: the head reported.
+    pub to: u64,
+    /// The checkpoint the fold started from, if any.
+    pub checkpoint: Option<Head>,
+}
+
 fn unreadable(position: u64, reason: impl Into<String>) -> ProjectionError {
     ProjectionError::Unreadable {
         position,
@@ -30,9 +87,103 @@ fn unreadable(position: u64, reason: impl Into<String>) -> ProjectionError {
     }
 }
 
+/// The log's bytes are not what was written: an integrity failure.
+fn tampered(position: u64, reason: impl Into<String>) -> ProjectionError {
+    ProjectionError::Store(StoreError::Corrupt {
+        location: format!("position {position}"),
+        reason: format!(
+            "{}; the record was changed after it was written (`theseus verify` checks the whole log)",
+            reason.into()
+        ),
+    })
+}
+
 fn event_type_of(position: u64, name: &str) -> Result<EventType, ProjectionError> {
     EventType::parse(name)
         .ok_or_else(|| unreadable(position, format!("unknown event type {name:?}")))
+}
+
+/// Checks one record against the hash of the record before it; returns its
+/// hash, the previous hash for the next record.
+fn check_chain(previous: &Hash, record: &EnvelopeRef<'_>) -> Result<Hash, ProjectionError> {
+    match record_hash(previous, record.line) {
+        Some((computed, stored)) if computed == stored && stored == record.hash => Ok(stored),
+        Some(_) => Err(tampered(record.position, "its hash does not chain")),
+        None => Err(tampered(record.position, "it does not end with a hash")),
+    }
+}
+
+/// The stored hash of the record before `position` (the genesis hash before
+/// the first): what a fold starting at `position` chains from.
+fn hash_before(store: &dyn EventStore, position: u64) -> Result<Hash, ProjectionError> {
+    if position <= 1 {
+        return Ok(Hash::GENESIS);
+    }
+    match store.get_at(position - 1)? {
+        Some(record) => Ok(record.hash),
+        None => Err(ProjectionError::Store(StoreError::Corrupt {
+            location: format!("position {}", position - 1),
+            reason: "missing".into(),
+        })),
+    }
+}
+
+/// The record a retraction pins, read by position and checked: the right id,
+/// and bytes that hash (from their predecessor's hash) to the pinned hash.
+fn pinned_target(
+    store: &dyn EventStore,
+    retraction: u64,
+    link: Link,
+    event_id: Uuid,
+) -> Result<Envelope, ProjectionError> {
+    let target = store.get_at(link.position)?.ok_or_else(|| {
+        tampered(
+            retraction,
+            format!(
+                "it retracts position {}, which the log does not hold",
+                link.position
+            ),
+        )
+    })?;
+    if target.id != event_id {
+        return Err(tampered(
+            retraction,
+            format!(
+                "it retracts {event_id}, but position {} holds {}",
+                link.position, target.id
+            ),
+        ));
+    }
+    let previous = hash_before(store, link.position)?;
+    match record_hash(&previous, &target.line) {
+        Some((computed, stored)) if computed == link.hash && stored == link.hash => Ok(target),
+        _ => Err(tampered(
+            link.position,
+            format!(
+                "it does not match the hash that the retraction at position {retraction} pinned"
+            ),
+        )),
+    }
+}
+
+/// The record a retraction without a pin (a log written before pins
+/// existed) names, by id, with its bytes checked against its predecessor.
+fn legacy_target(
+    store: &dyn EventStore,
+    retraction: u64,
+    event_id: Uuid,
+) -> Result<Envelope, ProjectionError> {
+    let target = store.get(event_id)?.ok_or_else(|| {
+        unreadable(
+            retraction,
+            format!("retracts {event_id}, which the log does not hold"),
+        )
+    })?;
+    let previous = hash_before(store, target.position)?;
+    match record_hash(&previous, &target.line) {
+        Some((computed, stored)) if computed == stored && stored == target.hash => Ok(target),
+        _ => Err(tampered(target.position, "its hash does not chain")),
+    }
 }
 
 /// Folds one record (and, for a retraction, takes its target back out).
@@ -51,13 +202,10 @@ fn fold_record<P: Projection>(
     };
     state.record(&meta, &view);
     if let (true, EventView::EventRetracted { event_id }) = (P::NEEDS_RETRACTED, &view) {
-        let event_id = *event_id;
-        let target = store.get(event_id)?.ok_or_else(|| {
-            unreadable(
-                record.position,
-                format!("retracts {event_id}, which the log does not hold"),
-            )
-        })?;
+        let target = match record.refers_to {
+            Some(link) => pinned_target(store, record.position, link, *event_id)?,
+            None => legacy_target(store, record.position, *event_id)?,
+        };
         let target_type = event_type_of(target.position, &target.event_type)?;
         let target_view = EventView::decode(target_type, &target.data)
             .map_err(|reason| unreadable(target.position, format!("data: {reason}")))?;
@@ -71,13 +219,15 @@ fn fold_record<P: Projection>(
     Ok(())
 }
 
-/// Folds the records of `range` into `state`, in order.
+/// Folds the records of `range` into `state`, in order, checking each
+/// against the chain.
 pub fn fold<P: Projection>(
     store: &dyn EventStore,
     state: &mut P,
     range: Range,
 ) -> Result<(), ProjectionError> {
-    fold_counted(store, state, range, None)
+    let previous = hash_before(store, range.from)?;
+    fold_checked(store, state, range, previous, None).map(|_| ())
 }
 
 /// Records are counted into a progress counter in steps of this many, so
@@ -85,15 +235,20 @@ pub fn fold<P: Projection>(
 /// record.
 const PROGRESS_STEP: u64 = 1 << 14;
 
-/// [`fold`], adding the number of records folded to `progress`.
-fn fold_counted<P: Projection>(
+/// Folds `range` into `state`, each record checked against the chain from
+/// `previous` (the hash of the record before `range.from`). Returns the last
+/// record's hash (`previous` when the range is empty).
+fn fold_checked<P: Projection>(
     store: &dyn EventStore,
     state: &mut P,
     range: Range,
+    previous: Hash,
     progress: Option<&AtomicU64>,
-) -> Result<(), ProjectionError> {
+) -> Result<Hash, ProjectionError> {
     let mut failure = None;
     let mut uncounted = 0;
+    let mut previous = previous;
+    let mut expected = range.from.max(1);
     let result = store.scan(range, &mut |record| {
         if let Some(progress) = progress {
             uncounted += 1;
@@ -102,7 +257,20 @@ fn fold_counted<P: Projection>(
                 uncounted = 0;
             }
         }
-        fold_record(store, state, record).map_err(|error| {
+        let step = if record.position == expected {
+            check_chain(&previous, record)
+        } else {
+            Err(tampered(
+                record.position,
+                format!("expected position {expected} here"),
+            ))
+        }
+        .and_then(|hash| {
+            previous = hash;
+            expected += 1;
+            fold_record(store, state, record)
+        });
+        step.map_err(|error| {
             failure = Some(error);
             StoreError::Visitor("projection failed".into())
         })
@@ -113,7 +281,7 @@ fn fold_counted<P: Projection>(
     match (result, failure) {
         (_, Some(error)) => Err(error),
         (Err(error), None) => Err(error.into()),
-        (Ok(()), None) => Ok(()),
+        (Ok(()), None) => Ok(previous),
     }
 }
 
@@ -124,21 +292,26 @@ pub fn fold_parallel<P: Projection>(
     range: Range,
     parts: u64,
 ) -> Result<P, ProjectionError> {
-    fold_parallel_counted(store, range, parts, None)
+    let previous = hash_before(store, range.from)?;
+    fold_parallel_checked(store, range, parts, previous, None).map(|(state, _)| state)
 }
 
-fn fold_parallel_counted<P: Projection>(
+/// [`fold_parallel`] with each slice checked against the chain: slice `k`
+/// starts from the stored hash of the record before it, and must end on the
+/// hash slice `k + 1` started from. Returns the state and the last hash.
+fn fold_parallel_checked<P: Projection>(
     store: &dyn EventStore,
     range: Range,
     parts: u64,
+    previous: Hash,
     progress: Option<&AtomicU64>,
-) -> Result<P, ProjectionError> {
+) -> Result<(P, Hash), ProjectionError> {
     let parts = parts.max(1);
     let length = range.to.saturating_sub(range.from) + 1;
     if parts == 1 || length < parts * 1024 {
         let mut state = P::default();
-        fold_counted(store, &mut state, range, progress)?;
-        return Ok(state);
+        let last = fold_checked(store, &mut state, range, previous, progress)?;
+        return Ok((state, last));
     }
     let step = length.div_ceil(parts);
     let slices: Vec<Range> = (0..parts)
@@ -150,13 +323,23 @@ fn fold_parallel_counted<P: Projection>(
         })
         .filter(|slice| slice.from <= slice.to)
         .collect();
-    let results: Vec<Result<P, ProjectionError>> = std::thread::scope(|scope| {
+    let mut starts = Vec::with_capacity(slices.len());
+    for (i, slice) in slices.iter().enumerate() {
+        starts.push(if i == 0 {
+            previous
+        } else {
+            hash_before(store, slice.from)?
+        });
+    }
+    let results: Vec<Result<(P, Hash), ProjectionError>> = std::thread::scope(|scope| {
         let handles: Vec<_> = slices
             .iter()
-            .map(|slice| {
+            .zip(&starts)
+            .map(|(slice, start)| {
                 scope.spawn(move || {
                     let mut state = P::default();
-                    fold_counted(store, &mut state, *slice, progress).map(|()| state)
+                    fold_checked(store, &mut state, *slice, *start, progress)
+                        .map(|last| (state, last))
                 })
             })
             .collect();
@@ -170,10 +353,21 @@ fn fold_parallel_counted<P: Projection>(
             .collect()
     });
     let mut merged = P::default();
-    for part in results {
-        merged.merge(part?);
+    let mut last = previous;
+    for (i, part) in results.into_iter().enumerate() {
+        let (state, end) = part?;
+        if let Some(next_start) = starts.get(i + 1) {
+            if end != *next_start {
+                return Err(tampered(
+                    slices[i].to,
+                    "its hash changed while it was being read",
+                ));
+            }
+        }
+        merged.merge(state);
+        last = end;
     }
-    Ok(merged)
+    Ok((merged, last))
 }
 
 #[derive(Serialize, Deserialize)]
@@ -258,28 +452,52 @@ pub fn build<P: Projection>(
     as_of: Head,
     parts: u64,
 ) -> Result<Checkpointed<P>, ProjectionError> {
-    build_counted(store, as_of, parts, None)
+    build_with(store, as_of, &ReplayOptions::parts(parts)).map(|(built, _)| built)
 }
 
-fn build_counted<P: Projection>(
+/// [`build`] with options; also says what was verified.
+pub fn build_with<P: Projection>(
     store: &dyn EventStore,
     as_of: Head,
-    parts: u64,
-    progress: Option<&AtomicU64>,
-) -> Result<Checkpointed<P>, ProjectionError> {
-    let start = load_checkpoint::<P>(store, &as_of)?.unwrap_or(Checkpointed {
+    options: &ReplayOptions<'_>,
+) -> Result<(Checkpointed<P>, Verified), ProjectionError> {
+    let loaded = if options.checkpoints {
+        load_checkpoint::<P>(store, &as_of)?
+    } else {
+        None
+    };
+    let checkpoint = loaded.as_ref().map(|loaded| loaded.head);
+    let start = loaded.unwrap_or(Checkpointed {
         state: P::default(),
         head: Head::EMPTY,
     });
+    let verified = Verified {
+        from: start.head.position + 1,
+        to: as_of.position,
+        checkpoint,
+    };
     if start.head.position == as_of.position {
-        return Ok(start);
+        if start.head.hash != as_of.hash {
+            return Err(tampered(as_of.position, "the head's hash changed"));
+        }
+        return Ok((start, verified));
     }
     let tail = Range::new(start.head.position + 1, as_of.position);
     let mut state = start.state;
-    if tail.to - tail.from >= 1024 * parts {
-        state.merge(fold_parallel_counted::<P>(store, tail, parts, progress)?);
+    let parts = options.parts.max(1);
+    let last = if tail.to - tail.from >= 1024 * parts {
+        let (folded, last) =
+            fold_parallel_checked::<P>(store, tail, parts, start.head.hash, options.progress)?;
+        state.merge(folded);
+        last
     } else {
-        fold_counted(store, &mut state, tail, progress)?;
+        fold_checked(store, &mut state, tail, start.head.hash, options.progress)?
+    };
+    if last != as_of.hash {
+        return Err(tampered(
+            as_of.position,
+            "the records before it do not chain to its hash",
+        ));
     }
     let built = Checkpointed { state, head: as_of };
     let replayed = as_of.position - start.head.position;
@@ -287,7 +505,7 @@ fn build_counted<P: Projection>(
         // A failed save costs only time on the next report.
         let _ = save(store, &built);
     }
-    Ok(built)
+    Ok((built, verified))
 }
 
 /// Builds a report of `kind` as of `as_of`.
@@ -298,7 +516,7 @@ pub fn build_report(
     operation: Option<&str>,
     parts: u64,
 ) -> Result<Report, ProjectionError> {
-    build_report_counted(store, kind, as_of, operation, parts, None)
+    build_report_with(store, kind, as_of, operation, &ReplayOptions::parts(parts))
 }
 
 /// [`build_report`], adding the number of records replayed to `progress` as
@@ -311,27 +529,45 @@ pub fn build_report_counted(
     parts: u64,
     progress: Option<&AtomicU64>,
 ) -> Result<Report, ProjectionError> {
-    use crate::{countries::Countries, networks::Networks, summary::Summary, timeline::Timeline};
-    let (columns, rows) = match kind {
-        ReportKind::Summary => build_counted::<Summary>(store, as_of, parts, progress)?
-            .state
-            .rows(kind, operation),
-        ReportKind::Countries | ReportKind::Seizures => {
-            build_counted::<Countries>(store, as_of, parts, progress)?
-                .state
-                .rows(kind, operation)
-        }
-        ReportKind::Timeline => build_counted::<Timeline>(store, as_of, parts, progress)?
-            .state
-            .rows(kind, operation),
-        ReportKind::Networks => build_counted::<Networks>(store, as_of, parts, progress)?
-            .state
-            .rows(kind, operation),
+    let options = ReplayOptions {
+        progress,
+        ..ReplayOptions::parts(parts)
     };
-    Ok(Report {
-        kind,
-        as_of,
-        columns,
-        rows,
-    })
+    build_report_with(store, kind, as_of, operation, &options)
+}
+
+/// Builds a report of `kind` as of `as_of` with replay options.
+pub fn build_report_with(
+    store: &dyn EventStore,
+    kind: ReportKind,
+    as_of: Head,
+    operation: Option<&str>,
+    options: &ReplayOptions<'_>,
+) -> Result<Report, ProjectionError> {
+    use crate::{countries::Countries, networks::Networks, summary::Summary, timeline::Timeline};
+    fn report_of<P: Tabular>(
+        store: &dyn EventStore,
+        kind: ReportKind,
+        as_of: Head,
+        operation: Option<&str>,
+        options: &ReplayOptions<'_>,
+    ) -> Result<Report, ProjectionError> {
+        let (built, verified) = build_with::<P>(store, as_of, options)?;
+        let (columns, rows) = built.state.rows(kind, operation);
+        Ok(Report {
+            kind,
+            as_of,
+            verified,
+            columns,
+            rows,
+        })
+    }
+    match kind {
+        ReportKind::Summary => report_of::<Summary>(store, kind, as_of, operation, options),
+        ReportKind::Countries | ReportKind::Seizures => {
+            report_of::<Countries>(store, kind, as_of, operation, options)
+        }
+        ReportKind::Timeline => report_of::<Timeline>(store, kind, as_of, operation, options),
+        ReportKind::Networks => report_of::<Networks>(store, kind, as_of, operation, options),
+    }
 }

@@ -7,6 +7,8 @@ use std::str::FromStr;
 use domain::{format_minor_units, Currency};
 use event_store::Head;
 
+use crate::replay::Verified;
+
 /// The kinds of report.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum ReportKind {
@@ -96,6 +98,8 @@ pub struct Report {
     pub kind: ReportKind,
     /// The last record replayed.
     pub as_of: Head,
+    /// What the replay checked against the hash chain, and from where.
+    pub verified: Verified,
     pub columns: Vec<&'static str>,
     pub rows: Vec<Vec<Cell>>,
 }

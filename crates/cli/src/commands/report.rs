@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use clap::Args;
 use ledger::AsOf;
+use projections::ReplayOptions;
 
 use crate::exit::Failure;
 use crate::progress;
@@ -34,6 +35,11 @@ pub struct ReportArgs {
     /// How to print it.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
+    /// Ignore checkpoints: replay and chain-check every record from
+    /// position 1 (a checkpoint covers the records before it as they were
+    /// when it was made; this catches an edit made since under one).
+    #[arg(long)]
+    no_checkpoint: bool,
 }
 
 pub fn run(spec: &StoreSpec, args: ReportArgs, out: &mut dyn Write) -> Result<(), Failure> {
@@ -44,13 +50,17 @@ pub fn run(spec: &StoreSpec, args: ReportArgs, out: &mut dyn Write) -> Result<()
     let (replayed, finished) = (AtomicU64::new(0), AtomicBool::new(false));
     let report = std::thread::scope(|scope| {
         scope.spawn(|| progress::watch("replay", total, &replayed, &finished));
-        let report = ledger::report_counted(
+        let options = ReplayOptions {
+            parts: threads,
+            checkpoints: !args.no_checkpoint,
+            progress: Some(&replayed),
+        };
+        let report = ledger::report_with(
             store,
             args.kind.into(),
             args.as_of.unwrap_or(AsOf::Head),
             args.operation.as_deref(),
-            threads,
-            Some(&replayed),
+            &options,
         );
         finished.store(true, Ordering::Relaxed);
         report

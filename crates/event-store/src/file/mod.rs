@@ -36,12 +36,14 @@
 //!   into place (rebuild, growth);
 //! * a dropped transaction and `save_derived`: nothing.
 //!
-//! Codemap: `segments.rs` (names, chunked line reading), `tail.rs` (the head
+//! Codemap: `segments.rs` (names, chunked line reading), `seek.rs` (finding
+//! a position by bisection, without derived files), `tail.rs` (the head
 //! and torn tails), `index.rs` (derived indexes), `transaction.rs`
 //! (appending, and what is synced when), `verify.rs`, `derived.rs`.
 
 pub(crate) mod derived;
 pub(crate) mod index;
+mod seek;
 pub(crate) mod segments;
 pub(crate) mod tail;
 pub(crate) mod transaction;
@@ -479,6 +481,30 @@ impl FileStore {
     /// found to be that id at that position; anything else (a miss, a
     /// stale index, an error) goes the full way.
     fn get_cached(&self, id: Uuid) -> Option<Envelope> {
+        self.with_cached_lookups(|view, index| {
+            let (position, offset) = index.lookup(&id)?;
+            if position > view.head.position {
+                return None;
+            }
+            read_checked(view, position, offset, Some(id))
+                .ok()
+                .flatten()
+        })
+    }
+
+    /// [`FileStore::get_cached`] for a position: replay reads the record a
+    /// retraction is pinned to this way.
+    fn get_at_cached(&self, position: u64) -> Option<Envelope> {
+        self.with_cached_lookups(|view, index| {
+            let offset = index.offset_of(position)?;
+            read_checked(view, position, offset, None).ok().flatten()
+        })
+    }
+
+    fn with_cached_lookups(
+        &self,
+        lookup: impl FnOnce(&LogView, &IndexReader) -> Option<Envelope>,
+    ) -> Option<Envelope> {
         let mut cache = self.lookups.lock().ok()?;
         if cache.is_none() {
             let view = self.current_view().ok()?;
@@ -486,13 +512,7 @@ impl FileStore {
             *cache = Some((view, index));
         }
         let (view, index) = cache.as_ref()?;
-        let (position, offset) = index.lookup(&id)?;
-        if position > view.head.position {
-            return None;
-        }
-        read_checked(view, position, offset, Some(id))
-            .ok()
-            .flatten()
+        lookup(view, index)
     }
 
     fn get_indexed(&self, view: &LogView, id: Uuid) -> Result<Lookup, StoreError> {
@@ -502,7 +522,7 @@ impl FileStore {
         if let Some((position, offset)) = index.lookup(&id) {
             if position <= view.head.position {
                 return match read_checked(view, position, offset, Some(id))? {
-                    Some(found) => Ok(Lookup::Answer(Some(found))),
+                    Some(found) => Ok(Lookup::Answer(Some(Box::new(found)))),
                     None => Ok(Lookup::Damaged),
                 };
             }
@@ -539,13 +559,21 @@ impl std::fmt::Display for Found {
 impl std::error::Error for Found {}
 
 enum Lookup {
-    Answer(Option<Envelope>),
+    Answer(Option<Box<Envelope>>),
     Unknown { from: u64 },
     Damaged,
 }
 
-/// The offset of the record at `position` in `segment`, by counting lines.
+/// The offset of the record at `position` in `segment`, without derived
+/// files: by bisection over the segment's bytes (see `seek.rs`), else by
+/// counting lines.
 fn count_to(segment: &Segment, position: u64) -> Result<u64, StoreError> {
+    let len = std::fs::metadata(&segment.path)
+        .map_err(|error| StoreError::io(&segment.path, error))?
+        .len();
+    if let Some(offset) = seek::seek_position(segment, len, position)? {
+        return Ok(offset);
+    }
     let skip = position - segment.first;
     let file = open_read(&segment.path)?;
     let mut reader = LineReader::new(file, 0, u64::MAX, READ_CHUNK);
@@ -587,7 +615,7 @@ impl EventStore for FileStore {
         let mut from = 1;
         for attempt in 0..2 {
             match self.get_indexed(&view, id)? {
-                Lookup::Answer(answer) => return Ok(answer),
+                Lookup::Answer(answer) => return Ok(answer.map(|found| *found)),
                 Lookup::Unknown { from: start } => {
                     from = start;
                     if attempt == 0 && self.try_refresh_index(false)? {
@@ -608,6 +636,9 @@ impl EventStore for FileStore {
     }
 
     fn get_at(&self, position: u64) -> Result<Option<Envelope>, StoreError> {
+        if let Some(found) = self.get_at_cached(position) {
+            return Ok(Some(found));
+        }
         let view = self.current_view()?;
         if position == 0 || position > view.head.position {
             return Ok(None);

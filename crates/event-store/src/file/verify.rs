@@ -422,6 +422,7 @@ mod tests {
                     reported_at: None,
                     data: format!("{{\"n\":{id}}}"),
                     expected_version: None,
+                    refers_to: None,
                 })?;
             }
             transaction.commit()?;

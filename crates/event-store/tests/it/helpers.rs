@@ -20,6 +20,7 @@ pub fn event(id: u128, operation: &str, data: &str) -> NewEvent {
         reported_at: None,
         data: data.to_owned(),
         expected_version: None,
+        refers_to: None,
     }
 }
 

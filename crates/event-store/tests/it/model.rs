@@ -43,6 +43,7 @@ fn new_event((id, operation, data, expected): (u8, u8, u8, Option<u8>)) -> NewEv
         reported_at: None,
         data: format!("{{\"v\":{data}}}"),
         expected_version: expected.map(u64::from),
+        refers_to: None,
     }
 }
 
