@@ -10,7 +10,10 @@ mod checked_reports;
 mod cli;
 mod concurrency;
 mod crash;
+mod dry_run;
+mod import_csv;
 mod sample;
+mod schema;
 mod tamper;
 
 // Laws, with proptest.
