@@ -2,7 +2,7 @@
 //! `--help` lists the possible values and a typo gets a suggestion.
 //!
 //! The projections crate knows no clap (nothing below the CLI parses command
-//! lines), so its enums are mirrored here by [`mirror!`], which converts both
+//! lines), so its enums are mirrored here by `mirror!`, which converts both
 //! ways with exhaustive matches: a variant added on either side without its
 //! mirror does not compile. To add a report kind or a format, add one line
 //! to the list below.
