@@ -129,8 +129,8 @@ fn json_reports_say_which_log_prefix_they_come_from() {
 #[test]
 fn every_report_renders_in_every_format() {
     let store = three_batches();
-    for kind in ["summary", "countries", "timeline", "seizures", "networks"] {
-        for format in ["table", "json", "csv", "markdown"] {
+    for kind in crate::support::REPORT_KINDS {
+        for format in crate::support::FORMATS {
             let out = store.run(&["report", kind, "--format", format]).ok();
             assert!(out.contains("op-a"), "{kind} {format}: {out}");
         }
@@ -139,7 +139,7 @@ fn every_report_renders_in_every_format() {
     assert!(table.contains("12,500"), "thousands separators: {table}");
     let csv = store.run(&["report", "seizures", "--format", "csv"]).ok();
     assert!(
-        csv.starts_with("operation,country,item,quantity,unit\r\n"),
+        csv.starts_with("operation,country,item,quantity,unit\n"),
         "{csv}"
     );
     assert!(csv.contains("op-a,AL,cash,1500.50,EUR"), "{csv}");

@@ -461,11 +461,16 @@ impl Builder {
             match event_type {
                 EventType::ArrestMade => {
                     data["network"] = json!(network);
-                    data["offences"] = json!(["migrant_smuggling"]);
+                    data["offences"] = if o.pick.is_multiple_of(3) {
+                        json!(["trafficking_in_persons", "document_fraud"])
+                    } else {
+                        json!(["migrant_smuggling"])
+                    };
                 }
                 EventType::VictimRescued => {
-                    data["minor"] = json!(true);
-                    data["nationality"] = json!("SY");
+                    data["minor"] = json!(o.pick.is_multiple_of(2));
+                    data["nationality"] = json!(["SY", "AF"][o.pick % 2]);
+                    data["exploitation"] = json!(["labour", "sexual", "begging"][o.pick % 3]);
                 }
                 EventType::ItemsSeized => data["location"] = json!(location),
                 EventType::DrugsSeized => data["substance"] = json!("cannabis"),

@@ -5,6 +5,7 @@
 mod support;
 
 // End to end, through the binary.
+mod analyst;
 mod bad_input;
 mod checked_reports;
 mod cli;
@@ -20,6 +21,7 @@ mod schema;
 mod tamper;
 
 // Laws, with proptest.
+mod analyst_laws;
 mod conformance;
 mod differential;
 mod generators;

@@ -12,11 +12,14 @@ use std::io::Cursor;
 use event_store::{EventStore, Head, MemoryStore, Range, Stamp};
 use ledger::state::Operations;
 use ledger::{AppendOptions, AsOf, LedgerError};
+use projections::arrests::Arrests;
 use projections::countries::Countries;
+use projections::locations::Locations;
 use projections::networks::Networks;
 use projections::replay::{self, Checkpointed};
 use projections::summary::Summary;
 use projections::timeline::Timeline;
+use projections::victims::Victims;
 use projections::{render, Cell, Format, Projection, ReportKind};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -221,6 +224,9 @@ proptest! {
         checkpoint_law::<Countries>(&store, k)?;
         checkpoint_law::<Timeline>(&store, k)?;
         checkpoint_law::<Networks>(&store, k)?;
+        checkpoint_law::<Victims>(&store, k)?;
+        checkpoint_law::<Arrests>(&store, k)?;
+        checkpoint_law::<Locations>(&store, k)?;
         checkpoint_law::<Operations>(&store, k)?;
     }
 
@@ -236,6 +242,9 @@ proptest! {
         merge_law::<Countries>(&store, &cuts)?;
         merge_law::<Timeline>(&store, &cuts)?;
         merge_law::<Networks>(&store, &cuts)?;
+        merge_law::<Victims>(&store, &cuts)?;
+        merge_law::<Arrests>(&store, &cuts)?;
+        merge_law::<Locations>(&store, &cuts)?;
         merge_law::<Operations>(&store, &cuts)?;
     }
 
@@ -373,5 +382,22 @@ proptest! {
         prop_assert_eq!(parallel, full::<Timeline>(&store));
         let parallel: Networks = replay::fold_parallel(&store, range, parts).expect("fold");
         prop_assert_eq!(parallel, full::<Networks>(&store));
+        let parallel: Victims = replay::fold_parallel(&store, range, parts).expect("fold");
+        prop_assert_eq!(parallel, full::<Victims>(&store));
+        let parallel: Arrests = replay::fold_parallel(&store, range, parts).expect("fold");
+        prop_assert_eq!(parallel, full::<Arrests>(&store));
+        let parallel: Locations = replay::fold_parallel(&store, range, parts).expect("fold");
+        prop_assert_eq!(parallel, full::<Locations>(&store));
+        // A filtered fold, which starts each part from the filter, too.
+        let filter = projections::Filter {
+            countries: [domain::Country::parse("AL").expect("AL"), domain::Country::parse("TR").expect("TR")].into(),
+            ..projections::Filter::default()
+        };
+        let head = store.head().expect("head");
+        let init = || projections::filter::Filtered::<Summary>::new(filter.clone());
+        let options = |parts| projections::ReplayOptions { parts, checkpoints: false, progress: None };
+        let (split, _) = replay::fold_from(&store, head, &options(parts), &init).expect("fold");
+        let (whole, _) = replay::fold_from(&store, head, &options(1), &init).expect("fold");
+        prop_assert_eq!(split.inner, whole.inner);
     }
 }

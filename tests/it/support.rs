@@ -35,6 +35,21 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Every kind of report.
+pub const REPORT_KINDS: [&str; 8] = [
+    "summary",
+    "countries",
+    "timeline",
+    "seizures",
+    "networks",
+    "victims",
+    "arrests",
+    "locations",
+];
+
+/// Every output format.
+pub const FORMATS: [&str; 6] = ["table", "json", "jsonl", "csv", "markdown", "html"];
+
 /// The result of one `theseus` run.
 #[derive(Debug)]
 pub struct Run {

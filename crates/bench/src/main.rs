@@ -784,6 +784,8 @@ fn print_summary(summary: &Summary, position: u64, hash: &str) -> Result<()> {
             to: position,
             checkpoint: None,
         },
+        operation: None,
+        filter: projections::Filter::default(),
         columns,
         rows,
     };

@@ -87,6 +87,14 @@ enum Command {
     Record(commands::record::RecordArgs),
     /// Rebuild a report by replaying the log.
     Report(commands::report::ReportArgs),
+    /// List the events themselves, one row each (never a suspect's or a
+    /// victim's reference).
+    Events(commands::events::EventsArgs),
+    /// Show the events behind one figure of the summary.
+    Trace(commands::trace::TraceArgs),
+    /// Show every summary figure that differs between two prefixes of the
+    /// log, and the events in between that changed it.
+    Diff(commands::diff::DiffArgs),
     /// Print each new committed event as a JSON line as it arrives.
     Follow(commands::follow::FollowArgs),
     /// Check every record and the whole hash chain.
@@ -149,6 +157,9 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Import(command) => commands::import::run(spec, command, out),
         Command::Record(args) => commands::record::run(spec, args, out),
         Command::Report(args) => commands::report::run(spec, args, out),
+        Command::Events(args) => commands::events::run(spec, args, out),
+        Command::Trace(args) => commands::trace::run(spec, args, out),
+        Command::Diff(args) => commands::diff::run(spec, args, out),
         Command::Follow(args) => commands::follow::run(spec, args, out),
         Command::Verify(args) => commands::verify::run(spec, args, out),
         Command::Head => commands::head::run(spec, out),

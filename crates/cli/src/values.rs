@@ -48,6 +48,9 @@ mirror! {
         Timeline = "timeline": "one row per operation and UTC day of occurred_at",
         Seizures = "seizures": "one row per operation, country and kind of seizure",
         Networks = "networks": "one row per operation and network: arrests and the latest profile",
+        Victims = "victims": "one row per operation and country: rescues, minors, nationality, exploitation",
+        Arrests = "arrests": "one row per operation and country: arrests by offence, by location, by network",
+        Locations = "locations": "one row per operation and location: arrests, rescues, detections, seizures",
     }
 }
 
@@ -56,8 +59,10 @@ mirror! {
     FormatArg => projections::Format {
         Table = "table": "aligned, for people, with the position and hash it was built from",
         Json = "json": "one object with as_of, generated_by and rows",
+        Jsonl = "jsonl": "JSON Lines: a first line saying what the rows are, then one row per line",
         Csv = "csv": "RFC 4180, nested counts flattened into columns",
         Markdown = "markdown": "a GitHub table",
+        Html = "html": "one self-contained HTML page",
     }
 }
 

@@ -45,4 +45,4 @@ pub use operation::{Operation, Period, Refusal, RetractionTarget};
 pub use text::{is_invisible, Pseudonym, Slug, Text, Token, BIDI_CONTROLS, MAX_TEXT_CHARS};
 pub use time::{parse_instant, Day, InstantError, OccurredAt, MAX_FRACTION_DIGITS};
 pub use view::{utc_day_of, EventView};
-pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence};
+pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence, OffenceSet};

@@ -14,7 +14,10 @@ use chrono::NaiveDate;
 use uuid::Uuid;
 
 use crate::raw;
-use crate::{CheckKind, Country, Currency, Day, Event, EventType, Item, Location, Money};
+use crate::{
+    CheckKind, Country, Currency, Day, Event, EventType, Exploitation, Item, Location, Money,
+    Offence, OffenceSet,
+};
 
 /// The fields of an event that reports use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,11 +46,17 @@ pub enum EventView<'a> {
         day: Day,
         location: Location,
         network: Option<Cow<'a, str>>,
+        offences: OffenceSet,
     },
+    /// The victim's reference is not decoded; what is known about the
+    /// victim (minor, nationality, form of exploitation) is.
     VictimRescued {
         country: Country,
         day: Day,
         location: Location,
+        minor: Option<bool>,
+        nationality: Option<Country>,
+        exploitation: Option<Exploitation>,
     },
     MigrantsDetected {
         country: Country,
@@ -141,6 +150,10 @@ struct RawFields<'a> {
     currency: Option<&'a str>,
     amount: Option<&'a str>,
     network: Option<&'a str>,
+    offences: Option<&'a str>,
+    minor: Option<&'a str>,
+    nationality: Option<&'a str>,
+    exploitation: Option<&'a str>,
     name: Option<&'a str>,
     coordinator: Option<&'a str>,
     countries: Option<&'a str>,
@@ -172,6 +185,10 @@ impl<'a> RawFields<'a> {
                 "currency" => &mut raw.currency,
                 "amount" => &mut raw.amount,
                 "network" => &mut raw.network,
+                "offences" => &mut raw.offences,
+                "minor" => &mut raw.minor,
+                "nationality" => &mut raw.nationality,
+                "exploitation" => &mut raw.exploitation,
                 "name" => &mut raw.name,
                 "coordinator" => &mut raw.coordinator,
                 "countries" => &mut raw.countries,
@@ -223,6 +240,34 @@ fn word<T>(value: Option<&str>, name: &str, parse: fn(&str) -> Option<T>) -> Res
     parse(&word).ok_or_else(|| format!("{name}: unknown {word:?}"))
 }
 
+/// A list of offence words, `["a","b"]`, read without allocating.
+fn offences(value: Option<&str>) -> Result<OffenceSet, String> {
+    let Some(raw) = value else {
+        return Ok(OffenceSet::EMPTY);
+    };
+    let inner = raw
+        .trim()
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .ok_or_else(|| format!("offences: expected a list, found {raw}"))?;
+    let mut set = OffenceSet::EMPTY;
+    for word in inner.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+        let word = raw::string(word).map_err(|e| format!("offences: {e}"))?;
+        let offence = Offence::parse(&word).ok_or_else(|| format!("offences: unknown {word:?}"))?;
+        set = set.with(offence);
+    }
+    Ok(set)
+}
+
+fn flag(value: Option<&str>, name: &str) -> Result<Option<bool>, String> {
+    match value {
+        None => Ok(None),
+        Some("true") => Ok(Some(true)),
+        Some("false") => Ok(Some(false)),
+        Some(other) => Err(format!("{name}: expected true or false, found {other}")),
+    }
+}
+
 fn date(value: Option<&str>, name: &str) -> Result<Day, String> {
     let text = text(value, name)?;
     Day::parse(&text).ok_or_else(|| format!("{name}: {text:?} is not a date"))
@@ -259,11 +304,21 @@ impl<'a> EventView<'a> {
                 day: day(f.occurred_at)?,
                 location: word(f.location, "location", Location::parse)?,
                 network: optional_text(f.network)?,
+                offences: offences(f.offences)?,
             },
             EventType::VictimRescued => EventView::VictimRescued {
                 country: country(f.country, "country")?,
                 day: day(f.occurred_at)?,
                 location: word(f.location, "location", Location::parse)?,
+                minor: flag(f.minor, "minor")?,
+                nationality: f
+                    .nationality
+                    .map(|_| country(f.nationality, "nationality"))
+                    .transpose()?,
+                exploitation: f
+                    .exploitation
+                    .map(|_| word(f.exploitation, "exploitation", Exploitation::parse))
+                    .transpose()?,
             },
             EventType::MigrantsDetected => EventView::MigrantsDetected {
                 country: country(f.country, "country")?,
@@ -353,11 +408,15 @@ impl<'a> EventView<'a> {
                 day: e.occurred_at.utc_day(),
                 location: e.location,
                 network: e.network.as_ref().map(|t| Cow::Borrowed(t.as_str())),
+                offences: e.offences.iter().flatten().copied().collect(),
             },
             Event::VictimRescued(e) => EventView::VictimRescued {
                 country: e.country,
                 day: e.occurred_at.utc_day(),
                 location: e.location,
+                minor: e.minor,
+                nationality: e.nationality,
+                exploitation: e.exploitation,
             },
             Event::MigrantsDetected(e) => EventView::MigrantsDetected {
                 country: e.country,
@@ -430,6 +489,18 @@ mod tests {
             (
                 "ArrestMade",
                 r#"{"country":"AL","occurred_at":"2019-12-10T23:30:00-02:00","location":"road","suspect":"S-1","network":"net-1","offences":["migrant_smuggling"]}"#,
+            ),
+            (
+                "ArrestMade",
+                r#"{"country":"AL","occurred_at":"2019-12-10T10:00:00Z","location":"road","suspect":"S-2","offences":["trafficking_in_persons","firearms","document_fraud"]}"#,
+            ),
+            (
+                "VictimRescued",
+                r#"{"country":"AL","occurred_at":"2019-12-10T10:00:00Z","location":"road","victim":"V-1","minor":true,"nationality":"SY","exploitation":"forced_criminality"}"#,
+            ),
+            (
+                "VictimRescued",
+                r#"{"country":"AL","occurred_at":"2019-12-10T10:00:00Z","location":"road","victim":"V-2","minor":false}"#,
             ),
             (
                 "CashSeized",

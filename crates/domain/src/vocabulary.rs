@@ -132,6 +132,45 @@ vocabulary! {
     }
 }
 
+/// A set of offences, as a bitmask over [`Offence::ALL`]: what replay reads
+/// from an arrest without allocating a list.
+#[derive(Clone, Copy, PartialEq, Eq, Default, Debug)]
+pub struct OffenceSet(u8);
+
+impl OffenceSet {
+    /// No offence stated.
+    pub const EMPTY: OffenceSet = OffenceSet(0);
+
+    fn bit(offence: Offence) -> u8 {
+        let index = Offence::ALL.iter().position(|o| *o == offence).unwrap_or(0);
+        1 << index
+    }
+
+    /// The set with `offence` added.
+    pub fn with(self, offence: Offence) -> OffenceSet {
+        OffenceSet(self.0 | OffenceSet::bit(offence))
+    }
+
+    pub fn contains(&self, offence: Offence) -> bool {
+        self.0 & OffenceSet::bit(offence) != 0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
+
+    /// The offences in the set, in catalogue order.
+    pub fn iter(&self) -> impl Iterator<Item = Offence> + '_ {
+        Offence::ALL.iter().copied().filter(|o| self.contains(*o))
+    }
+}
+
+impl FromIterator<Offence> for OffenceSet {
+    fn from_iter<I: IntoIterator<Item = Offence>>(iter: I) -> OffenceSet {
+        iter.into_iter().fold(OffenceSet::EMPTY, OffenceSet::with)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +184,19 @@ mod tests {
             assert_eq!(Location::parse(location.as_str()), Some(*location));
         }
         assert_eq!(CheckKind::parse("Passenger"), None);
+    }
+
+    #[test]
+    fn an_offence_set_holds_what_was_added_in_catalogue_order() {
+        let set: OffenceSet = [Offence::Firearms, Offence::TraffickingInPersons]
+            .into_iter()
+            .collect();
+        assert_eq!(
+            set.iter().collect::<Vec<_>>(),
+            vec![Offence::TraffickingInPersons, Offence::Firearms]
+        );
+        assert!(!set.contains(Offence::Drugs));
+        assert!(OffenceSet::EMPTY.is_empty());
     }
 
     #[test]

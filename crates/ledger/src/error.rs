@@ -42,6 +42,13 @@ pub enum LedgerError {
     #[error("could not read the input: {0}")]
     Input(std::io::Error),
 
+    #[error("cannot write the output: {0}")]
+    Output(std::io::Error),
+
+    /// A request that cannot be answered as asked (the message says why).
+    #[error("{0}")]
+    Request(String),
+
     #[error("{0}")]
     Store(#[from] StoreError),
 

@@ -11,17 +11,24 @@
 //! * [`state`]: the operations' rule state, a checkpointed fold of the log, so
 //!   that an append does not replay the log.
 //! * [`import`]: CSV files (one event type per file) as input lines.
-//! * [`reports`]: reports as of the head, a position or a time.
+//! * [`reports`]: reports as of the head, a position or a time, filtered.
+//! * [`events`], [`trace`], [`diff`]: the analyst's side: the events
+//!   themselves, the events behind one figure, what changed between two
+//!   prefixes; all streamed over a chain-checked read ([`scan`]).
 
 #![forbid(unsafe_code)]
 
 pub mod append;
+pub mod diff;
 mod error;
+pub mod events;
 pub mod generate;
 pub mod import;
 pub mod input;
 pub mod reports;
+pub mod scan;
 pub mod state;
+pub mod trace;
 
 pub use append::{
     append, append_batch, AppendOptions, AppendSummary, BatchOptions, BatchOutcome, DryRunReport,

@@ -1,17 +1,20 @@
-//! Reports as of the head, a position or a time.
+//! Reports as of the head, a position or a time, optionally filtered.
 
 use chrono::{DateTime, Utc};
 use event_store::{EventStore, Head};
 use std::sync::atomic::AtomicU64;
 
-use projections::{build_report, build_report_with, replay::ReplayOptions, Report, ReportKind};
+use projections::{
+    build_filtered_report, build_report, replay::ReplayOptions, Filter, Report, ReportKind,
+};
 
 use crate::LedgerError;
 
 /// Which prefix of the log a report is built from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum AsOf {
     /// Everything committed.
+    #[default]
     Head,
     /// The records up to and including this position.
     Position(u64),
@@ -100,26 +103,46 @@ pub fn report_with(
     operation: Option<&str>,
     options: &ReplayOptions<'_>,
 ) -> Result<Report, LedgerError> {
+    report_filtered(store, kind, as_of, operation, &Filter::default(), options)
+}
+
+/// [`report_with`] counting only what `filter` keeps. A filtered report
+/// replays and chain-checks the whole prefix: checkpoints hold unfiltered
+/// figures.
+pub fn report_filtered(
+    store: &dyn EventStore,
+    kind: ReportKind,
+    as_of: AsOf,
+    operation: Option<&str>,
+    filter: &Filter,
+    options: &ReplayOptions<'_>,
+) -> Result<Report, LedgerError> {
     let head = as_of.resolve(store)?;
-    let report = build_report_with(store, kind, head, operation, options)?;
+    let report = build_filtered_report(store, kind, head, operation, filter, options)?;
     if let Some(operation) = operation {
         if report.rows.is_empty() {
-            // An operation with no rows in a detailed report may simply have
-            // nothing of that kind: ask the summary whether it exists.
-            let summary = build_report(
-                store,
-                ReportKind::Summary,
-                head,
-                Some(operation),
-                options.parts,
-            )?;
-            if summary.rows.is_empty() {
-                return Err(LedgerError::UnknownOperation {
-                    operation: operation.to_owned(),
-                    position: head.position,
-                });
-            }
+            // An operation with no rows in a detailed (or filtered) report
+            // may simply have nothing of that kind: ask the unfiltered
+            // summary whether it exists.
+            require_operation(store, head, operation)?;
         }
     }
     Ok(report)
+}
+
+/// Refuses an operation the log does not hold as of `head`.
+pub fn require_operation(
+    store: &dyn EventStore,
+    head: Head,
+    operation: &str,
+) -> Result<(), LedgerError> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+    let summary = build_report(store, ReportKind::Summary, head, Some(operation), threads)?;
+    if summary.rows.is_empty() {
+        return Err(LedgerError::UnknownOperation {
+            operation: operation.to_owned(),
+            position: head.position,
+        });
+    }
+    Ok(())
 }

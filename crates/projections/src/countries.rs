@@ -120,7 +120,8 @@ impl Tabular for Countries {
 }
 
 /// One row per operation, country and thing seized (non-zero only): items
-/// counted, drugs in grams, cash per currency.
+/// counted, drugs in grams, cash per currency. The quantity is an exact
+/// decimal string in every row, as cash needs one.
 fn seizure_rows(
     countries: &Countries,
     operation: Option<&str>,
@@ -139,11 +140,11 @@ fn seizure_rows(
         };
         for (item, count) in Item::ALL.iter().zip(t.seizures) {
             if count != 0 {
-                rows.push(row(item.as_str(), Cell::Int(count), "items"));
+                rows.push(row(item.as_str(), Cell::Exact(count), "items"));
             }
         }
         if t.drugs_grams != 0 {
-            rows.push(row("drugs", Cell::Int(t.drugs_grams), "grams"));
+            rows.push(row("drugs", Cell::Exact(t.drugs_grams), "grams"));
         }
         for (currency, minor) in &t.cash {
             rows.push(row(

@@ -8,24 +8,39 @@
 //! drives them from any [`event_store::EventStore`].
 //!
 //! * [`tally`]: the figures counted per report cell, signed and mergeable.
-//! * [`summary`], [`countries`], [`timeline`], [`networks`]: the projections
-//!   (the seizures report is a view of the countries projection).
+//! * [`summary`], [`countries`], [`timeline`], [`networks`], [`victims`],
+//!   [`arrests`], [`locations`]: the projections (the seizures report is a
+//!   view of the countries projection).
+//! * [`filter`]: what a report counts (countries, days, locations), and the
+//!   projection wrapper that folds only that.
 //! * [`replay`]: the driver, checkpoints and parallel folding.
-//! * [`report`], [`mod@render`]: reports as typed cells, and their renderers.
+//! * [`report`], [`mod@render`], [`json`], [`html`]: reports as typed cells,
+//!   and their renderers (table, JSON and JSON Lines in column order, CSV,
+//!   Markdown, a self-contained HTML page).
 
 #![forbid(unsafe_code)]
 
+pub mod arrests;
 pub mod countries;
 mod error;
+pub mod figure;
+pub mod filter;
+pub mod html;
+pub mod json;
+mod keyed;
+pub mod locations;
 pub mod networks;
 pub mod render;
 pub mod replay;
 pub mod report;
+pub mod stream;
 pub mod summary;
 pub mod tally;
 pub mod timeline;
+pub mod victims;
 
 pub use error::ProjectionError;
+pub use filter::{build_filtered_report, Filter};
 pub use render::{render, Format};
 pub use replay::{
     build_report, build_report_counted, build_report_with, fold, Checkpointed, ReplayOptions,

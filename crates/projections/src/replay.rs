@@ -186,6 +186,19 @@ fn legacy_target(
     }
 }
 
+/// The record a retraction names, read and checked as replay reads it: by
+/// its pinned position and hash, or (in a log written before pins) by id.
+pub fn retraction_target(
+    store: &dyn EventStore,
+    retraction: &EnvelopeRef<'_>,
+    event_id: Uuid,
+) -> Result<Envelope, ProjectionError> {
+    match retraction.refers_to {
+        Some(link) => pinned_target(store, retraction.position, link, event_id),
+        None => legacy_target(store, retraction.position, event_id),
+    }
+}
+
 /// Folds one record (and, for a retraction, takes its target back out).
 fn fold_record<P: Projection>(
     store: &dyn EventStore,
@@ -202,10 +215,7 @@ fn fold_record<P: Projection>(
     };
     state.record(&meta, &view);
     if let (true, EventView::EventRetracted { event_id }) = (P::NEEDS_RETRACTED, &view) {
-        let target = match record.refers_to {
-            Some(link) => pinned_target(store, record.position, link, *event_id)?,
-            None => legacy_target(store, record.position, *event_id)?,
-        };
+        let target = retraction_target(store, record, *event_id)?;
         let target_type = event_type_of(target.position, &target.event_type)?;
         let target_view = EventView::decode(target_type, &target.data)
             .map_err(|reason| unreadable(target.position, format!("data: {reason}")))?;
@@ -293,7 +303,42 @@ pub fn fold_parallel<P: Projection>(
     parts: u64,
 ) -> Result<P, ProjectionError> {
     let previous = hash_before(store, range.from)?;
-    fold_parallel_checked(store, range, parts, previous, None).map(|(state, _)| state)
+    fold_parallel_checked(store, range, parts, previous, None, &P::default).map(|(state, _)| state)
+}
+
+/// Folds records `1..=as_of` into states made by `init` rather than the
+/// default, chain-checked from position 1, reading and saving no
+/// checkpoint: for a projection whose state depends on more than the log,
+/// such as a [`crate::filter::Filtered`] one.
+pub fn fold_from<P: Projection>(
+    store: &dyn EventStore,
+    as_of: Head,
+    options: &ReplayOptions<'_>,
+    init: &(dyn Fn() -> P + Sync),
+) -> Result<(P, Verified), ProjectionError> {
+    let verified = Verified {
+        from: 1,
+        to: as_of.position,
+        checkpoint: None,
+    };
+    if as_of.position == 0 {
+        return Ok((init(), verified));
+    }
+    let (state, last) = fold_parallel_checked(
+        store,
+        Range::new(1, as_of.position),
+        options.parts,
+        Hash::GENESIS,
+        options.progress,
+        init,
+    )?;
+    if last != as_of.hash {
+        return Err(tampered(
+            as_of.position,
+            "the records before it do not chain to its hash",
+        ));
+    }
+    Ok((state, verified))
 }
 
 /// [`fold_parallel`] with each slice checked against the chain: slice `k`
@@ -305,11 +350,12 @@ fn fold_parallel_checked<P: Projection>(
     parts: u64,
     previous: Hash,
     progress: Option<&AtomicU64>,
+    init: &(dyn Fn() -> P + Sync),
 ) -> Result<(P, Hash), ProjectionError> {
     let parts = parts.max(1);
     let length = range.to.saturating_sub(range.from) + 1;
     if parts == 1 || length < parts * 1024 {
-        let mut state = P::default();
+        let mut state = init();
         let last = fold_checked(store, &mut state, range, previous, progress)?;
         return Ok((state, last));
     }
@@ -337,7 +383,7 @@ fn fold_parallel_checked<P: Projection>(
             .zip(&starts)
             .map(|(slice, start)| {
                 scope.spawn(move || {
-                    let mut state = P::default();
+                    let mut state = init();
                     fold_checked(store, &mut state, *slice, *start, progress)
                         .map(|last| (state, last))
                 })
@@ -352,7 +398,7 @@ fn fold_parallel_checked<P: Projection>(
             })
             .collect()
     });
-    let mut merged = P::default();
+    let mut merged = init();
     let mut last = previous;
     for (i, part) in results.into_iter().enumerate() {
         let (state, end) = part?;
@@ -486,8 +532,14 @@ pub fn build_with<P: Projection>(
     let mut state = start.state;
     let parts = options.parts.max(1);
     let last = if tail.to - tail.from >= 1024 * parts {
-        let (folded, last) =
-            fold_parallel_checked::<P>(store, tail, parts, start.head.hash, options.progress)?;
+        let (folded, last) = fold_parallel_checked::<P>(
+            store,
+            tail,
+            parts,
+            start.head.hash,
+            options.progress,
+            &P::default,
+        )?;
         state.merge(folded);
         last
     } else {
@@ -544,7 +596,10 @@ pub fn build_report_with(
     operation: Option<&str>,
     options: &ReplayOptions<'_>,
 ) -> Result<Report, ProjectionError> {
-    use crate::{countries::Countries, networks::Networks, summary::Summary, timeline::Timeline};
+    use crate::{
+        arrests::Arrests, countries::Countries, locations::Locations, networks::Networks,
+        summary::Summary, timeline::Timeline, victims::Victims,
+    };
     fn report_of<P: Tabular>(
         store: &dyn EventStore,
         kind: ReportKind,
@@ -558,6 +613,8 @@ pub fn build_report_with(
             kind,
             as_of,
             verified,
+            operation: operation.map(str::to_owned),
+            filter: crate::filter::Filter::default(),
             columns,
             rows,
         })
@@ -569,5 +626,8 @@ pub fn build_report_with(
         }
         ReportKind::Timeline => report_of::<Timeline>(store, kind, as_of, operation, options),
         ReportKind::Networks => report_of::<Networks>(store, kind, as_of, operation, options),
+        ReportKind::Victims => report_of::<Victims>(store, kind, as_of, operation, options),
+        ReportKind::Arrests => report_of::<Arrests>(store, kind, as_of, operation, options),
+        ReportKind::Locations => report_of::<Locations>(store, kind, as_of, operation, options),
     }
 }

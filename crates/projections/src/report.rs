@@ -7,6 +7,7 @@ use std::str::FromStr;
 use domain::{format_minor_units, Currency};
 use event_store::Head;
 
+use crate::filter::Filter;
 use crate::replay::Verified;
 
 /// The kinds of report.
@@ -22,15 +23,27 @@ pub enum ReportKind {
     Seizures,
     /// One row per operation and network (arrests and profiles).
     Networks,
+    /// One row per operation and country: rescues, minors, nationality,
+    /// exploitation.
+    Victims,
+    /// One row per operation and country: arrests by offence, by location,
+    /// with and without a network.
+    Arrests,
+    /// One row per operation and location: arrests, rescues, detections,
+    /// items seized.
+    Locations,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 5] = [
+    pub const ALL: [ReportKind; 8] = [
         ReportKind::Summary,
         ReportKind::Countries,
         ReportKind::Timeline,
         ReportKind::Seizures,
         ReportKind::Networks,
+        ReportKind::Victims,
+        ReportKind::Arrests,
+        ReportKind::Locations,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -40,6 +53,9 @@ impl ReportKind {
             ReportKind::Timeline => "timeline",
             ReportKind::Seizures => "seizures",
             ReportKind::Networks => "networks",
+            ReportKind::Victims => "victims",
+            ReportKind::Arrests => "arrests",
+            ReportKind::Locations => "locations",
         }
     }
 }
@@ -58,7 +74,8 @@ impl FromStr for ReportKind {
             .into_iter()
             .find(|kind| kind.as_str() == text)
             .ok_or_else(|| {
-                format!("unknown report {text:?} (one of summary, countries, timeline, seizures, networks)")
+                let kinds: Vec<&str> = ReportKind::ALL.iter().map(|k| k.as_str()).collect();
+                format!("unknown report {text:?} (one of {})", kinds.join(", "))
             })
     }
 }
@@ -70,9 +87,15 @@ pub enum Cell {
     Bool(bool),
     Text(String),
     Int(i128),
+    /// A whole number written as a decimal string, in a column whose other
+    /// rows hold amounts of money (so that the column has one type).
+    Exact(i128),
     List(Vec<String>),
     /// Counts under fixed keys (every key present, zeros included).
     Counts(Vec<(&'static str, i128)>),
+    /// Counts under keys that depend on the data (non-zero only), such as
+    /// nationalities.
+    Breakdown(Vec<(String, i128)>),
     /// Amounts of money per currency (non-zero only), in minor units.
     Cash(Vec<(Currency, i128)>),
     /// One amount of money, written as a decimal string.
@@ -80,6 +103,9 @@ pub enum Cell {
     /// A decimal amount without its currency (the currency is in another
     /// column).
     Decimal(Currency, i128),
+    /// A JSON value written as given: an event's public data, which the
+    /// domain writes (without pseudonyms) in its canonical field order.
+    Json(String),
 }
 
 impl Cell {
@@ -100,6 +126,10 @@ pub struct Report {
     pub as_of: Head,
     /// What the replay checked against the hash chain, and from where.
     pub verified: Verified,
+    /// The operation the rows were limited to, if any.
+    pub operation: Option<String>,
+    /// What the figures count (empty: everything).
+    pub filter: Filter,
     pub columns: Vec<&'static str>,
     pub rows: Vec<Vec<Cell>>,
 }

@@ -2,6 +2,8 @@
 
 pub mod append;
 pub mod completions;
+pub mod diff;
+pub mod events;
 pub mod follow;
 pub mod generate;
 pub mod head;
@@ -11,4 +13,5 @@ pub mod man;
 pub mod record;
 pub mod report;
 pub mod schema;
+pub mod trace;
 pub mod verify;
