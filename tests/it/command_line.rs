@@ -9,13 +9,16 @@ use std::time::{Duration, Instant};
 use crate::support::{data, theseus_bin, Store};
 
 /// Every command, with its subcommand path.
-const COMMANDS: [&[&str]; 14] = [
+const COMMANDS: [&[&str]; 17] = [
     &["init"],
     &["append"],
     &["import", "csv"],
     &["record"],
     &["record", "arrest"],
     &["report"],
+    &["events"],
+    &["trace"],
+    &["diff"],
     &["follow"],
     &["verify"],
     &["head"],
