@@ -12,7 +12,11 @@ use crate::support::{data, root, Store};
 
 /// The input appended before each case (see the MANIFEST's header).
 pub(crate) fn base_store() -> Store {
-    let store = Store::new();
+    base_store_in(Store::new())
+}
+
+/// `store` (new and empty) with the base input appended.
+pub(crate) fn base_store_in(store: Store) -> Store {
     store.append(&data("bad-input/base.ndjson")).ok();
     store
 }
@@ -131,13 +135,17 @@ fn the_corpus_has_at_least_30_cases_each_naming_its_line_and_every_file_is_liste
 
 #[test]
 fn every_bad_input_case_is_refused_naming_its_line_and_leaves_the_log_byte_identical() {
-    let store = base_store();
+    every_bad_input_case_is_refused_on(&base_store());
+}
+
+/// The corpus against `store` (holding the base input).
+pub(crate) fn every_bad_input_case_is_refused_on(store: &Store) {
     let base_log = store.log_bytes();
     let mut failures = Vec::new();
     for case in manifest() {
         let input = std::fs::read(corpus_dir().join(&case.file)).expect("case file");
         failures.extend(check_refused(
-            &store,
+            store,
             &case.file,
             &input,
             case.code,

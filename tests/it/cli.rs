@@ -14,11 +14,20 @@ fn append_at(store: &Store, file: &str, at: &str) -> serde_json::Value {
 
 /// A store holding the three test batches, recorded on three days.
 fn three_batches() -> Store {
-    let store = Store::new();
-    append_at(&store, "launch.ndjson", "2019-12-09T06:00:00Z");
-    append_at(&store, "day1.ndjson", "2019-12-09T21:00:00Z");
-    append_at(&store, "day2.ndjson", "2019-12-10T21:00:00Z");
+    three_batches_in(Store::new())
+}
+
+/// `store` (new and empty) with the three test batches appended.
+pub(crate) fn three_batches_in(store: Store) -> Store {
+    three_batches_in_place(&store);
     store
+}
+
+/// Appends the three test batches to `store` (new and empty).
+pub(crate) fn three_batches_in_place(store: &Store) {
+    append_at(store, "launch.ndjson", "2019-12-09T06:00:00Z");
+    append_at(store, "day1.ndjson", "2019-12-09T21:00:00Z");
+    append_at(store, "day2.ndjson", "2019-12-10T21:00:00Z");
 }
 
 fn summary_row(store: &Store, extra: &[&str]) -> serde_json::Value {
@@ -30,14 +39,18 @@ fn summary_row(store: &Store, extra: &[&str]) -> serde_json::Value {
 
 #[test]
 fn append_prints_what_it_did_and_re_appending_changes_nothing() {
-    let store = Store::new();
-    let first = append_at(&store, "launch.ndjson", "2019-12-09T06:00:00Z");
+    append_prints_what_it_did_and_re_appending_changes_nothing_on(&Store::new());
+}
+
+/// The test above on any store (new and empty).
+pub(crate) fn append_prints_what_it_did_and_re_appending_changes_nothing_on(store: &Store) {
+    let first = append_at(store, "launch.ndjson", "2019-12-09T06:00:00Z");
     assert_eq!(
         first,
         serde_json::json!({"appended": 2, "duplicates": 0, "first_position": 1, "last_position": 2})
     );
     let before = store.log_bytes();
-    let again = append_at(&store, "launch.ndjson", "2019-12-09T07:00:00Z");
+    let again = append_at(store, "launch.ndjson", "2019-12-09T07:00:00Z");
     assert_eq!(
         again,
         serde_json::json!({"appended": 0, "duplicates": 2, "first_position": null, "last_position": null})
@@ -47,8 +60,12 @@ fn append_prints_what_it_did_and_re_appending_changes_nothing() {
 
 #[test]
 fn a_retraction_takes_its_event_out_of_every_report() {
-    let store = three_batches();
-    let row = summary_row(&store, &[]);
+    a_retraction_takes_its_event_out_of_every_report_on(&three_batches());
+}
+
+/// The test above on any store (holding the three test batches).
+pub(crate) fn a_retraction_takes_its_event_out_of_every_report_on(store: &Store) {
+    let row = summary_row(store, &[]);
     assert_eq!(row["arrests"], 1, "two arrests, one retracted");
     assert_eq!(row["retracted"], 1);
     assert_eq!(row["events"], 9);
@@ -84,12 +101,16 @@ fn a_retraction_takes_its_event_out_of_every_report() {
 
 #[test]
 fn as_of_a_position_or_a_time_replays_that_prefix() {
-    let store = three_batches();
-    let at_6 = summary_row(&store, &["--as-of", "6"]);
+    as_of_a_position_or_a_time_replays_that_prefix_on(&three_batches());
+}
+
+/// The test above on any store (holding the three test batches).
+pub(crate) fn as_of_a_position_or_a_time_replays_that_prefix_on(store: &Store) {
+    let at_6 = summary_row(store, &["--as-of", "6"]);
     assert_eq!(at_6["arrests"], 2, "before the retraction");
     assert_eq!(at_6["status"], "active");
     assert_eq!(at_6["position"], 6);
-    let by_time = summary_row(&store, &["--as-of", "2019-12-10T00:00:00Z"]);
+    let by_time = summary_row(store, &["--as-of", "2019-12-10T00:00:00Z"]);
     assert_eq!(
         by_time, at_6,
         "the second batch was recorded before midnight"
@@ -106,7 +127,11 @@ fn as_of_a_position_or_a_time_replays_that_prefix() {
 
 #[test]
 fn json_reports_say_which_log_prefix_they_come_from() {
-    let store = three_batches();
+    json_reports_say_which_log_prefix_they_come_from_on(&three_batches());
+}
+
+/// The test above on any store (holding the three test batches).
+pub(crate) fn json_reports_say_which_log_prefix_they_come_from_on(store: &Store) {
     let head = store.run(&["head"]).ok();
     let report = store
         .run(&["report", "timeline", "--format", "json"])
@@ -128,7 +153,11 @@ fn json_reports_say_which_log_prefix_they_come_from() {
 
 #[test]
 fn every_report_renders_in_every_format() {
-    let store = three_batches();
+    every_report_renders_in_every_format_on(&three_batches());
+}
+
+/// The test above on any store (holding the three test batches).
+pub(crate) fn every_report_renders_in_every_format_on(store: &Store) {
     for kind in crate::support::REPORT_KINDS {
         for format in crate::support::FORMATS {
             let out = store.run(&["report", kind, "--format", format]).ok();
@@ -147,7 +176,11 @@ fn every_report_renders_in_every_format() {
 
 #[test]
 fn an_unknown_operation_is_an_error_not_an_empty_report() {
-    let store = three_batches();
+    an_unknown_operation_is_an_error_not_an_empty_report_on(&three_batches());
+}
+
+/// The test above on any store (holding the three test batches).
+pub(crate) fn an_unknown_operation_is_an_error_not_an_empty_report_on(store: &Store) {
     let stderr = store
         .run(&["report", "summary", "--operation", "op-b"])
         .fails(1);
@@ -167,7 +200,11 @@ fn an_unknown_operation_is_an_error_not_an_empty_report() {
 
 #[test]
 fn expected_version_is_checked_per_operation() {
-    let store = three_batches();
+    expected_version_is_checked_per_operation_on(&three_batches());
+}
+
+/// The test above on any store (holding the three test batches).
+pub(crate) fn expected_version_is_checked_per_operation_on(store: &Store) {
     let good = r#"{"operation":"op-a","type":"MigrantsDetected","expected_version":9,"data":{"country":"AL","occurred_at":"2019-12-11T10:00:00Z","location":"road","count":4}}"#;
     store.append(good).ok();
     // Sent again (without an id), the same line now expects a stale version.
@@ -199,7 +236,11 @@ fn head_and_verify_agree_and_verify_catches_an_edit() {
 
 #[test]
 fn recorded_by_comes_from_the_line_then_the_flag() {
-    let store = Store::new();
+    recorded_by_comes_from_the_line_then_the_flag_on(&Store::new());
+}
+
+/// The test above on any store (new and empty).
+pub(crate) fn recorded_by_comes_from_the_line_then_the_flag_on(store: &Store) {
     let lines = data("cli/launch.ndjson").replacen(
         "\"operation\":\"op-a\",\"type\":\"AgentsDeployed\"",
         "\"operation\":\"op-a\",\"recorded_by\":\"AL-unit\",\"type\":\"AgentsDeployed\"",

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::{data, theseus_bin, Store};
 
 /// Every command, with its subcommand path.
-const COMMANDS: [&[&str]; 17] = [
+const COMMANDS: [&[&str]; 18] = [
     &["init"],
     &["append"],
     &["import", "csv"],
@@ -24,6 +24,7 @@ const COMMANDS: [&[&str]; 17] = [
     &["head"],
     &["schema"],
     &["generate"],
+    &["copy"],
     &["completions"],
     &["man"],
     &[],

@@ -42,7 +42,7 @@ struct Outcome {
     expectations: Vec<(String, u64, String)>,
 }
 
-fn writer(store: &Store, writer: u64, seed: u64) -> Outcome {
+fn writer(store: &Store, writer: u64, writers: u64, seed: u64) -> Outcome {
     let mut rng = Rng::new(seed ^ writer);
     let own = format!("own-{writer}");
     let mut own_version = 1;
@@ -64,7 +64,7 @@ fn writer(store: &Store, writer: u64, seed: u64) -> Outcome {
             // have moved on: either outcome, but it must be all or nothing.
             1 => (
                 SHARED[1].to_owned(),
-                Some(1 + rng.unit_below(2 * WRITERS)),
+                Some(1 + rng.unit_below(2 * writers)),
                 None,
             ),
             _ => (SHARED[(append % 2) as usize].to_owned(), None, Some(0)),
@@ -131,31 +131,61 @@ impl UnitBelow for Rng {
 
 #[test]
 fn concurrent_writers_keep_positions_versions_and_the_chain_and_lose_or_duplicate_nothing() {
+    concurrent_writers_on(&Store::new(), WRITERS, 0);
+}
+
+/// `writers` processes at a time append to `store` (new and empty) while
+/// `readers` threads run `verify` and a report over and over, each of which
+/// must succeed: a reader never sees part of a batch or a gap.
+pub(crate) fn concurrent_writers_on(store: &Store, writers: u64, readers: usize) {
     let seed = crate::crash::seed("THESEUS_CONCURRENCY_SEED");
     println!("concurrency seed: {seed} (THESEUS_CONCURRENCY_SEED={seed} to replay)");
-    let store = Store::new();
     let launches: String = SHARED
         .iter()
         .map(|op| op.to_string())
-        .chain((0..WRITERS).map(|w| format!("own-{w}")))
+        .chain((0..writers).map(|w| format!("own-{w}")))
         .map(|op| launch(&op) + "\n")
         .collect();
     store.append(&launches).ok();
 
+    let writing = std::sync::atomic::AtomicBool::new(true);
     let outcomes: Vec<Outcome> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..WRITERS)
-            .map(|w| {
-                let store = &store;
-                scope.spawn(move || writer(store, w, seed))
+        let handles: Vec<_> = (0..writers)
+            .map(|w| scope.spawn(move || writer(store, w, writers, seed)))
+            .collect();
+        let reading: Vec<_> = (0..readers)
+            .map(|r| {
+                let writing = &writing;
+                scope.spawn(move || {
+                    let mut runs = 0;
+                    while writing.load(std::sync::atomic::Ordering::Relaxed) {
+                        let args: &[&str] = if (runs + r) % 2 == 0 {
+                            &["verify"]
+                        } else {
+                            &["report", "summary", "--format", "json"]
+                        };
+                        store.run(args).ok();
+                        runs += 1;
+                    }
+                    runs
+                })
             })
             .collect();
-        handles
+        let outcomes = handles
             .into_iter()
             .map(|h| h.join().expect("writer thread"))
-            .collect()
+            .collect();
+        writing.store(false, std::sync::atomic::Ordering::Relaxed);
+        for reader in reading {
+            assert!(
+                reader.join().expect("reader thread") > 0,
+                "a reader never ran"
+            );
+        }
+        outcomes
     });
 
-    let (records, head, warning) = verify(&store);
+    let (records, head, warning) = verify(store);
     assert!(!warning.contains("warning"), "{warning}");
     let log = concat(store.log_bytes());
     let records_json: Vec<serde_json::Value> = log
@@ -218,14 +248,14 @@ fn concurrent_writers_keep_positions_versions_and_the_chain_and_lose_or_duplicat
             );
         }
     }
-    let launches = (SHARED.len() as u64) + WRITERS;
+    let launches = (SHARED.len() as u64) + writers;
     assert_eq!(
         records,
         launches + acknowledged.len() as u64,
         "the log holds something nobody was told about"
     );
     assert!(
-        conflicts >= WRITERS,
+        conflicts >= writers,
         "every writer sends at least one batch that must conflict"
     );
 }

@@ -20,6 +20,9 @@ mod sample;
 mod schema;
 mod tamper;
 
+// The PostgreSQL store: conformance subject and end-to-end tests.
+mod postgres;
+
 // Laws, with proptest.
 mod analyst_laws;
 mod conformance;

@@ -86,10 +86,17 @@ impl Run {
     }
 }
 
-/// A temporary directory holding one store.
+/// One store for a test: a temporary directory, or a schema of its own in
+/// the test PostgreSQL database (dropped with the `Store`).
 #[derive(Debug)]
 pub struct Store {
-    pub dir: tempfile::TempDir,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Directory(tempfile::TempDir),
+    Postgres(crate::postgres::TestSchema),
 }
 
 impl Store {
@@ -103,7 +110,38 @@ impl Store {
     /// A temporary directory with no store in it.
     pub fn uninitialised() -> Store {
         Store {
-            dir: tempfile::tempdir().expect("temp dir"),
+            backend: Backend::Directory(tempfile::tempdir().expect("temp dir")),
+        }
+    }
+
+    /// A new, initialised, empty store in a schema of its own, or `None`
+    /// (after one line saying so) when no PostgreSQL server is reachable.
+    pub fn postgres() -> Option<Store> {
+        let store = Store::postgres_uninitialised()?;
+        store.run(&["init"]).ok();
+        Some(store)
+    }
+
+    /// A PostgreSQL address whose schema holds nothing yet.
+    pub fn postgres_uninitialised() -> Option<Store> {
+        Some(Store {
+            backend: Backend::Postgres(crate::postgres::TestSchema::new()?),
+        })
+    }
+
+    /// The PostgreSQL schema behind this store, if it is one.
+    pub fn schema(&self) -> Option<&crate::postgres::TestSchema> {
+        match &self.backend {
+            Backend::Postgres(schema) => Some(schema),
+            Backend::Directory(_) => None,
+        }
+    }
+
+    /// What `--store` names.
+    pub fn spec(&self) -> std::ffi::OsString {
+        match &self.backend {
+            Backend::Directory(dir) => dir.path().as_os_str().to_owned(),
+            Backend::Postgres(schema) => schema.url().into(),
         }
     }
 
@@ -120,8 +158,12 @@ impl Store {
         store
     }
 
+    /// The store's directory (file stores only).
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        match &self.backend {
+            Backend::Directory(dir) => dir.path(),
+            Backend::Postgres(schema) => panic!("{} is not a directory", schema.url()),
+        }
     }
 
     /// Runs `theseus --store DIR ARGS…` with empty stdin.
@@ -133,7 +175,7 @@ impl Store {
     pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
         let mut child = Command::new(theseus_bin())
             .arg("--store")
-            .arg(self.path())
+            .arg(self.spec())
             .args(args)
             .env_remove("THESEUS_STORE")
             .stdin(Stdio::piped())
@@ -162,9 +204,13 @@ impl Store {
         )
     }
 
-    /// The bytes of every segment, in name order: to show a refused command
-    /// changed nothing.
+    /// The bytes of every segment, in name order (of a PostgreSQL store: its
+    /// rows' lines, in position order): to show a refused command changed
+    /// nothing.
     pub fn log_bytes(&self) -> Vec<(String, Vec<u8>)> {
+        if let Backend::Postgres(schema) = &self.backend {
+            return vec![("events".to_owned(), schema.log_bytes())];
+        }
         let mut segments: Vec<(String, Vec<u8>)> = std::fs::read_dir(self.path())
             .expect("store dir")
             .map(|e| e.expect("entry").path())

@@ -14,6 +14,8 @@
 
 #![forbid(unsafe_code)]
 
+mod pg_store;
+
 use std::error::Error;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -54,6 +56,8 @@ struct Options {
     theseus: Option<PathBuf>,
     postgres: String,
     sql: bool,
+    /// The server for theseus's own PostgreSQL store (`None`: skipped).
+    pg_store: Option<String>,
 }
 
 impl Options {
@@ -65,6 +69,7 @@ impl Options {
         let mut theseus = None;
         let mut postgres = "host=127.0.0.1 port=5432 user=postgres dbname=test".to_owned();
         let mut sql = true;
+        let mut pg_store = Some("postgres://postgres@127.0.0.1:5432/test".to_owned());
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let mut value = || {
@@ -79,12 +84,16 @@ impl Options {
                 "--theseus" => theseus = Some(PathBuf::from(value()?)),
                 "--postgres" => postgres = value()?,
                 "--no-sql" => sql = false,
+                "--pg-store" => pg_store = Some(value()?),
+                "--no-pg-store" => pg_store = None,
                 "-h" | "--help" => {
                     println!(
                         "usage: bench [--events N] [--runs R] [--store DIR] [--theseus PATH] [--postgres CONNINFO] [--no-sql]\n\
+                         \x20            [--pg-store postgres://USER@HOST:PORT/DB | --no-pg-store]\n\
                          Generates (or reuses) a store of N events in DIR (default target/bench-store/N),\n\
                          measures theseus on it, runs the same workloads on SQLite and PostgreSQL\n\
-                         (skipped when unreachable) and prints a Markdown table."
+                         (skipped when unreachable), the same workloads on theseus's own PostgreSQL\n\
+                         store (schema bench_theseus, kept for reuse), and prints Markdown tables."
                     );
                     std::process::exit(0);
                 }
@@ -100,6 +109,7 @@ impl Options {
             theseus,
             postgres,
             sql,
+            pg_store,
         })
     }
 }
@@ -235,6 +245,8 @@ struct Row {
     theseus: Option<Figure>,
     sqlite: Option<Figure>,
     postgres: Option<Figure>,
+    /// theseus on its PostgreSQL store.
+    pg_store: Option<Figure>,
     target: String,
 }
 
@@ -361,6 +373,7 @@ fn run(options: &Options) -> Result<()> {
             theseus: generated,
             sqlite: None,
             postgres: None,
+            pg_store: None,
             target: "-".into(),
         },
         Row {
@@ -368,13 +381,15 @@ fn run(options: &Options) -> Result<()> {
             theseus: Some(Figure::of(&cold, events)),
             sqlite: None,
             postgres: None,
-            target: "≥ 2 M ev/s, ≤ 64 MB".into(),
+            pg_store: None,
+            target: "≥ 2 M ev/s, ≤ 64 MB (PostgreSQL store: ≥ 1 M ev/s, ≤ 64 MB)".into(),
         },
         Row {
             workload: "`report summary` after appending one event".into(),
             theseus: Some(Figure::of(&warm, 1)),
             sqlite: None,
             postgres: None,
+            pg_store: None,
             target: "≤ 50 ms".into(),
         },
         Row {
@@ -382,6 +397,7 @@ fn run(options: &Options) -> Result<()> {
             theseus: Some(Figure::of(&verify, events_now)),
             sqlite: None,
             postgres: None,
+            pg_store: None,
             target: "≥ 1.5 M ev/s".into(),
         },
         Row {
@@ -389,13 +405,15 @@ fn run(options: &Options) -> Result<()> {
             theseus: Some(batches),
             sqlite: None,
             postgres: None,
-            target: "≥ 300 k ev/s".into(),
+            pg_store: None,
+            target: "≥ 300 k ev/s (PostgreSQL store: ≥ 100 k ev/s)".into(),
         },
         Row {
             workload: format!("single-event append on the {events}-event store (one process)"),
             theseus: Some(Figure::of(&single_append, 1)),
             sqlite: None,
             postgres: None,
+            pg_store: None,
             target: "≤ 20 ms".into(),
         },
         Row {
@@ -403,6 +421,7 @@ fn run(options: &Options) -> Result<()> {
             theseus: Some(Figure::of(&first_append, 1)),
             sqlite: None,
             postgres: None,
+            pg_store: None,
             target: "-".into(),
         },
         Row {
@@ -410,6 +429,7 @@ fn run(options: &Options) -> Result<()> {
             theseus: Some(Figure::of(&cold, events)),
             sqlite: None,
             postgres: None,
+            pg_store: None,
             target: "-".into(),
         },
     ];
@@ -448,6 +468,54 @@ fn run(options: &Options) -> Result<()> {
         }
     }
 
+    // theseus on its PostgreSQL store, then eight writers at once on each
+    // store (last: they add events to the file store).
+    let one_event_arg = one_event.to_str().ok_or("path is not UTF-8")?;
+    let mut concurrent = Vec::new();
+    if let Some(base) = &options.pg_store {
+        let files: Vec<&str> = batch_files.iter().filter_map(|f| f.to_str()).collect();
+        match pg_store::run(
+            &theseus,
+            base,
+            store_arg,
+            options.runs,
+            one_event_arg,
+            &files,
+            &expected_report,
+            events_now,
+        ) {
+            Ok(figures) => {
+                if !figures.copied.seconds.is_nan() {
+                    rows[0].pg_store = Some(figures.copied);
+                    rows[0].workload +=
+                        "; theseus on PostgreSQL: `theseus copy` of the file store's log";
+                }
+                rows[1].pg_store = Some(figures.cold);
+                rows[2].pg_store = Some(figures.warm);
+                rows[3].pg_store = Some(figures.verify);
+                rows[4].pg_store = Some(figures.batches);
+                rows[5].pg_store = Some(figures.single);
+                concurrent.push(("PostgreSQL store", figures.concurrent));
+            }
+            Err(error) => {
+                let message = format!("theseus on PostgreSQL skipped: {error}");
+                eprintln!("bench: {message}");
+                notes.push(message);
+            }
+        }
+    }
+    eprintln!(
+        "bench: file store: {} concurrent writers",
+        pg_store::CONCURRENT_WRITERS
+    );
+    concurrent.insert(
+        0,
+        (
+            "file store",
+            pg_store::concurrent(&theseus, store_arg, one_event_arg)?,
+        ),
+    );
+
     println!(
         "\n{events} events ({:.2} GB, {:.0} bytes an event), {} runs per figure (median), {} cores\n",
         bytes as f64 / 1e9,
@@ -455,19 +523,29 @@ fn run(options: &Options) -> Result<()> {
         options.runs,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    println!("| workload | theseus | SQLite | PostgreSQL | SQLite ÷ theseus time | PostgreSQL ÷ theseus time | target |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| workload | theseus | theseus on PostgreSQL | SQLite | PostgreSQL | SQLite ÷ theseus time | PostgreSQL ÷ theseus time | target |");
+    println!("|---|---|---|---|---|---|---|---|");
     for row in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |",
             row.workload,
             show(row.theseus),
+            show(row.pg_store),
             show(row.sqlite),
             show(row.postgres),
             ratio(row.theseus, row.sqlite),
             ratio(row.theseus, row.postgres),
             row.target
         );
+    }
+    println!(
+        "\n| {} writers at once, {} single-event `theseus append` processes each | result |",
+        pg_store::CONCURRENT_WRITERS,
+        pg_store::CONCURRENT_APPENDS
+    );
+    println!("|---|---|");
+    for (store, figures) in &concurrent {
+        println!("| {store} | {} |", figures.show());
     }
     println!("\nRatios compare time per event: above 1, theseus is faster. Figures include process start.");
     if !have_time() {

@@ -54,7 +54,9 @@ Exit codes:
     max_term_width = 100
 )]
 struct Cli {
-    /// The store: a directory of *.jsonl segments.
+    /// The store: a directory of *.jsonl segments, or a PostgreSQL schema
+    /// as postgres://USER@HOST:PORT/DB (postgresql:// too; `?schema=NAME`,
+    /// default `theseus`).
     #[arg(
         long,
         global = true,
@@ -110,6 +112,10 @@ enum Command {
         long_about = "Fill a new (or empty) store with a realistic synthetic log, the same for the same seed, through the same append path and rules as real data (for benchmarks and demos)."
     )]
     Generate(commands::generate::GenerateArgs),
+    /// Copy a log to another store (any backend to any backend), record for
+    /// record: only what the target lacks; a target holding a different log
+    /// is refused.
+    Copy(commands::copy::CopyArgs),
     /// Print a shell completion script.
     Completions(commands::completions::CompletionsArgs),
     /// Print the manual page (roff).
@@ -165,6 +171,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Head => commands::head::run(spec, out),
         Command::Schema => commands::schema::run(out),
         Command::Generate(args) => commands::generate::run(spec, args, out),
+        Command::Copy(args) => commands::copy::run(args, out),
         Command::Completions(args) => commands::completions::run(args, out),
         Command::Man(args) => commands::man::run(args, out),
     }

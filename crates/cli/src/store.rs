@@ -1,28 +1,50 @@
 //! Which store `--store` names, and opening it.
 //!
-//! A store is named by a directory path (the file store). Every command
-//! opens its store through here, so that a new backend is one more variant
-//! of [`StoreSpec`] and [`Opened`], not a change to each command.
+//! A store is named by a directory path (the file store) or by a
+//! `postgres://` / `postgresql://` address (the PostgreSQL store, in the
+//! schema `theseus` unless the address says `?schema=NAME`). Every command
+//! opens its store through here, so that a backend is one variant of
+//! [`StoreSpec`] and [`Opened`], not a change to each command.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 
 use event_store::{EventStore, FileStore, FileStoreConfig, Hash, VerifyReport};
+use postgres_store::{Address, PostgresConfig, PostgresStore};
 
 use crate::exit::Failure;
 
 /// What `--store` (or `THESEUS_STORE`) names.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum StoreSpec {
     /// A directory of `*.jsonl` segments.
     Directory(PathBuf),
+    /// A schema of a PostgreSQL database (boxed: the client's settings
+    /// are large beside a path).
+    Postgres(Box<Address>),
+}
+
+/// What `init` found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Initialised {
+    /// An empty store was created.
+    Created,
+    /// The store was already there, at the current layout: nothing changed.
+    Unchanged,
+    /// The store's layout was migrated.
+    Migrated { from: i32, to: i32 },
 }
 
 impl StoreSpec {
     /// Reads a `--store` value.
     pub fn parse(text: &str) -> Result<StoreSpec, String> {
         if text.is_empty() {
-            return Err("the store is empty: name a directory".into());
+            return Err("the store is empty: name a directory or a postgres:// address".into());
+        }
+        if Address::is_postgres(text) {
+            return Address::parse(text)
+                .map(|address| StoreSpec::Postgres(Box::new(address)))
+                .map_err(|error| error.to_string());
         }
         Ok(StoreSpec::Directory(PathBuf::from(text)))
     }
@@ -31,16 +53,31 @@ impl StoreSpec {
     pub fn display(&self) -> String {
         match self {
             StoreSpec::Directory(dir) => dir.display().to_string(),
+            StoreSpec::Postgres(address) => address.to_string(),
         }
     }
 
-    /// Creates an empty store.
-    pub fn init(&self) -> Result<Opened, Failure> {
+    /// Creates an empty store. A directory that holds one is refused
+    /// ([`event_store::StoreError::AlreadyExists`]); a PostgreSQL schema that
+    /// holds one at the current layout is left as it is (init is a no-op
+    /// there, so that a deployment script may run it every time).
+    pub fn init(&self) -> Result<(Opened, Initialised), Failure> {
         match self {
-            StoreSpec::Directory(dir) => Ok(Opened::File(FileStore::init(
-                dir,
-                FileStoreConfig::default(),
-            )?)),
+            StoreSpec::Directory(dir) => Ok((
+                Opened::File(FileStore::init(dir, FileStoreConfig::default())?),
+                Initialised::Created,
+            )),
+            StoreSpec::Postgres(address) => {
+                let (store, done) = PostgresStore::init(address, PostgresConfig::default())?;
+                let done = match done {
+                    postgres_store::Initialised::Created { .. } => Initialised::Created,
+                    postgres_store::Initialised::AlreadyCurrent { .. } => Initialised::Unchanged,
+                    postgres_store::Initialised::Migrated { from, to } => {
+                        Initialised::Migrated { from, to }
+                    }
+                };
+                Ok((Opened::Postgres(store), done))
+            }
         }
     }
 
@@ -50,6 +87,9 @@ impl StoreSpec {
         let opened = match self {
             StoreSpec::Directory(dir) => {
                 Opened::File(FileStore::open(dir, FileStoreConfig::default())?)
+            }
+            StoreSpec::Postgres(address) => {
+                Opened::Postgres(PostgresStore::open(address, PostgresConfig::default())?)
             }
         };
         for warning in opened.warnings() {
@@ -62,7 +102,7 @@ impl StoreSpec {
     pub fn open_or_init(&self) -> Result<Opened, Failure> {
         match self.init() {
             Err(Failure::Store(event_store::StoreError::AlreadyExists { .. })) => self.open(),
-            other => other,
+            other => other.map(|(opened, _)| opened),
         }
     }
 }
@@ -71,6 +111,7 @@ impl StoreSpec {
 #[derive(Debug)]
 pub enum Opened {
     File(FileStore),
+    Postgres(PostgresStore),
 }
 
 impl Opened {
@@ -78,6 +119,7 @@ impl Opened {
     pub fn store(&self) -> &dyn EventStore {
         match self {
             Opened::File(store) => store,
+            Opened::Postgres(store) => store,
         }
     }
 
@@ -85,6 +127,8 @@ impl Opened {
     fn warnings(&self) -> Vec<String> {
         match self {
             Opened::File(store) => store.torn_tail_warning().into_iter().collect(),
+            // A transaction that did not commit leaves nothing behind.
+            Opened::Postgres(_) => Vec::new(),
         }
     }
 
@@ -96,6 +140,7 @@ impl Opened {
     ) -> Result<VerifyReport, Failure> {
         match self {
             Opened::File(store) => Ok(store.verify_counted(expect_head, progress)?),
+            Opened::Postgres(store) => Ok(store.verify_counted(expect_head, progress)?),
         }
     }
 }

@@ -433,7 +433,29 @@ pub fn resolve_stamp(
     let head = head_recorded_at
         .map(crate::record::parse_recorded_at)
         .transpose()?;
-    let now = clock();
+    resolve_parsed(stamp, clock(), head, head_recorded_at)
+}
+
+/// [`resolve_stamp`] for a store whose clock is not a function of this
+/// process: `now` is the store's clock as read under the writers' lock (the
+/// PostgreSQL store reads the database server's).
+pub fn resolve_stamp_at(
+    stamp: Stamp,
+    now: DateTime<Utc>,
+    head_recorded_at: Option<&str>,
+) -> Result<DateTime<Utc>, StoreError> {
+    let head = head_recorded_at
+        .map(crate::record::parse_recorded_at)
+        .transpose()?;
+    resolve_parsed(stamp, now, head, head_recorded_at)
+}
+
+fn resolve_parsed(
+    stamp: Stamp,
+    now: DateTime<Utc>,
+    head: Option<DateTime<Utc>>,
+    head_recorded_at: Option<&str>,
+) -> Result<DateTime<Utc>, StoreError> {
     match stamp {
         Stamp::Now => Ok(head.map_or(now, |head| head.max(now))),
         Stamp::At(requested) => {

@@ -46,8 +46,9 @@ use uuid::Uuid;
 /// What new backends share with the file and memory stores, so that every
 /// backend writes the same bytes and checks a log the same way.
 pub mod backend {
-    pub use crate::batch::{resolve_stamp, Batch, CommittedLog, StagedRecord};
+    pub use crate::batch::{resolve_stamp, resolve_stamp_at, Batch, CommittedLog, StagedRecord};
     pub use crate::check::LogChecker;
+    pub use crate::file::derived::check_name as check_derived_name;
 }
 
 /// A clock: the store reads it once it holds the writers' lock.
@@ -204,6 +205,16 @@ pub trait AppendTransaction {
 
     /// The operation's version (its number of records), including staged ones.
     fn version(&self, operation: &str) -> Result<u64, StoreError>;
+
+    /// A hint that [`AppendTransaction::find`] and
+    /// [`AppendTransaction::stage`] are about to be asked about these ids:
+    /// a store whose lookups cost a round trip (PostgreSQL) answers them all
+    /// with one, and keeps the answers for this transaction until the next
+    /// prefetch. It changes no answer; stores with local indexes ignore it.
+    fn prefetch(&mut self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let _ = ids;
+        Ok(())
+    }
 
     /// Stages one event. Checks, in order: a used id (same operation, type and
     /// data: [`Staged::Duplicate`]; anything different:

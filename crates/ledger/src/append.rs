@@ -357,39 +357,56 @@ pub fn append_batch(
         let (sender, receiver) = sync_channel(PIPELINE_DEPTH);
         let go_on = batch.dry_run;
         scope.spawn(move || parse_lines(source, sender, go_on));
-        for parsed in receiver.into_iter().flatten() {
-            let outcome = parsed.and_then(|parsed| {
-                let (number, id) = (parsed.number, parsed.id);
-                stage_line(&mut target, &mut operations, parsed, options, batch)
-                    .map(|staged| (number, id, staged))
-            });
-            match outcome {
-                Ok((line, id, staged)) => {
-                    let (position, duplicate) = match staged {
-                        Staged::New { position, .. } => {
-                            report.valid += 1;
-                            (position, false)
-                        }
-                        Staged::Duplicate { position } => {
-                            duplicates += 1;
-                            (position, true)
-                        }
+        for chunk in receiver {
+            // One lookup for the chunk's ids (its events' and the events
+            // its retractions name) instead of one per line, for stores
+            // where a lookup is a round trip.
+            let wanted: Vec<Uuid> = chunk
+                .iter()
+                .flatten()
+                .flat_map(|parsed| {
+                    let named = match &parsed.line.event {
+                        Event::EventRetracted(retraction) => Some(retraction.event_id),
+                        _ => None,
                     };
-                    if batch.report_ids {
-                        ids.push(LineId {
-                            line,
-                            id,
-                            position,
-                            duplicate,
-                        });
+                    std::iter::once(parsed.id).chain(named)
+                })
+                .collect();
+            target.prefetch(&wanted)?;
+            for parsed in chunk {
+                let outcome = parsed.and_then(|parsed| {
+                    let (number, id) = (parsed.number, parsed.id);
+                    stage_line(&mut target, &mut operations, parsed, options, batch)
+                        .map(|staged| (number, id, staged))
+                });
+                match outcome {
+                    Ok((line, id, staged)) => {
+                        let (position, duplicate) = match staged {
+                            Staged::New { position, .. } => {
+                                report.valid += 1;
+                                (position, false)
+                            }
+                            Staged::Duplicate { position } => {
+                                duplicates += 1;
+                                (position, true)
+                            }
+                        };
+                        if batch.report_ids {
+                            ids.push(LineId {
+                                line,
+                                id,
+                                position,
+                                duplicate,
+                            });
+                        }
                     }
-                }
-                Err(error) => {
-                    let error = rename(error, naming);
-                    if batch.dry_run && error.is_line_error() {
-                        report.push(&error);
-                    } else {
-                        return Err(error);
+                    Err(error) => {
+                        let error = rename(error, naming);
+                        if batch.dry_run && error.is_line_error() {
+                            report.push(&error);
+                        } else {
+                            return Err(error);
+                        }
                     }
                 }
             }
@@ -524,6 +541,15 @@ impl Target<'_> {
         match self {
             Target::Real(transaction) => transaction.stage(event),
             Target::Dry(dry) => dry.stage(event),
+        }
+    }
+
+    /// See [`AppendTransaction::prefetch`]: a dry run asks the same store
+    /// the same questions.
+    fn prefetch(&mut self, ids: &[Uuid]) -> Result<(), StoreError> {
+        match self {
+            Target::Real(transaction) => transaction.prefetch(ids),
+            Target::Dry(dry) => dry.committed.0.prefetch(ids),
         }
     }
 }

@@ -3,7 +3,7 @@
 use std::io::Write;
 
 use crate::exit::Failure;
-use crate::store::StoreSpec;
+use crate::store::{Initialised, StoreSpec};
 
 pub const EXAMPLES: &str = "Examples:
   theseus init --store ./store
@@ -13,7 +13,15 @@ The directory is created 0700 and its files 0600. Every other command refuses a
 directory that holds no store instead of creating one.";
 
 pub fn run(spec: &StoreSpec, out: &mut dyn Write) -> Result<(), Failure> {
-    spec.init()?;
-    writeln!(out, "initialised an empty store in {}", spec.display())?;
+    let (_, done) = spec.init()?;
+    let store = spec.display();
+    match done {
+        Initialised::Created => writeln!(out, "initialised an empty store in {store}")?,
+        Initialised::Unchanged => writeln!(out, "{store} already holds a store: nothing to do")?,
+        Initialised::Migrated { from, to } => writeln!(
+            out,
+            "migrated the store in {store} from layout {from} to {to}"
+        )?,
+    }
     Ok(())
 }

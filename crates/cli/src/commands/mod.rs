@@ -2,6 +2,7 @@
 
 pub mod append;
 pub mod completions;
+pub mod copy;
 pub mod diff;
 pub mod events;
 pub mod follow;

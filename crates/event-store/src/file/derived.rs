@@ -14,7 +14,7 @@ static TEMPORARY_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Derived names are plain file names: `[a-z0-9._-]`, not starting with a
 /// dot (which keeps them apart from temporary files, `.` and `..`).
-pub(crate) fn check_name(name: &str) -> Result<(), StoreError> {
+pub fn check_name(name: &str) -> Result<(), StoreError> {
     let allowed = |byte: u8| matches!(byte, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'-');
     if name.is_empty() || name.starts_with('.') || !name.bytes().all(allowed) {
         return Err(StoreError::Invalid(format!(

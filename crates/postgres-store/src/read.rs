@@ -1,0 +1,463 @@
+//! Reading the log: the head, scans streamed with binary `COPY … TO STDOUT`
+//! (one row in memory at a time), lookups, `head_at`, `verify` and derived
+//! data. Every read that needs more than one statement runs them in one
+//! REPEATABLE READ snapshot, and reads only `position <= head`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, Utc};
+use event_store::backend::LogChecker;
+use event_store::{
+    decode_record, Envelope, EnvelopeRef, Hash, Head, Range, StoreError, VerifyReport,
+};
+use uuid::Uuid;
+
+use crate::binary::RowReader;
+use crate::conn::{server, Conn};
+use crate::PostgresStore;
+
+/// The statements, for one schema.
+pub(crate) struct Sql {
+    /// The quoted schema name.
+    pub(crate) s: String,
+}
+
+impl Sql {
+    pub(crate) fn new(schema: &str) -> Sql {
+        Sql {
+            s: format!("\"{schema}\""),
+        }
+    }
+
+    pub(crate) fn head(&self) -> String {
+        format!("SELECT position, hash, recorded_at FROM {}.head", self.s)
+    }
+
+    fn line_by_id(&self) -> String {
+        format!(
+            "SELECT e.line FROM {s}.events e, {s}.head h WHERE e.id = $1 AND e.position <= h.position",
+            s = self.s
+        )
+    }
+
+    fn line_at(&self) -> String {
+        format!(
+            "SELECT e.line FROM {s}.events e, {s}.head h WHERE e.position = $1 AND e.position <= h.position",
+            s = self.s
+        )
+    }
+
+    fn scan(&self, from: u64, to: u64) -> String {
+        // COPY takes no parameters; the bounds are integers we format.
+        format!(
+            "COPY (SELECT line FROM {}.events WHERE position BETWEEN {from} AND {to} ORDER BY position) TO STDOUT (FORMAT binary)",
+            self.s
+        )
+    }
+
+    fn verify_rows(&self, to: u64) -> String {
+        format!(
+            "COPY (SELECT position, id, line FROM {}.events WHERE position <= {to} ORDER BY position) TO STDOUT (FORMAT binary)",
+            self.s
+        )
+    }
+
+    /// Where a record is, for messages.
+    pub(crate) fn location(&self, position: u64) -> String {
+        format!("{}.events position {position}", self.s.trim_matches('"'))
+    }
+}
+
+/// Positions are `bigint`: the log never reaches 2^63.
+fn to_sql_position(position: u64) -> i64 {
+    i64::try_from(position).unwrap_or(i64::MAX)
+}
+
+/// The head row: the last committed record and its `recorded_at`.
+pub(crate) fn head_row(
+    store: &PostgresStore,
+    conn: &mut Conn,
+) -> Result<(Head, Option<String>), StoreError> {
+    let address = store.address();
+    let statement = conn
+        .statement("head", &|| store.sql.head())
+        .map_err(|e| server(address, &e))?;
+    let row = conn
+        .client
+        .query_one(&statement, &[])
+        .map_err(|e| server(address, &e))?;
+    parse_head(
+        store,
+        row.get::<_, i64>(0),
+        row.get::<_, &str>(1),
+        row.get::<_, Option<String>>(2),
+    )
+}
+
+/// Reads the head row's columns.
+pub(crate) fn parse_head(
+    store: &PostgresStore,
+    position: i64,
+    hash: &str,
+    recorded_at: Option<String>,
+) -> Result<(Head, Option<String>), StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt {
+        location: format!("{}.head", store.sql.s.trim_matches('"')),
+        reason,
+    };
+    let position = u64::try_from(position).map_err(|_| corrupt(format!("position {position}")))?;
+    let hash: Hash = hash.parse().map_err(corrupt)?;
+    Ok((Head { position, hash }, recorded_at))
+}
+
+pub(crate) fn head(store: &PostgresStore, conn: &mut Conn) -> Result<Head, StoreError> {
+    Ok(head_row(store, conn)?.0)
+}
+
+/// Decodes a line read back for `position` (or for the record with `id`),
+/// checking that it is that record.
+fn decode_at<'a>(
+    store: &PostgresStore,
+    line: &'a [u8],
+    position: Option<u64>,
+    id: Option<Uuid>,
+) -> Result<EnvelopeRef<'a>, StoreError> {
+    let location = store.sql.location(position.unwrap_or(0));
+    let record = decode_record(line).map_err(|reason| StoreError::Corrupt {
+        location: location.clone(),
+        reason,
+    })?;
+    if position.is_some_and(|p| p != record.position) || id.is_some_and(|i| i != record.id) {
+        return Err(StoreError::Corrupt {
+            location: store.sql.location(record.position),
+            reason: "the row's position or id is not its record's".into(),
+        });
+    }
+    Ok(record)
+}
+
+pub(crate) fn get(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    id: Uuid,
+) -> Result<Option<Envelope>, StoreError> {
+    let address = store.address();
+    let statement = conn
+        .statement("line_by_id", &|| store.sql.line_by_id())
+        .map_err(|e| server(address, &e))?;
+    let row = conn
+        .client
+        .query_opt(&statement, &[&id])
+        .map_err(|e| server(address, &e))?;
+    match row {
+        None => Ok(None),
+        Some(row) => {
+            let line: &[u8] = row.get(0);
+            Ok(Some(
+                decode_at(store, line, None, Some(id))?.to_owned_envelope()?,
+            ))
+        }
+    }
+}
+
+/// The line at `position`, if the committed log reaches it.
+fn line_at(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    position: u64,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let address = store.address();
+    let statement = conn
+        .statement("line_at", &|| store.sql.line_at())
+        .map_err(|e| server(address, &e))?;
+    let row = conn
+        .client
+        .query_opt(&statement, &[&to_sql_position(position)])
+        .map_err(|e| server(address, &e))?;
+    Ok(row.map(|row| row.get::<_, Vec<u8>>(0)))
+}
+
+pub(crate) fn get_at(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    position: u64,
+) -> Result<Option<Envelope>, StoreError> {
+    if position == 0 {
+        return Ok(None);
+    }
+    match line_at(store, conn, position)? {
+        None => Ok(None),
+        Some(line) => Ok(Some(
+            decode_at(store, &line, Some(position), None)?.to_owned_envelope()?,
+        )),
+    }
+}
+
+/// Binary search over positions: `recorded_at` never decreases along the
+/// log, and a lookup by position is one index probe (about twenty for two
+/// million records), so no time index is kept.
+pub(crate) fn head_at(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    instant: DateTime<Utc>,
+) -> Result<Head, StoreError> {
+    let head = head(store, conn)?;
+    let (mut low, mut high) = (1u64, head.position + 1);
+    let mut found = Head::EMPTY;
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let line = line_at(store, conn, middle)?.ok_or_else(|| StoreError::Corrupt {
+            location: store.sql.location(middle),
+            reason: format!("missing (the head is at {})", head.position),
+        })?;
+        let record = decode_at(store, &line, Some(middle), None)?;
+        let at = DateTime::parse_from_rfc3339(record.recorded_at).map_err(|error| {
+            StoreError::Corrupt {
+                location: store.sql.location(middle),
+                reason: format!("recorded_at: {error}"),
+            }
+        })?;
+        if at <= instant {
+            found = Head {
+                position: middle,
+                hash: record.hash,
+            };
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    Ok(found)
+}
+
+/// Streams `range` (clamped to the head) to `visit`.
+pub(crate) fn scan(
+    store: &PostgresStore,
+    range: Range,
+    visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let address = store.address();
+    store.pool.snapshot(|conn| {
+        let head = head(store, conn)?;
+        let from = range.from.max(1);
+        let to = range.to.min(head.position);
+        if from > to {
+            return Ok(());
+        }
+        let reader = conn
+            .client
+            .copy_out(&store.sql.scan(from, to))
+            .map_err(|e| server(address, &e))?;
+        let mut rows = RowReader::new(reader);
+        let (mut buffer, mut fields) = (Vec::new(), Vec::new());
+        let mut expected = from;
+        while rows
+            .next_row(&mut buffer, &mut fields)
+            .map_err(|e| io_error(store, e))?
+        {
+            let line = &buffer[fields[0].clone()];
+            let record = decode_at(store, line, Some(expected), None)?;
+            visit(&record)?;
+            expected += 1;
+        }
+        if expected <= to {
+            return Err(StoreError::Corrupt {
+                location: store.sql.location(expected),
+                reason: format!("missing (the head is at {})", head.position),
+            });
+        }
+        Ok(())
+    })
+}
+
+fn io_error(store: &PostgresStore, error: std::io::Error) -> StoreError {
+    StoreError::Io {
+        path: store.address().to_string().into(),
+        source: error,
+    }
+}
+
+/// Checks every record with the file store's checker, then what only this
+/// store has: each row's position and id columns, the head row, rows
+/// beyond the head, and the operations' versions.
+pub(crate) fn verify(
+    store: &PostgresStore,
+    expect_head: Option<(u64, Hash)>,
+    progress: Option<&AtomicU64>,
+) -> Result<VerifyReport, StoreError> {
+    let address = store.address();
+    let sql = &store.sql;
+    store.pool.snapshot(|conn| {
+        let (head, head_recorded_at) = head_row(store, conn)?;
+        let mut checker = LogChecker::new(expect_head);
+        let mut versions: HashMap<String, u64> = HashMap::new();
+        let mut last_recorded_at = None::<String>;
+        {
+            let reader = conn
+                .client
+                .copy_out(&sql.verify_rows(head.position))
+                .map_err(|e| server(address, &e))?;
+            let mut rows = RowReader::new(reader);
+            let (mut buffer, mut fields) = (Vec::new(), Vec::new());
+            while rows
+                .next_row(&mut buffer, &mut fields)
+                .map_err(|e| io_error(store, e))?
+            {
+                let position = i64::from_be_bytes(
+                    buffer[fields[0].clone()]
+                        .try_into()
+                        .map_err(|_| StoreError::Corrupt {
+                            location: sql.location(0),
+                            reason: "a position that is not a bigint".into(),
+                        })?,
+                );
+                let id = Uuid::from_slice(&buffer[fields[1].clone()]).map_err(|_| {
+                    StoreError::Corrupt {
+                        location: sql.location(position as u64),
+                        reason: "an id that is not a uuid".into(),
+                    }
+                })?;
+                let line = &buffer[fields[2].clone()];
+                let row_position = position as u64;
+                let location = |_: u64| sql.location(row_position);
+                let record = decode_record(line).map_err(|reason| StoreError::Corrupt {
+                    location: location(0),
+                    reason,
+                })?;
+                checker.check_record(&record, line, &location)?;
+                if record.position != row_position || record.id != id {
+                    return Err(StoreError::Corrupt {
+                        location: location(0),
+                        reason: format!(
+                            "the row's columns (position {row_position}, id {id}) are not its record's (position {}, id {})",
+                            record.position, record.id
+                        ),
+                    });
+                }
+                match versions.get_mut(record.operation.as_ref()) {
+                    Some(version) => *version = record.version,
+                    None => {
+                        versions.insert(record.operation.clone().into_owned(), record.version);
+                    }
+                }
+                if record.batch_end {
+                    last_recorded_at = Some(record.recorded_at.to_owned());
+                }
+                if let Some(progress) = progress {
+                    progress.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }
+        let table = |name: &str| format!("{}.{name}", sql.s.trim_matches('"'));
+        let report = checker.finish(1, None)?;
+        if report.head != head || last_recorded_at != head_recorded_at {
+            return Err(StoreError::Corrupt {
+                location: table("head"),
+                reason: format!(
+                    "the head row says {head} (recorded_at {}) but the records end at {} (recorded_at {})",
+                    head_recorded_at.as_deref().unwrap_or("none"),
+                    report.head,
+                    last_recorded_at.as_deref().unwrap_or("none"),
+                ),
+            });
+        }
+        let beyond: i64 = conn
+            .client
+            .query_one(
+                &format!("SELECT count(*) FROM {}.events WHERE position > $1", sql.s),
+                &[&to_sql_position(head.position)],
+            )
+            .map_err(|e| server(address, &e))?
+            .get(0);
+        if beyond > 0 {
+            return Err(StoreError::Corrupt {
+                location: table("events"),
+                reason: format!(
+                    "{beyond} rows lie beyond the head (position {}): written without the head lock",
+                    head.position
+                ),
+            });
+        }
+        let streams = conn
+            .client
+            .query(&format!("SELECT operation, version FROM {}.streams", sql.s), &[])
+            .map_err(|e| server(address, &e))?;
+        let mut listed = 0;
+        for row in &streams {
+            let operation: &str = row.get(0);
+            let version: i64 = row.get(1);
+            let actual = versions.get(operation).copied().unwrap_or(0);
+            if u64::try_from(version).ok() != Some(actual) {
+                return Err(StoreError::Corrupt {
+                    location: table("streams"),
+                    reason: format!(
+                        "operation {operation} is listed at version {version}, but its records reach {actual}"
+                    ),
+                });
+            }
+            listed += 1;
+        }
+        if listed != versions.len() {
+            return Err(StoreError::Corrupt {
+                location: table("streams"),
+                reason: format!(
+                    "{} operations have records but only {listed} are listed",
+                    versions.len()
+                ),
+            });
+        }
+        checker.finish(1, expect_head)
+    })
+}
+
+pub(crate) fn load_derived(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    name: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let address = store.address();
+    let statement = conn
+        .statement("load_derived", &|| {
+            format!("SELECT bytes FROM {}.derived WHERE name = $1", store.sql.s)
+        })
+        .map_err(|e| server(address, &e))?;
+    let row = conn
+        .client
+        .query_opt(&statement, &[&name])
+        .map_err(|e| server(address, &e))?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+/// Upserts in one statement: a reader sees the old bytes or the new ones.
+/// Its commit does not wait for the WAL to reach the disk
+/// (`synchronous_commit` off for this transaction only): derived data can
+/// always be rebuilt, and the rule-state checkpoint is written after every
+/// append. A reader role, or a replica, cannot save derived data: callers
+/// treat that as a missed cache.
+pub(crate) fn save_derived(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    name: &str,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    let address = store.address();
+    let statement = conn
+        .statement("save_derived", &|| {
+            format!(
+                "INSERT INTO {}.derived (name, bytes) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO UPDATE SET bytes = EXCLUDED.bytes",
+                store.sql.s
+            )
+        })
+        .map_err(|e| server(address, &e))?;
+    conn.client
+        .batch_execute("BEGIN; SET LOCAL synchronous_commit TO off")
+        .map_err(|e| server(address, &e))?;
+    let saved = conn.client.execute(&statement, &[&name, &bytes]);
+    let ended = conn
+        .client
+        .batch_execute(if saved.is_ok() { "COMMIT" } else { "ROLLBACK" });
+    saved.map_err(|e| server(address, &e))?;
+    ended.map_err(|e| server(address, &e))
+}

@@ -1,0 +1,499 @@
+//! One batch = one PostgreSQL transaction, serialised on the head row.
+//!
+//! `begin` sends, in one round trip: `BEGIN` (READ COMMITTED, so that every
+//! statement after the lock sees every batch committed before it),
+//! `synchronous_commit` raised to `on` for this transaction if the server
+//! runs with it `off`, `SELECT … FROM head FOR UPDATE` (which waits for the
+//! writer before), and only then the server's `clock_timestamp()`: a time
+//! read before the lock could be older than the batch committed while
+//! waiting for it.
+//!
+//! Staging is the file store's [`Batch`]; its encoded lines go to
+//! `events` with binary `COPY` whenever a megabyte has accumulated, and the
+//! rest at commit, inside the transaction: other sessions never see them
+//! before `COMMIT`, and not at all if the transaction ends any other way.
+//! Lookups of ids and versions are statements in the same transaction;
+//! [`AppendTransaction::prefetch`] answers a chunk's ids with one.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::io::Write;
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use event_store::backend::{resolve_stamp_at, Batch, CommittedLog, StagedRecord};
+use event_store::{
+    decode_record, format_recorded_at, AppendTransaction, Committed, Envelope, Head, NewEvent,
+    Staged, Stamp, StoreError,
+};
+use postgres::error::SqlState;
+use postgres::SimpleQueryMessage;
+use uuid::Uuid;
+
+use crate::binary::{write_event_row, write_header, write_trailer};
+use crate::conn::{describe, server, Conn};
+use crate::read::parse_head;
+use crate::PostgresStore;
+
+/// Staged bytes go to the server once they pass this size.
+const FLUSH_BYTES: usize = 1 << 20;
+
+pub(crate) struct PostgresTransaction<'s> {
+    store: &'s PostgresStore,
+    /// `None` once committed or given back. In a cell because lookups
+    /// (`find`, `version`) take `&self` and still need the connection that
+    /// holds the lock and sees the batch's own rows.
+    conn: RefCell<Option<Conn>>,
+    /// The head the batch started from.
+    base: Head,
+    batch: Batch,
+    /// Records already sent with COPY.
+    flushed: u64,
+    /// The last prefetch's answers: id → its committed line, if any.
+    prefetched: HashMap<Uuid, Option<Vec<u8>>>,
+}
+
+impl<'s> PostgresTransaction<'s> {
+    pub(crate) fn begin(
+        store: &'s PostgresStore,
+        stamp: Stamp,
+    ) -> Result<PostgresTransaction<'s>, StoreError> {
+        let mut conn = store.pool.take()?;
+        match PostgresTransaction::lock(store, &mut conn, stamp) {
+            Ok(batch) => Ok(PostgresTransaction {
+                store,
+                conn: RefCell::new(Some(conn)),
+                base: batch.head(),
+                batch,
+                flushed: 0,
+                prefetched: HashMap::new(),
+            }),
+            Err(error) => {
+                let ended = conn.client.batch_execute("ROLLBACK").is_ok();
+                store.pool.give(conn, ended);
+                Err(error)
+            }
+        }
+    }
+
+    /// Takes the head lock, then reads the clock; returns the empty batch.
+    fn lock(store: &PostgresStore, conn: &mut Conn, stamp: Stamp) -> Result<Batch, StoreError> {
+        let address = store.address();
+        let s = &store.sql.s;
+        let messages = conn
+            .client
+            .simple_query(&format!(
+                "BEGIN ISOLATION LEVEL READ COMMITTED; \
+                 SELECT set_config('synchronous_commit', 'on', true) AS raised \
+                   WHERE current_setting('synchronous_commit') = 'off'; \
+                 SELECT position, hash, recorded_at FROM {s}.head FOR UPDATE; \
+                 SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', \
+                                'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS server_clock"
+            ))
+            .map_err(|e| server(address, &e))?;
+        let mut head = None;
+        let mut clock = None;
+        for message in &messages {
+            let SimpleQueryMessage::Row(row) = message else {
+                continue;
+            };
+            match row.columns().first().map(|c| c.name()) {
+                Some("position") => head = Some((row.get(0), row.get(1), row.get(2))),
+                Some("server_clock") => clock = row.get(0),
+                _ => {}
+            }
+        }
+        let unexpected = || StoreError::Corrupt {
+            location: format!("{}.head", s.trim_matches('"')),
+            reason: "the head row is missing".into(),
+        };
+        let (position, hash, recorded_at) = head.ok_or_else(unexpected)?;
+        let position: i64 = position
+            .and_then(|p: &str| p.parse().ok())
+            .ok_or_else(unexpected)?;
+        let (head, head_recorded_at) = parse_head(
+            store,
+            position,
+            hash.ok_or_else(unexpected)?,
+            recorded_at.map(str::to_owned),
+        )?;
+        let now = match store.config.clock {
+            Some(clock) => clock(),
+            None => {
+                let text = clock.ok_or_else(unexpected)?;
+                NaiveDateTime::parse_from_str(text, "%Y-%m-%dT%H:%M:%S%.f")
+                    .map(|t| t.and_utc())
+                    .map_err(|error| {
+                        crate::conn::fail(
+                            address,
+                            crate::PostgresError::Server(format!(
+                                "the server's clock reads {text:?}: {error}"
+                            )),
+                        )
+                    })?
+            }
+        };
+        let recorded_at: DateTime<Utc> = resolve_stamp_at(stamp, now, head_recorded_at.as_deref())?;
+        Ok(Batch::new(head, recorded_at, 0))
+    }
+
+    /// Runs `work` on the transaction's connection.
+    fn on_conn<T>(
+        &self,
+        work: impl FnOnce(&mut Conn) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self.conn.borrow_mut();
+        let conn = slot
+            .as_mut()
+            .ok_or_else(|| StoreError::Invalid("the transaction has already ended".into()))?;
+        work(conn)
+    }
+
+    /// Sends the staged bytes that are complete records with one binary COPY.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        let output = self.batch.output();
+        if output.is_empty() {
+            return Ok(());
+        }
+        let first = self.base.position + self.flushed + 1;
+        let mut payload = Vec::with_capacity(output.len() + output.len() / 8 + 64);
+        write_header(&mut payload);
+        let mut rows = 0u64;
+        for line in output.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            let position = first + rows;
+            let record = decode_record(line).map_err(|reason| StoreError::Corrupt {
+                location: "staged record".into(),
+                reason,
+            })?;
+            if record.position != position {
+                return Err(StoreError::Corrupt {
+                    location: "staged record".into(),
+                    reason: format!("position {} where {position} was due", record.position),
+                });
+            }
+            write_event_row(
+                &mut payload,
+                i64::try_from(position).unwrap_or(i64::MAX),
+                record.id.as_bytes(),
+                line,
+            );
+            rows += 1;
+        }
+        write_trailer(&mut payload);
+        let store = self.store;
+        let copy = format!(
+            "COPY {}.events (position, id, line) FROM STDIN (FORMAT binary)",
+            store.sql.s
+        );
+        self.on_conn(|conn| {
+            let mut writer = conn
+                .client
+                .copy_in(&copy)
+                .map_err(|e| server(store.address(), &e))?;
+            writer.write_all(&payload).map_err(|e| {
+                crate::conn::fail(store.address(), crate::PostgresError::Server(e.to_string()))
+            })?;
+            writer.finish().map_err(|e| written(store, &e))
+        })?;
+        self.batch.drain_out();
+        self.flushed += rows;
+        Ok(())
+    }
+
+    /// Ends the transaction without writing, handing the connection back.
+    fn abandon(&mut self) {
+        if let Some(mut conn) = self.conn.get_mut().take() {
+            let ended = conn.client.batch_execute("ROLLBACK").is_ok();
+            self.store.pool.give(conn, ended);
+        }
+    }
+
+    fn finish_commit(&mut self, committed: &Committed) -> Result<(), StoreError> {
+        self.flush()?;
+        let store = self.store;
+        let address = store.address();
+        let s = store.sql.s.clone();
+        let recorded_at = format_recorded_at(&self.batch.recorded_at());
+        let (operations, versions): (Vec<&str>, Vec<i64>) = self
+            .batch
+            .versions()
+            .iter()
+            .map(|(operation, version)| {
+                (
+                    operation.as_str(),
+                    i64::try_from(*version).unwrap_or(i64::MAX),
+                )
+            })
+            .unzip();
+        let head_hash = committed.head.hash.to_string();
+        let head_position = i64::try_from(committed.head.position).unwrap_or(i64::MAX);
+        let mut slot = self.conn.borrow_mut();
+        let conn = slot
+            .as_mut()
+            .ok_or_else(|| StoreError::Invalid("the transaction has already ended".into()))?;
+        // The head and the versions move in one statement (one round trip),
+        // prepared once per connection.
+        let statement = conn
+            .statement("move_head", &|| {
+                format!(
+                    "WITH moved AS (UPDATE {s}.head SET position = $1, hash = $2, recorded_at = $3 \
+                                    WHERE singleton RETURNING 1) \
+                     INSERT INTO {s}.streams (operation, version) \
+                     SELECT * FROM unnest($4::text[], $5::bigint[]) WHERE EXISTS (SELECT FROM moved) \
+                     ON CONFLICT (operation) DO UPDATE SET version = EXCLUDED.version"
+                )
+            })
+            .map_err(|e| server(address, &e))?;
+        conn.client
+            .execute(
+                &statement,
+                &[
+                    &head_position,
+                    &head_hash,
+                    &recorded_at,
+                    &operations,
+                    &versions,
+                ],
+            )
+            .map_err(|e| written(store, &e))?;
+        match conn.client.batch_execute("COMMIT") {
+            Ok(()) => Ok(()),
+            // The connection broke during COMMIT: the batch may or may not
+            // have committed. The chain says which.
+            Err(error) if error.as_db_error().is_none() => {
+                if committed_after_all(store, committed.head) {
+                    Ok(())
+                } else {
+                    Err(server(address, &error))
+                }
+            }
+            Err(error) => Err(written(store, &error)),
+        }
+    }
+}
+
+/// Whether the log's record at `head.position` is the one this batch
+/// ended with (read over a new connection).
+fn committed_after_all(store: &PostgresStore, head: Head) -> bool {
+    store
+        .pool
+        .with(|conn| crate::read::get_at(store, conn, head.position))
+        .ok()
+        .flatten()
+        .is_some_and(|record| record.hash == head.hash)
+}
+
+/// A failed write. A unique violation cannot come from a writer that holds
+/// the head lock: it means rows were written without it.
+fn written(store: &PostgresStore, error: &postgres::Error) -> StoreError {
+    if error.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        return StoreError::Corrupt {
+            location: format!("{}.events", store.sql.s.trim_matches('"')),
+            reason: format!(
+                "{} (a row beyond the head, written without the head lock?)",
+                describe(error)
+            ),
+        };
+    }
+    server(store.address(), error)
+}
+
+impl Drop for PostgresTransaction<'_> {
+    fn drop(&mut self) {
+        self.abandon();
+    }
+}
+
+/// The committed log as the lock holder sees it.
+struct LockedLog<'a> {
+    store: &'a PostgresStore,
+    conn: &'a mut Conn,
+    prefetched: &'a HashMap<Uuid, Option<Vec<u8>>>,
+}
+
+impl CommittedLog for LockedLog<'_> {
+    fn find_committed(&mut self, id: Uuid) -> Result<Option<Envelope>, StoreError> {
+        let line = match self.prefetched.get(&id) {
+            Some(known) => known.clone(),
+            None => line_by_id(self.store, self.conn, id)?,
+        };
+        match line {
+            None => Ok(None),
+            Some(line) => Ok(Some(
+                decode_record(&line)
+                    .map_err(|reason| StoreError::Corrupt {
+                        location: format!("{}.events id {id}", self.store.sql.s.trim_matches('"')),
+                        reason,
+                    })?
+                    .to_owned_envelope()?,
+            )),
+        }
+    }
+
+    fn committed_version(&mut self, operation: &str) -> Result<u64, StoreError> {
+        let store = self.store;
+        let statement = self
+            .conn
+            .statement("version", &|| {
+                format!(
+                    "SELECT version FROM {}.streams WHERE operation = $1",
+                    store.sql.s
+                )
+            })
+            .map_err(|e| server(store.address(), &e))?;
+        let row = self
+            .conn
+            .client
+            .query_opt(&statement, &[&operation])
+            .map_err(|e| server(store.address(), &e))?;
+        Ok(row
+            .map(|row| row.get::<_, i64>(0))
+            .map_or(0, |v| u64::try_from(v).unwrap_or(0)))
+    }
+}
+
+/// The line with this id, as this transaction sees the table.
+fn line_by_id(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    id: Uuid,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let statement = conn
+        .statement("line_by_id_locked", &|| {
+            format!("SELECT line FROM {}.events WHERE id = $1", store.sql.s)
+        })
+        .map_err(|e| server(store.address(), &e))?;
+    let row = conn
+        .client
+        .query_opt(&statement, &[&id])
+        .map_err(|e| server(store.address(), &e))?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+impl AppendTransaction for PostgresTransaction<'_> {
+    fn head(&self) -> Head {
+        self.batch.head()
+    }
+
+    fn recorded_at(&self) -> DateTime<Utc> {
+        self.batch.recorded_at()
+    }
+
+    fn find(&self, id: Uuid) -> Result<Option<Envelope>, StoreError> {
+        let decode = |line: &[u8]| -> Result<Envelope, StoreError> {
+            decode_record(line)
+                .map_err(|reason| StoreError::Corrupt {
+                    location: format!("{} id {id}", self.store.sql.location(0)),
+                    reason,
+                })?
+                .to_owned_envelope()
+        };
+        match self.batch.find_staged(id) {
+            Some(StagedRecord::Pending(envelope)) => Ok(Some(*envelope)),
+            Some(StagedRecord::Encoded { offset }) if offset >= self.batch.out_base() => {
+                let start = usize::try_from(offset - self.batch.out_base()).unwrap_or(usize::MAX);
+                let bytes = self.batch.output().get(start..).unwrap_or_default();
+                let end = bytes
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .unwrap_or(bytes.len());
+                Ok(Some(decode(&bytes[..end])?))
+            }
+            // Staged and already sent: this transaction sees its own rows.
+            Some(StagedRecord::Encoded { .. }) => self
+                .on_conn(|conn| line_by_id(self.store, conn, id))?
+                .as_deref()
+                .map(decode)
+                .transpose(),
+            None => {
+                let line = match self.prefetched.get(&id) {
+                    Some(known) => known.clone(),
+                    None => self.on_conn(|conn| line_by_id(self.store, conn, id))?,
+                };
+                line.as_deref().map(decode).transpose()
+            }
+        }
+    }
+
+    fn version(&self, operation: &str) -> Result<u64, StoreError> {
+        match self.batch.versions().get(operation) {
+            Some(version) => Ok(*version),
+            None => self.on_conn(|conn| {
+                LockedLog {
+                    store: self.store,
+                    conn,
+                    prefetched: &self.prefetched,
+                }
+                .committed_version(operation)
+            }),
+        }
+    }
+
+    fn prefetch(&mut self, ids: &[Uuid]) -> Result<(), StoreError> {
+        let store = self.store;
+        self.prefetched.clear();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows = self.on_conn(|conn| {
+            let statement = conn
+                .statement("prefetch", &|| {
+                    format!(
+                        "SELECT id, line FROM {}.events WHERE id = ANY($1)",
+                        store.sql.s
+                    )
+                })
+                .map_err(|e| server(store.address(), &e))?;
+            conn.client
+                .query(&statement, &[&ids])
+                .map_err(|e| server(store.address(), &e))
+        })?;
+        let mut found: HashMap<Uuid, Option<Vec<u8>>> = ids.iter().map(|id| (*id, None)).collect();
+        for row in rows {
+            found.insert(row.get(0), Some(row.get(1)));
+        }
+        self.prefetched = found;
+        Ok(())
+    }
+
+    fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError> {
+        let store = self.store;
+        let mut slot = self.conn.borrow_mut();
+        let conn = slot
+            .as_mut()
+            .ok_or_else(|| StoreError::Invalid("the transaction has already ended".into()))?;
+        let mut log = LockedLog {
+            store,
+            conn,
+            prefetched: &self.prefetched,
+        };
+        let staged = self.batch.stage(&mut log, event)?;
+        drop(slot);
+        if self.batch.output().len() >= FLUSH_BYTES {
+            self.flush()?;
+        }
+        Ok(staged)
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<Committed, StoreError> {
+        self.batch.finish();
+        let committed = self.batch.committed();
+        if committed.appended == 0 {
+            self.abandon();
+            return Ok(committed);
+        }
+        let result = self.finish_commit(&committed);
+        match result {
+            Ok(()) => {
+                if let Some(conn) = self.conn.get_mut().take() {
+                    self.store.pool.give(conn, true);
+                }
+                Ok(committed)
+            }
+            Err(error) => {
+                // Whatever state the connection is in, it is not reused.
+                *self.conn.get_mut() = None;
+                Err(error)
+            }
+        }
+    }
+}
