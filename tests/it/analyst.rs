@@ -637,7 +637,11 @@ fn bad_requests_are_refused_with_their_exit_code() {
         2,
         "cannot be used with",
     );
-    refused(&["events", "--type", "Arrest"], 2, "unknown event type");
+    refused(
+        &["events", "--type", "Arrest"],
+        2,
+        "invalid value 'Arrest' for '--type <TYPE>'",
+    );
     refused(
         &["diff", "--from", "700", "--to", "600"],
         1,
@@ -647,7 +651,7 @@ fn bad_requests_are_refused_with_their_exit_code() {
     refused(
         &["report", "summary", "--format", "pdf"],
         2,
-        "unknown format",
+        "[possible values: table, json, jsonl, csv, markdown, html]",
     );
 }
 

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use crate::support::{data, root, Store};
 
 /// The input appended before each case (see the MANIFEST's header).
-fn base_store() -> Store {
+pub(crate) fn base_store() -> Store {
     base_store_in(Store::new())
 }
 
@@ -26,14 +26,14 @@ fn corpus_dir() -> PathBuf {
 }
 
 #[derive(Debug)]
-struct Case {
-    file: String,
-    code: i32,
+pub(crate) struct Case {
+    pub file: String,
+    pub code: i32,
     /// What stderr must start with after `error: `.
-    message: String,
+    pub message: String,
 }
 
-fn manifest() -> Vec<Case> {
+pub(crate) fn manifest() -> Vec<Case> {
     data("bad-input/MANIFEST")
         .lines()
         .filter(|line| !line.trim().is_empty() && !line.starts_with('#'))

@@ -9,9 +9,15 @@ mod analyst;
 mod bad_input;
 mod checked_reports;
 mod cli;
+mod command_line;
 mod concurrency;
 mod crash;
+mod currencies;
+mod dry_run;
+mod import_csv;
+mod record;
 mod sample;
+mod schema;
 mod service;
 mod tamper;
 

@@ -1,4 +1,13 @@
-//! Failures and the exit codes they map to (documented in the README).
+//! Failures and the exit codes they map to (documented in the README and in
+//! `theseus --help`).
+//!
+//! | code | meaning |
+//! |---|---|
+//! | 0 | success (also when the reader of the output went away: a broken pipe) |
+//! | 1 | refused input, an input file that cannot be read, a missing store, another error |
+//! | 2 | usage: an unknown command, option or value, or a terminal on standard input |
+//! | 3 | an `expected_version` conflict |
+//! | 4 | integrity: the log is damaged, or not what `--expect-head` said |
 
 use event_store::StoreError;
 use ledger::{ErrorKind, LedgerError};
@@ -16,9 +25,16 @@ pub const INTEGRITY: u8 = 4;
 pub enum Failure {
     Ledger(LedgerError),
     Store(StoreError),
+    /// The command line cannot be carried out as given (exit 2).
     Usage(String),
-    /// A command refused as asked (exit 1), with why.
+    /// Input refused or unreadable, outside the ledger's own checks (exit 1).
     Refused(String),
+    /// The command has printed its result, which is a failure with this
+    /// code (a dry run that found refusals).
+    Reported {
+        code: u8,
+        message: String,
+    },
     Output(std::io::Error),
     Server(server::ServerError),
 }
@@ -32,11 +48,18 @@ impl Failure {
             Failure::Store(_) => REFUSED,
             Failure::Usage(_) => USAGE,
             Failure::Refused(_) => REFUSED,
+            Failure::Reported { code, .. } => *code,
             Failure::Output(_) => REFUSED,
             // A server that cannot start on a damaged log says so as `verify` would.
             Failure::Server(server::ServerError::Ledger(error)) => ledger_code(error),
             Failure::Server(_) => REFUSED,
         }
+    }
+
+    /// The reader of standard output went away (`theseus report | head`):
+    /// not an error, as for git, ripgrep and jq.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Failure::Output(error) if error.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
 
@@ -54,6 +77,7 @@ impl std::fmt::Display for Failure {
             Failure::Ledger(error) => write!(f, "{error}"),
             Failure::Store(error) => write!(f, "{error}"),
             Failure::Usage(message) | Failure::Refused(message) => f.write_str(message),
+            Failure::Reported { message, .. } => f.write_str(message),
             Failure::Output(error) => write!(f, "cannot write the output: {error}"),
             Failure::Server(error) => write!(f, "{error}"),
         }

@@ -25,7 +25,7 @@ impl Progress {
             total,
             started: Instant::now(),
             last_drawn: None,
-            visible: std::io::stderr().is_terminal(),
+            visible: std::io::stderr().is_terminal() && !crate::output::quiet(),
         }
     }
 

@@ -94,7 +94,7 @@ impl StoreSpec {
             }
         };
         for warning in opened.warnings() {
-            eprintln!("warning: {warning}");
+            crate::output::warn(&warning);
         }
         Ok(opened)
     }

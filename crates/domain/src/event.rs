@@ -123,6 +123,19 @@ impl FromJson for Count {
 impl FromJson for Uuid {
     fn from_json(value: &Json, path: &str) -> Result<Uuid, FieldError> {
         let text = String::from_json(value, path)?;
+        // Only the hyphenated form: the braced, URN and plain-hex spellings
+        // that `Uuid` also reads would give one id several spellings.
+        let hyphenated = text.len() == 36
+            && text
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| matches!(i, 8 | 13 | 18 | 23) == (b == b'-'));
+        if !hyphenated {
+            return Err(FieldError::new(
+                path,
+                format!("{text:?} is not a UUID in its hyphenated form (8-4-4-4-12 hex digits)"),
+            ));
+        }
         match Uuid::try_parse(&text) {
             Ok(id) if id.is_nil() => Err(FieldError::new(path, "the nil UUID is not an event id")),
             Ok(id) => Ok(id),
@@ -353,19 +366,7 @@ impl Event {
     pub fn from_json(event_type: EventType, data: &Json, path: &str) -> Result<Event, FieldError> {
         let event = match event_type {
             EventType::OperationLaunched => {
-                let o = Object::new(
-                    data,
-                    path,
-                    &[
-                        "name",
-                        "coordinator",
-                        "countries",
-                        "starts_on",
-                        "ends_on",
-                        "funded_by",
-                        "focus",
-                    ],
-                )?;
+                let o = Object::new(data, path, event_type.fields())?;
                 let countries: Vec<Country> = o.required("countries")?;
                 if countries.is_empty() {
                     return Err(FieldError::new(
@@ -404,20 +405,20 @@ impl Event {
                 })
             }
             EventType::CountryJoined => {
-                let o = Object::new(data, path, &["country"])?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::CountryJoined(CountryJoined {
                     country: o.required("country")?,
                 })
             }
             EventType::AgentsDeployed => {
-                let o = Object::new(data, path, &["country", "count"])?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::AgentsDeployed(AgentsDeployed {
                     country: o.required("country")?,
                     count: o.required("count")?,
                 })
             }
             EventType::ExpertsDeployed => {
-                let o = Object::new(data, path, &["organisation", "country", "count"])?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::ExpertsDeployed(ExpertsDeployed {
                     organisation: o.required("organisation")?,
                     country: o.required("country")?,
@@ -425,18 +426,7 @@ impl Event {
                 })
             }
             EventType::ArrestMade => {
-                let o = Object::new(
-                    data,
-                    path,
-                    &[
-                        "country",
-                        "occurred_at",
-                        "location",
-                        "suspect",
-                        "network",
-                        "offences",
-                    ],
-                )?;
+                let o = Object::new(data, path, event_type.fields())?;
                 let offences: Option<Vec<Offence>> = o.optional("offences")?;
                 if let Some(offences) = &offences {
                     unique(offences, &o.path_of("offences"))?;
@@ -451,19 +441,7 @@ impl Event {
                 })
             }
             EventType::VictimRescued => {
-                let o = Object::new(
-                    data,
-                    path,
-                    &[
-                        "country",
-                        "occurred_at",
-                        "location",
-                        "victim",
-                        "minor",
-                        "nationality",
-                        "exploitation",
-                    ],
-                )?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::VictimRescued(VictimRescued {
                     country: o.required("country")?,
                     occurred_at: o.required("occurred_at")?,
@@ -475,7 +453,7 @@ impl Event {
                 })
             }
             EventType::MigrantsDetected => {
-                let o = Object::new(data, path, &["country", "occurred_at", "location", "count"])?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::MigrantsDetected(MigrantsDetected {
                     country: o.required("country")?,
                     occurred_at: o.required("occurred_at")?,
@@ -484,7 +462,7 @@ impl Event {
                 })
             }
             EventType::ChecksPerformed => {
-                let o = Object::new(data, path, &["country", "occurred_at", "kind", "count"])?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::ChecksPerformed(ChecksPerformed {
                     country: o.required("country")?,
                     occurred_at: o.required("occurred_at")?,
@@ -493,11 +471,7 @@ impl Event {
                 })
             }
             EventType::ItemsSeized => {
-                let o = Object::new(
-                    data,
-                    path,
-                    &["country", "occurred_at", "location", "item", "count"],
-                )?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::ItemsSeized(ItemsSeized {
                     country: o.required("country")?,
                     occurred_at: o.required("occurred_at")?,
@@ -507,11 +481,7 @@ impl Event {
                 })
             }
             EventType::DrugsSeized => {
-                let o = Object::new(
-                    data,
-                    path,
-                    &["country", "occurred_at", "substance", "grams"],
-                )?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::DrugsSeized(DrugsSeized {
                     country: o.required("country")?,
                     occurred_at: o.required("occurred_at")?,
@@ -520,11 +490,7 @@ impl Event {
                 })
             }
             EventType::CashSeized => {
-                let o = Object::new(
-                    data,
-                    path,
-                    &["country", "occurred_at", "currency", "amount"],
-                )?;
+                let o = Object::new(data, path, event_type.fields())?;
                 let country = o.required("country")?;
                 let occurred_at = o.required("occurred_at")?;
                 Event::CashSeized(CashSeized {
@@ -534,17 +500,7 @@ impl Event {
                 })
             }
             EventType::NetworkProfiled => {
-                let o = Object::new(
-                    data,
-                    path,
-                    &[
-                        "network",
-                        "people_smuggled_estimate",
-                        "max_fee",
-                        "destination",
-                        "method",
-                    ],
-                )?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::NetworkProfiled(NetworkProfiled {
                     network: o.required("network")?,
                     people_smuggled_estimate: o.optional("people_smuggled_estimate")?,
@@ -554,11 +510,11 @@ impl Event {
                 })
             }
             EventType::OperationClosed => {
-                Object::new(data, path, &[])?;
+                Object::new(data, path, event_type.fields())?;
                 Event::OperationClosed
             }
             EventType::EventRetracted => {
-                let o = Object::new(data, path, &["event_id", "reason"])?;
+                let o = Object::new(data, path, event_type.fields())?;
                 Event::EventRetracted(EventRetracted {
                     event_id: o.required("event_id")?,
                     reason: o.required("reason")?,

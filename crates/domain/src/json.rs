@@ -162,7 +162,11 @@ pub struct Object<'a> {
 
 impl<'a> Object<'a> {
     /// `value` must be an object whose keys are all in `allowed`.
-    pub fn new(value: &'a Json, path: &'a str, allowed: &[&str]) -> Result<Object<'a>, FieldError> {
+    pub fn new<S: AsRef<str>>(
+        value: &'a Json,
+        path: &'a str,
+        allowed: &[S],
+    ) -> Result<Object<'a>, FieldError> {
         let Json::Object(entries) = value else {
             return Err(FieldError::new(
                 display_path(path),
@@ -171,12 +175,13 @@ impl<'a> Object<'a> {
         };
         if let Some((key, _)) = entries
             .iter()
-            .find(|(key, _)| !allowed.contains(&key.as_str()))
+            .find(|(key, _)| !allowed.iter().any(|name| name.as_ref() == key))
         {
             let expected = if allowed.is_empty() {
                 "no fields are allowed here".to_owned()
             } else {
-                format!("expected one of {}", allowed.join(", "))
+                let names: Vec<&str> = allowed.iter().map(AsRef::as_ref).collect();
+                format!("expected one of {}", names.join(", "))
             };
             return Err(FieldError::new(
                 child(path, key),

@@ -13,12 +13,16 @@
 //!   canonically.
 //! * [`Operation`]: the state the rules need, [`Operation::decide`] and
 //!   [`Operation::apply`].
+//! * [`catalogue`]: each event type's fields as data (kind, required), which
+//!   the reader, [`schema`] (JSON Schema), CSV import and `theseus record`
+//!   share.
 //! * [`registry`]: the agencies that may submit over the network, their
 //!   grants and what each may append, recorded in the reserved stream
 //!   [`REGISTRY_STREAM`].
 
 #![forbid(unsafe_code)]
 
+pub mod catalogue;
 mod country;
 mod currency;
 mod event;
@@ -27,13 +31,14 @@ mod money;
 mod operation;
 mod raw;
 pub mod registry;
+pub mod schema;
 mod text;
 mod time;
 mod view;
 mod vocabulary;
 
 pub use country::Country;
-pub use currency::Currency;
+pub use currency::{Currency, Month};
 pub use event::{
     AgentsDeployed, ArrestMade, CashSeized, ChecksPerformed, Count, CountryJoined, DrugsSeized,
     Event, EventRetracted, EventType, ExpertsDeployed, ItemsSeized, MigrantsDetected,
@@ -42,7 +47,7 @@ pub use event::{
 pub use money::{format_minor_units, Money};
 pub use operation::{Operation, Period, Refusal, RetractionTarget};
 pub use registry::REGISTRY_STREAM;
-pub use text::{Pseudonym, Slug, Text, Token, MAX_TEXT_CHARS};
-pub use time::{Day, OccurredAt};
+pub use text::{is_invisible, Pseudonym, Slug, Text, Token, BIDI_CONTROLS, MAX_TEXT_CHARS};
+pub use time::{parse_instant, Day, InstantError, OccurredAt, MAX_FRACTION_DIGITS};
 pub use view::{utc_day_of, EventView};
 pub use vocabulary::{CheckKind, Exploitation, Item, Location, Offence, OffenceSet};

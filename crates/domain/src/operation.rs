@@ -54,6 +54,13 @@ pub enum Refusal {
     TargetNotOutcome { id: Uuid, event_type: EventType },
     #[error("event {0} is already retracted")]
     AlreadyRetracted(Uuid),
+    /// A currency that was not current when the money changed hands (see
+    /// [`crate::Currency::current_on`]).
+    #[error("{message}")]
+    CurrencyNotCurrent {
+        field: &'static str,
+        message: String,
+    },
 }
 
 impl Refusal {
@@ -70,7 +77,49 @@ impl Refusal {
             | Refusal::TargetInOtherOperation { .. }
             | Refusal::TargetNotOutcome { .. }
             | Refusal::AlreadyRetracted(_) => "data.event_id",
+            Refusal::CurrencyNotCurrent { field, .. } => field,
         }
+    }
+}
+
+/// A currency must have been current when the money changed hands: cash on
+/// the UTC day of `occurred_at`; a network's fee, which has no date of its
+/// own, on at least one day of the operation's period (the profile
+/// describes the network as the operation found it).
+fn currency_current(event: &Event, period: &Period) -> Result<(), Refusal> {
+    match event {
+        Event::CashSeized(cash) => match cash
+            .money
+            .currency
+            .not_current_on(cash.occurred_at.utc_day())
+        {
+            Some(message) => Err(Refusal::CurrencyNotCurrent {
+                field: "data.currency",
+                message,
+            }),
+            None => Ok(()),
+        },
+        Event::NetworkProfiled(profile) => {
+            let Some(fee) = &profile.max_fee else {
+                return Ok(());
+            };
+            let currency = fee.currency;
+            if currency.current_during(period.starts_on, period.ends_on) {
+                return Ok(());
+            }
+            Err(Refusal::CurrencyNotCurrent {
+                field: "data.max_fee.currency",
+                message: format!(
+                    "{currency} was not current on any day of the operation's period {}..{} ({})",
+                    period.starts_on,
+                    period.ends_on,
+                    currency
+                        .not_current_on(period.starts_on)
+                        .unwrap_or_default()
+                ),
+            })
+        }
+        _ => Ok(()),
     }
 }
 
@@ -174,7 +223,7 @@ impl Operation {
                 });
             }
         }
-        Ok(())
+        currency_current(event, launched)
     }
 
     /// Records an accepted event. Never fails: `decide` has already said yes

@@ -9,16 +9,85 @@ use crate::json::{wrong_kind, FieldError, FromJson, Json};
 /// The longest free text accepted, in characters.
 pub const MAX_TEXT_CHARS: usize = 1000;
 
+/// The characters of Unicode's `Bidi_Control` property (PropList.txt):
+/// ALM, LRM, RLM, the embeddings and overrides LRE…RLO, and the isolates
+/// LRI…PDI. They make text display in another order than it is stored
+/// (U+202E turns `exe.txt` into `txt.exe` on screen), so no text field may
+/// hold one.
+pub const BIDI_CONTROLS: [char; 12] = [
+    '\u{061C}', '\u{200E}', '\u{200F}', '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}',
+    '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+];
+
+/// Code points that show nothing: Unicode 15.1's `Default_Ignorable_Code_Point`
+/// (DerivedCoreProperties.txt) and the format characters (`Cf`) outside it,
+/// as inclusive ranges. With white space, they are what a text may not
+/// consist of alone.
+const INVISIBLE: [(char, char); 26] = [
+    ('\u{00AD}', '\u{00AD}'),
+    ('\u{034F}', '\u{034F}'),
+    ('\u{0600}', '\u{0605}'),
+    ('\u{061C}', '\u{061C}'),
+    ('\u{06DD}', '\u{06DD}'),
+    ('\u{070F}', '\u{070F}'),
+    ('\u{0890}', '\u{0891}'),
+    ('\u{08E2}', '\u{08E2}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{17B4}', '\u{17B5}'),
+    ('\u{180B}', '\u{180F}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{206F}'),
+    ('\u{2800}', '\u{2800}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FE00}', '\u{FE0F}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF0}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0000}', '\u{E0FFF}'),
+];
+
+/// True for a character that shows nothing on its own: white space, a
+/// default-ignorable code point, a format character, or the blank Braille
+/// pattern U+2800 (which renders as a space).
+pub fn is_invisible(c: char) -> bool {
+    c.is_whitespace()
+        || INVISIBLE
+            .iter()
+            .any(|&(low, high)| (low..=high).contains(&c))
+}
+
+/// The checks every text field shares, whatever its length limit.
+pub(crate) fn check_text(text: &str) -> Result<(), String> {
+    if text.chars().all(is_invisible) {
+        return Err(if text.is_empty() {
+            "must not be empty".to_owned()
+        } else {
+            "must not be empty or made only of invisible characters (spaces, zero-width and format characters)".to_owned()
+        });
+    }
+    if text.chars().any(char::is_control) {
+        return Err("must not contain control characters".to_owned());
+    }
+    if let Some(c) = text.chars().find(|c| BIDI_CONTROLS.contains(c)) {
+        return Err(format!(
+            "must not contain the bidirectional control character U+{:04X}: it makes text display in another order than it is stored",
+            u32::from(c)
+        ));
+    }
+    Ok(())
+}
+
 fn read_text(value: &Json, path: &str, max_chars: usize) -> Result<String, FieldError> {
     let Json::String(text) = value else {
         return Err(wrong_kind(path, "a string", value));
     };
-    if text.trim().is_empty() {
-        return Err(FieldError::new(path, "must not be empty"));
-    }
-    if text.chars().any(char::is_control) {
-        return Err(FieldError::new(path, "must not contain control characters"));
-    }
+    check_text(text).map_err(|message| FieldError::new(path, message))?;
     let chars = text.chars().count();
     if chars > max_chars {
         return Err(FieldError::new(
@@ -189,6 +258,41 @@ mod tests {
         assert!(Text::new("a\u{0}b").is_err());
         assert!(Text::new("a\nb").is_err());
         assert!(Text::new(&"x".repeat(MAX_TEXT_CHARS + 1)).is_err());
+    }
+
+    #[test]
+    fn text_made_only_of_invisible_characters_is_refused() {
+        for blank in [
+            "\u{200B}",
+            " \u{200B}\u{FEFF} ",
+            "\u{2060}\u{00AD}",
+            "\u{3164}",
+            "\u{2800}\u{2800}",
+            "\u{E0041}",
+            "\u{3000}",
+        ] {
+            let error = Text::new(blank).expect_err(blank).message;
+            assert!(error.contains("invisible"), "{blank:?}: {error}");
+        }
+        assert!(
+            Text::new("a\u{200B}b").is_ok(),
+            "visible text may hold a zero-width space"
+        );
+        assert!(Text::new("Zoë").is_ok());
+    }
+
+    #[test]
+    fn bidirectional_controls_are_refused_anywhere() {
+        for c in BIDI_CONTROLS {
+            let text = format!("net{c}work");
+            let error = Text::new(&text).expect_err("bidi").message;
+            assert!(
+                error.contains(&format!("U+{:04X}", u32::from(c))),
+                "{error}"
+            );
+        }
+        let p = Pseudonym::from_json(&Json::String("AL-\u{202E}1000".into()), "data.suspect");
+        assert!(p.is_err());
     }
 
     #[test]

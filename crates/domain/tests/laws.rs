@@ -421,6 +421,22 @@ fn violation(
                 "AlreadyRetracted",
             )
         }
+        9 => {
+            // ZWG became current in 2024-04, long after every generated period.
+            let event = if pick.index(2) == 0 {
+                parse(
+                    EventType::CashSeized,
+                    json!({"country": participant, "occurred_at": format!("{}T12:00:00Z", period.starts_on),
+                        "currency": "ZWG", "amount": "100"}),
+                )
+            } else {
+                parse(
+                    EventType::NetworkProfiled,
+                    json!({"network": "n", "max_fee": {"currency": "ZWG", "amount": "100"}}),
+                )
+            };
+            (event, None, "CurrencyNotCurrent")
+        }
         7 if state.closed => (Event::OperationClosed, None, "AlreadyClosed"),
         8 if state.closed => (
             parse(EventType::CountryJoined, json!({"country": outsider})),
@@ -453,6 +469,7 @@ fn refusal_name(refusal: &Refusal) -> &'static str {
         Refusal::TargetInOtherOperation { .. } => "TargetInOtherOperation",
         Refusal::TargetNotOutcome { .. } => "TargetNotOutcome",
         Refusal::AlreadyRetracted(_) => "AlreadyRetracted",
+        Refusal::CurrencyNotCurrent { .. } => "CurrencyNotCurrent",
     }
 }
 
@@ -490,7 +507,7 @@ proptest! {
     #[test]
     fn each_rule_refuses_its_violations(
         steps in history(),
-        rule in 0usize..10,
+        rule in 0usize..11,
         pick in any::<Index>(),
         cut in any::<Index>(),
     ) {

@@ -5,14 +5,22 @@
 //! duplicate, another event under a used id is refused), its
 //! `expected_version`, and the domain's rules. The first refusal drops the
 //! transaction, so that nothing of the batch is written.
+//!
+//! A dry run ([`BatchOptions::dry_run`]) makes the same checks under the
+//! same lock, against the same log, but stages into a batch of its own that
+//! is never written: every refusal is reported (up to [`MAX_REPORTED_ERRORS`]),
+//! and a refused line is treated as absent for the lines after it.
 
+use std::collections::HashMap;
 use std::io::BufRead;
 use std::sync::mpsc::{sync_channel, SyncSender};
 
 use domain::registry::Submission;
 use domain::{Event, EventType, RetractionTarget, Slug, Text, REGISTRY_STREAM, SCHEMA_VERSION};
+use event_store::backend::{Batch, CommittedLog};
 use event_store::{AppendTransaction, Envelope, EventStore, NewEvent, Staged, Stamp, StoreError};
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::agencies::Submitter;
@@ -29,6 +37,21 @@ pub struct AppendOptions {
     pub stamp: Stamp,
 }
 
+/// What a batch does beyond a plain append.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BatchOptions {
+    /// Check everything, write nothing, report every refusal.
+    pub dry_run: bool,
+    /// Refuse lines without an id (for tools that must be able to re-send).
+    pub require_ids: bool,
+    /// Keep each line's id and position for the caller.
+    pub report_ids: bool,
+}
+
+/// The most refusals a dry run lists; the lines after are still checked and
+/// counted.
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+
 /// What an append did, as `theseus append` prints it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub struct AppendSummary {
@@ -38,11 +61,209 @@ pub struct AppendSummary {
     pub last_position: Option<u64>,
 }
 
-fn refused(line: u64, field: &str, message: impl Into<String>) -> LedgerError {
+/// The id and position of one input line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct LineId {
+    pub line: u64,
+    pub id: Uuid,
+    /// Where the event is (or, in a dry run, would be) in the log; for a
+    /// duplicate, where the earlier copy is.
+    pub position: u64,
+    pub duplicate: bool,
+}
+
+/// One refusal found by a dry run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LineError {
+    pub line: u64,
+    /// The field (a JSON path, a CSV column, …); `None` when the line could
+    /// not be read at all (too long, not UTF-8).
+    pub field: Option<String>,
+    pub message: String,
+    /// `refused`, `conflict` (an `expected_version` mismatch) or `unreadable`.
+    pub kind: &'static str,
+}
+
+/// What a dry run found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DryRunReport {
+    /// Lines that would be appended.
+    pub valid: u64,
+    /// Lines that would be skipped as duplicates.
+    pub duplicates: u64,
+    /// The refusals, in line order, at most [`MAX_REPORTED_ERRORS`].
+    pub errors: Vec<LineError>,
+    /// Refusals beyond those listed.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub errors_not_listed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+impl DryRunReport {
+    /// True when every problem found is an `expected_version` conflict.
+    pub fn only_conflicts(&self) -> bool {
+        !self.errors.is_empty() && self.errors.iter().all(|e| e.kind == "conflict")
+    }
+
+    fn push(&mut self, error: &LedgerError) {
+        if self.errors.len() >= MAX_REPORTED_ERRORS {
+            self.errors_not_listed += 1;
+            return;
+        }
+        let (line, field, message, kind) = match error {
+            LedgerError::Refused {
+                line,
+                field,
+                message,
+            } => (*line, Some(field.clone()), message.clone(), "refused"),
+            LedgerError::Conflict {
+                line,
+                field,
+                message,
+            } => (*line, Some(field.clone()), message.clone(), "conflict"),
+            LedgerError::Unreadable { line, message } => {
+                (*line, None, message.clone(), "unreadable")
+            }
+            other => (0, None, other.to_string(), "refused"),
+        };
+        self.errors.push(LineError {
+            line,
+            field,
+            message,
+            kind,
+        });
+    }
+}
+
+/// What [`append_batch`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BatchOutcome {
+    /// What was written (for a dry run: what would have been).
+    pub summary: AppendSummary,
+    /// With [`BatchOptions::report_ids`]: every line's id and position.
+    pub ids: Vec<LineId>,
+    /// For a dry run: what it found.
+    pub dry_run: Option<DryRunReport>,
+}
+
+/// How a source names the fields of its lines in messages: JSON paths
+/// (`data.country`), CSV columns (`column country`), command-line flags
+/// (`--country`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Naming {
+    Json,
+    Csv,
+    Flags,
+}
+
+impl Naming {
+    /// How a field path of an input line is named to the user.
+    pub fn name(&self, path: &str) -> String {
+        match self {
+            Naming::Json => path.to_owned(),
+            Naming::Csv => match path {
+                // Already a column (a header's own error).
+                _ if path.starts_with("column ") => path.to_owned(),
+                "type" => "--type".to_owned(),
+                "operation" => "--operation".to_owned(),
+                _ => {
+                    let column = path.strip_prefix("data.").unwrap_or(path);
+                    match column.split_once('[') {
+                        Some((name, index)) => {
+                            let item = index
+                                .trim_end_matches(']')
+                                .parse::<u64>()
+                                .map_or(0, |i| i + 1);
+                            format!("column {name}, item {item}")
+                        }
+                        None => format!("column {column}"),
+                    }
+                }
+            },
+            Naming::Flags => {
+                let flag = path.strip_prefix("data.").unwrap_or(path);
+                let flag = flag.split('[').next().unwrap_or(flag);
+                format!("--{}", flag.replace(['.', '_'], "-"))
+            }
+        }
+    }
+}
+
+pub(crate) fn refused(line: u64, field: &str, message: impl Into<String>) -> LedgerError {
     LedgerError::Refused {
         line,
         field: field.to_owned(),
         message: message.into(),
+    }
+}
+
+/// Where input lines come from: JSON Lines, a CSV file, flags.
+pub trait Source: Send {
+    /// The next line as `(line number, parsed line)`, `None` at the end. A
+    /// line's own error (refused, unreadable) does not end the source: the
+    /// next call reads the line after it.
+    fn next_line(&mut self) -> Option<Result<(u64, InputLine), LedgerError>>;
+
+    /// How this source's fields are named in messages.
+    fn naming(&self) -> Naming;
+}
+
+impl<S: Source + ?Sized> Source for Box<S> {
+    fn next_line(&mut self) -> Option<Result<(u64, InputLine), LedgerError>> {
+        (**self).next_line()
+    }
+
+    fn naming(&self) -> Naming {
+        (**self).naming()
+    }
+}
+
+/// JSON Lines, one event per line (see [`crate::input`]).
+#[derive(Debug)]
+pub struct JsonLines<R> {
+    lines: Lines<R>,
+    ended: bool,
+}
+
+impl<R: BufRead> JsonLines<R> {
+    pub fn new(reader: R) -> JsonLines<R> {
+        JsonLines {
+            lines: Lines::new(reader),
+            ended: false,
+        }
+    }
+}
+
+impl<R: BufRead + Send> Source for JsonLines<R> {
+    fn next_line(&mut self) -> Option<Result<(u64, InputLine), LedgerError>> {
+        if self.ended {
+            return None;
+        }
+        match self.lines.next_line() {
+            Ok(None) => {
+                self.ended = true;
+                None
+            }
+            Ok(Some((number, text))) => Some(
+                parse_line(text)
+                    .map(|line| (number, line))
+                    .map_err(|error| refused(number, &error.path, error.message)),
+            ),
+            Err(error) => {
+                // An I/O error ends the input; a line's own error does not.
+                if matches!(error, LedgerError::Input(_)) {
+                    self.ended = true;
+                }
+                Some(Err(error))
+            }
+        }
+    }
+
+    fn naming(&self) -> Naming {
+        Naming::Json
     }
 }
 
@@ -57,30 +278,25 @@ pub(crate) struct Parsed {
     pub(crate) data: String,
 }
 
-/// The next line read and parsed, `None` at the end.
-fn parse_next<R: BufRead>(lines: &mut Lines<R>) -> Option<Result<Parsed, LedgerError>> {
-    match lines.next_line() {
-        Ok(None) => None,
-        Ok(Some((number, text))) => Some(
-            parse_line(text)
-                .map(|line| Parsed {
-                    number,
-                    id: line.id.unwrap_or_else(Uuid::now_v7),
-                    data: line.event.data_json(),
-                    line,
-                })
-                .map_err(|error| refused(number, &error.path, error.message)),
-        ),
-        Err(error) => Some(Err(error)),
+impl Parsed {
+    fn new(number: u64, line: InputLine) -> Parsed {
+        Parsed {
+            number,
+            id: line.id.unwrap_or_else(Uuid::now_v7),
+            data: line.event.data_json(),
+            line,
+        }
     }
 }
 
-/// Reads and parses every line of `input`, up to and including the first
-/// that cannot be read (the lines after it would never be checked).
+/// Reads and parses every line of `input` (JSON Lines), up to and including
+/// the first that cannot be read (the lines after it would never be
+/// checked).
 pub(crate) fn parse_all(input: &[u8]) -> Vec<Result<Parsed, LedgerError>> {
-    let mut lines = Lines::new(input);
+    let mut source = JsonLines::new(input);
     let mut parsed = Vec::new();
-    while let Some(next) = parse_next(&mut lines) {
+    while let Some(next) = source.next_line() {
+        let next = next.map(|(number, line)| Parsed::new(number, line));
         let stop = next.is_err();
         parsed.push(next);
         if stop {
@@ -90,16 +306,17 @@ pub(crate) fn parse_all(input: &[u8]) -> Vec<Result<Parsed, LedgerError>> {
     parsed
 }
 
-/// The ids a chunk of lines will be asked about: its events' and the
-/// events its retractions name.
+/// The ids a chunk of lines will be asked about (its events' and the
+/// events its retractions name): one lookup for all of them instead of one
+/// per line, for stores where a lookup is a round trip.
 pub(crate) fn ids_of<'a>(parsed: impl Iterator<Item = &'a Parsed>) -> Vec<Uuid> {
     parsed
         .flat_map(|parsed| {
-            let target = match &parsed.line.event {
+            let named = match &parsed.line.event {
                 Event::EventRetracted(retraction) => Some(retraction.event_id),
                 _ => None,
             };
-            std::iter::once(parsed.id).chain(target)
+            std::iter::once(parsed.id).chain(named)
         })
         .collect()
 }
@@ -114,15 +331,17 @@ const PIPELINE_DEPTH: usize = 8;
 type Chunk = Vec<Result<Parsed, LedgerError>>;
 
 /// Reads and parses lines on its own thread (the half of the work that does
-/// not depend on the log), handing them over in order.
-fn parse_lines(input: impl BufRead, sender: SyncSender<Chunk>) {
-    let mut lines = Lines::new(input);
+/// not depend on the log), handing them over in order. Stops at the first
+/// error unless `go_on` (a dry run), and always at an input error.
+fn parse_lines(mut source: impl Source, sender: SyncSender<Chunk>, go_on: bool) {
     let mut chunk = Vec::with_capacity(CHUNK_LINES);
-    loop {
-        let Some(next) = parse_next(&mut lines) else {
-            break;
+    while let Some(next) = source.next_line() {
+        let next = next.map(|(number, line)| Parsed::new(number, line));
+        let stop = match &next {
+            Err(LedgerError::Input(_)) => true,
+            Err(_) => !go_on,
+            Ok(_) => false,
         };
-        let stop = next.is_err();
         chunk.push(next);
         if stop || chunk.len() == CHUNK_LINES {
             let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_LINES));
@@ -138,15 +357,18 @@ fn parse_lines(input: impl BufRead, sender: SyncSender<Chunk>) {
 }
 
 /// Appends the JSON Lines read from `input` as one atomic batch.
-///
-/// Parsing runs on a second thread while this one checks and stages lines
-/// against the log; the batch is still checked strictly in order.
 pub fn append(
     store: &dyn EventStore,
     input: impl BufRead + Send,
     options: &AppendOptions,
 ) -> Result<AppendSummary, LedgerError> {
-    append_checked(store, input, options, None)
+    Ok(append_batch(
+        store,
+        JsonLines::new(input),
+        options,
+        &BatchOptions::default(),
+    )?
+    .summary)
 }
 
 /// Appends on behalf of an authenticated agency: as [`append`], and every
@@ -167,68 +389,341 @@ pub fn append_as(
         recorded_by: submitter.grant.agency.as_str().to_owned(),
         stamp,
     };
-    append_checked(store, input, &options, Some(submitter))
+    Ok(append_batch_as(
+        store,
+        JsonLines::new(input),
+        &options,
+        &BatchOptions::default(),
+        Some(submitter),
+    )?
+    .summary)
 }
 
-fn append_checked(
+/// Appends (or, for a dry run, checks) the lines of `source` as one atomic
+/// batch.
+///
+/// Parsing runs on a second thread while this one checks and stages lines
+/// against the log; the batch is still checked strictly in order. Errors of
+/// a real append are named as the source names its fields.
+pub fn append_batch(
     store: &dyn EventStore,
-    input: impl BufRead + Send,
+    source: impl Source,
     options: &AppendOptions,
+    batch: &BatchOptions,
+) -> Result<BatchOutcome, LedgerError> {
+    append_batch_as(store, source, options, batch, None)
+}
+
+/// [`append_batch`] on behalf of an agency (see [`append_as`]).
+pub fn append_batch_as(
+    store: &dyn EventStore,
+    source: impl Source,
+    options: &AppendOptions,
+    batch: &BatchOptions,
     submitter: Option<&Submitter>,
-) -> Result<AppendSummary, LedgerError> {
-    let mut transaction = store.begin(options.stamp)?;
+) -> Result<BatchOutcome, LedgerError> {
+    let naming = source.naming();
+    let transaction = store.begin(options.stamp)?;
     if let Some(submitter) = submitter {
         if transaction.version(REGISTRY_STREAM)? != submitter.registry_version {
             return Err(LedgerError::RegistryChanged);
         }
     }
     let mut operations = state::load(store, transaction.head())?;
+    let mut target = if batch.dry_run {
+        Target::Dry(Box::new(DryRun::new(transaction)))
+    } else {
+        Target::Real(transaction)
+    };
+    let mut report = DryRunReport::default();
+    let mut ids = Vec::new();
     let mut duplicates = 0;
     std::thread::scope(|scope| -> Result<(), LedgerError> {
         let (sender, receiver) = sync_channel(PIPELINE_DEPTH);
-        scope.spawn(move || parse_lines(input, sender));
+        let go_on = batch.dry_run;
+        scope.spawn(move || parse_lines(source, sender, go_on));
         for chunk in receiver {
-            // One lookup for the chunk's ids (its events' and the events
-            // its retractions name) instead of one per line, for stores
-            // where a lookup is a round trip.
-            transaction.prefetch(&ids_of(chunk.iter().flatten()))?;
+            target.prefetch(&ids_of(chunk.iter().flatten()))?;
             for parsed in chunk {
-                let parsed = parsed?;
-                if stage_line(
-                    transaction.as_mut(),
-                    &mut operations,
-                    parsed,
-                    options,
-                    submitter,
-                )? {
-                    duplicates += 1;
+                let outcome = parsed.and_then(|parsed| {
+                    let (number, id) = (parsed.number, parsed.id);
+                    stage_line(
+                        &mut target,
+                        &mut operations,
+                        parsed,
+                        options,
+                        batch,
+                        submitter,
+                    )
+                    .map(|staged| (number, id, staged))
+                });
+                match outcome {
+                    Ok((line, id, staged)) => {
+                        let (position, duplicate) = match staged {
+                            Staged::New { position, .. } => {
+                                report.valid += 1;
+                                (position, false)
+                            }
+                            Staged::Duplicate { position } => {
+                                duplicates += 1;
+                                (position, true)
+                            }
+                        };
+                        if batch.report_ids {
+                            ids.push(LineId {
+                                line,
+                                id,
+                                position,
+                                duplicate,
+                            });
+                        }
+                    }
+                    Err(error) => {
+                        let error = rename(error, naming);
+                        if batch.dry_run && error.is_line_error() {
+                            report.push(&error);
+                        } else {
+                            return Err(error);
+                        }
+                    }
                 }
             }
         }
         Ok(())
     })?;
+    let transaction = match target {
+        Target::Dry(dry) => {
+            let head = dry.batch.head();
+            // Dropping the real transaction writes nothing and unlocks.
+            drop(dry);
+            report.duplicates = duplicates;
+            let first = (report.valid > 0).then(|| head.position + 1 - report.valid);
+            return Ok(BatchOutcome {
+                summary: AppendSummary {
+                    appended: report.valid,
+                    duplicates,
+                    first_position: first,
+                    last_position: first.map(|_| head.position),
+                },
+                ids,
+                dry_run: Some(report),
+            });
+        }
+        Target::Real(transaction) => transaction,
+    };
     let committed = transaction.commit()?;
     if committed.appended > 0 {
         // The state now matches the new head; saving it spares the next
         // append the tail replay. Derived data: a failure costs only time.
         let _ = state::save(store, committed.head, &operations);
     }
-    Ok(AppendSummary {
-        appended: committed.appended,
-        duplicates: committed.duplicates + duplicates,
-        first_position: committed.first_position,
-        last_position: committed.last_position,
+    Ok(BatchOutcome {
+        summary: AppendSummary {
+            appended: committed.appended,
+            duplicates: committed.duplicates + duplicates,
+            first_position: committed.first_position,
+            last_position: committed.last_position,
+        },
+        ids,
+        dry_run: None,
     })
 }
 
-/// Checks and stages one line; true when it was a duplicate.
+/// Names an error's field as the source does.
+fn rename(error: LedgerError, naming: Naming) -> LedgerError {
+    match error {
+        LedgerError::Refused {
+            line,
+            field,
+            message,
+        } => LedgerError::Refused {
+            line,
+            field: naming.name(&field),
+            message,
+        },
+        LedgerError::Conflict {
+            line,
+            field,
+            message,
+        } => LedgerError::Conflict {
+            line,
+            field: naming.name(&field),
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Where checked lines are staged: the store's transaction, or a dry run's
+/// batch that is never written.
+pub(crate) enum Target<'s> {
+    Real(Box<dyn AppendTransaction + 's>),
+    Dry(Box<DryRun<'s>>),
+}
+
+/// An event already in the log or earlier in the batch, as the checks need
+/// it.
+struct Existing {
+    position: u64,
+    operation: String,
+    event_type: String,
+    recorded_by: String,
+    /// The data, or (for a dry run's own staged events) its digest.
+    data: Fingerprint,
+}
+
+enum Fingerprint {
+    Data(String),
+    Digest([u8; 32]),
+}
+
+impl Existing {
+    fn from_envelope(envelope: Envelope) -> Existing {
+        Existing {
+            position: envelope.position,
+            operation: envelope.operation,
+            event_type: envelope.event_type,
+            recorded_by: envelope.recorded_by,
+            data: Fingerprint::Data(envelope.data),
+        }
+    }
+
+    fn same(&self, operation: &str, event_type: &str, data: &str) -> bool {
+        self.operation == operation
+            && self.event_type == event_type
+            && match &self.data {
+                Fingerprint::Data(known) => known == data,
+                Fingerprint::Digest(digest) => *digest == digest_of(data),
+            }
+    }
+}
+
+fn digest_of(data: &str) -> [u8; 32] {
+    Sha256::digest(data.as_bytes()).into()
+}
+
+impl Target<'_> {
+    fn find(&self, id: Uuid) -> Result<Option<Existing>, StoreError> {
+        match self {
+            Target::Real(transaction) => Ok(transaction.find(id)?.map(Existing::from_envelope)),
+            Target::Dry(dry) => dry.find(id),
+        }
+    }
+
+    fn version(&self, operation: &str) -> Result<u64, StoreError> {
+        match self {
+            Target::Real(transaction) => transaction.version(operation),
+            Target::Dry(dry) => dry.version(operation),
+        }
+    }
+
+    fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError> {
+        match self {
+            Target::Real(transaction) => transaction.stage(event),
+            Target::Dry(dry) => dry.stage(event),
+        }
+    }
+
+    /// See [`AppendTransaction::prefetch`]: a dry run asks the same store
+    /// the same questions.
+    pub(crate) fn prefetch(&mut self, ids: &[Uuid]) -> Result<(), StoreError> {
+        match self {
+            Target::Real(transaction) => transaction.prefetch(ids),
+            Target::Dry(dry) => dry.committed.0.prefetch(ids),
+        }
+    }
+}
+
+/// A dry run: the real transaction holds the lock and answers for the
+/// committed log; staging goes to a [`Batch`] of its own whose bytes are
+/// dropped as they are encoded, so that positions, versions, duplicates
+/// and conflicts are decided by the same code as a real append's, and
+/// nothing is ever written.
+pub(crate) struct DryRun<'s> {
+    committed: Committed<'s>,
+    batch: Batch,
+    /// The events staged so far that carry an id: enough to answer `find`.
+    staged: HashMap<Uuid, Kept>,
+}
+
+/// A dry run's staged event: position, operation, type, recorded_by and
+/// the data's digest.
+type Kept = (u64, String, &'static str, String, [u8; 32]);
+
+/// The committed log, seen through a transaction that stages nothing.
+struct Committed<'s>(Box<dyn AppendTransaction + 's>);
+
+impl CommittedLog for Committed<'_> {
+    fn find_committed(&mut self, id: Uuid) -> Result<Option<Envelope>, StoreError> {
+        self.0.find(id)
+    }
+
+    fn committed_version(&mut self, operation: &str) -> Result<u64, StoreError> {
+        self.0.version(operation)
+    }
+}
+
+impl<'s> DryRun<'s> {
+    fn new(transaction: Box<dyn AppendTransaction + 's>) -> DryRun<'s> {
+        let batch = Batch::new(transaction.head(), transaction.recorded_at(), 0);
+        DryRun {
+            committed: Committed(transaction),
+            batch,
+            staged: HashMap::new(),
+        }
+    }
+
+    fn find(&self, id: Uuid) -> Result<Option<Existing>, StoreError> {
+        if let Some((position, operation, event_type, recorded_by, digest)) = self.staged.get(&id) {
+            return Ok(Some(Existing {
+                position: *position,
+                operation: operation.clone(),
+                event_type: (*event_type).to_owned(),
+                recorded_by: recorded_by.clone(),
+                data: Fingerprint::Digest(*digest),
+            }));
+        }
+        Ok(self.committed.0.find(id)?.map(Existing::from_envelope))
+    }
+
+    fn version(&self, operation: &str) -> Result<u64, StoreError> {
+        match self.batch.versions().get(operation) {
+            Some(version) => Ok(*version),
+            None => self.committed.0.version(operation),
+        }
+    }
+
+    fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError> {
+        let id = event.id;
+        let kept = EventType::parse(&event.event_type).map(|t| {
+            (
+                event.operation.clone(),
+                t.as_str(),
+                event.recorded_by.clone(),
+                digest_of(&event.data),
+            )
+        });
+        let staged = self.batch.stage(&mut self.committed, event)?;
+        self.batch.drain_out();
+        if let (Staged::New { position, .. }, Some((operation, event_type, recorded_by, digest))) =
+            (staged, kept)
+        {
+            self.staged
+                .insert(id, (position, operation, event_type, recorded_by, digest));
+        }
+        Ok(staged)
+    }
+}
+
+/// Checks and stages one line.
 pub(crate) fn stage_line(
-    transaction: &mut dyn AppendTransaction,
+    target: &mut Target<'_>,
     operations: &mut state::Operations,
     parsed: Parsed,
     options: &AppendOptions,
+    batch: &BatchOptions,
     submitter: Option<&Submitter>,
-) -> Result<bool, LedgerError> {
+) -> Result<Staged, LedgerError> {
     let Parsed {
         number,
         line,
@@ -236,8 +731,8 @@ pub(crate) fn stage_line(
         data,
     } = parsed;
     let event_type = line.event.event_type();
-    let target = match &line.event {
-        Event::EventRetracted(retraction) => transaction.find(retraction.event_id)?,
+    let named = match &line.event {
+        Event::EventRetracted(retraction) => target.find(retraction.event_id)?,
         _ => None,
     };
     // Grants first: an agency learns nothing about the log (a duplicate, a
@@ -247,7 +742,7 @@ pub(crate) fn stage_line(
             operation: &line.operation,
             event: &line.event,
             recorded_by: line.recorded_by.as_ref().map(Text::as_str),
-            target_recorded_by: target.as_ref().map(|found| found.recorded_by.as_str()),
+            target_recorded_by: named.as_ref().map(|found| found.recorded_by.as_str()),
         };
         submitter
             .grant
@@ -258,13 +753,19 @@ pub(crate) fn stage_line(
                 message: refusal.message,
             })?;
     }
+    if line.id.is_none() && batch.require_ids {
+        return Err(refused(
+            number,
+            "id",
+            "missing: --require-ids refuses lines without an id (send a UUID per event, so that the batch can be sent again safely)",
+        ));
+    }
     if line.id.is_some() {
-        if let Some(existing) = transaction.find(id)? {
-            let same = existing.operation == line.operation.as_str()
-                && existing.event_type == event_type.as_str()
-                && existing.data == data;
-            if same {
-                return Ok(true);
+        if let Some(existing) = target.find(id)? {
+            if existing.same(line.operation.as_str(), event_type.as_str(), &data) {
+                return Ok(Staged::Duplicate {
+                    position: existing.position,
+                });
             }
             return Err(refused(
                 number,
@@ -277,10 +778,11 @@ pub(crate) fn stage_line(
         }
     }
     if let Some(expected) = line.expected_version {
-        let actual = transaction.version(line.operation.as_str())?;
+        let actual = target.version(line.operation.as_str())?;
         if actual != expected {
             return Err(LedgerError::Conflict {
                 line: number,
+                field: "expected_version".to_owned(),
                 message: format!(
                     "operation {} is at version {actual}, not {expected}",
                     line.operation
@@ -288,20 +790,20 @@ pub(crate) fn stage_line(
             });
         }
     }
-    let target = target
+    let retraction = named
         .as_ref()
         .map(|found| retraction_target(number, found))
         .transpose()?;
     let operation = operations.entry(&line.operation);
     operation
-        .decide(&line.event, target.as_ref())
+        .decide(&line.event, retraction.as_ref())
         .map_err(|refusal| refused(number, refusal.field(), refusal.to_string()))?;
     let recorded_by = line
         .recorded_by
         .as_ref()
         .map_or(options.recorded_by.as_str(), |text| text.as_str())
         .to_owned();
-    let staged = transaction
+    let staged = target
         .stage(NewEvent {
             id,
             operation: line.operation.as_str().to_owned(),
@@ -322,29 +824,27 @@ pub(crate) fn stage_line(
         .map_err(|error| match error {
             StoreError::Conflict { .. } => LedgerError::Conflict {
                 line: number,
+                field: "expected_version".to_owned(),
                 message: error.to_string(),
             },
             StoreError::IdConflict { .. } => refused(number, "id", error.to_string()),
             other => LedgerError::Store(other),
         })?;
-    match staged {
-        Staged::New { .. } => {
-            operation.apply(&line.event);
-            Ok(false)
-        }
-        Staged::Duplicate { .. } => Ok(true),
+    if let Staged::New { .. } = staged {
+        operation.apply(&line.event);
     }
+    Ok(staged)
 }
 
-/// What the rules need to know of the record a retraction names.
-fn retraction_target(number: u64, found: &Envelope) -> Result<RetractionTarget, LedgerError> {
+/// What the rules need to know of the event a retraction names.
+fn retraction_target(number: u64, found: &Existing) -> Result<RetractionTarget, LedgerError> {
     if found.operation == REGISTRY_STREAM {
         return Err(refused(
             number,
             "data.event_id",
             format!(
-                "{} is a record of the agency registry (position {}), not an operation's event",
-                found.id, found.position
+                "the event named is a record of the agency registry (position {}), not an operation's event",
+                found.position
             ),
         ));
     }

@@ -32,9 +32,15 @@ pub enum LedgerError {
     #[error("line {line}: {message}")]
     Unreadable { line: u64, message: String },
 
-    /// `expected_version` did not match the operation's version.
-    #[error("line {line}: expected_version: {message}")]
-    Conflict { line: u64, message: String },
+    /// `expected_version` did not match the operation's version. `field`
+    /// names it as the input does (`expected_version`, `column
+    /// expected_version`, `--expected-version`).
+    #[error("line {line}: {field}: {message}")]
+    Conflict {
+        line: u64,
+        field: String,
+        message: String,
+    },
 
     /// An input line its submitting agency may not append; nothing was
     /// written.
@@ -83,6 +89,17 @@ pub enum LedgerError {
 }
 
 impl LedgerError {
+    /// True for an error of one input line (refused, unreadable, a
+    /// conflict): a dry run notes it and goes on with the next line.
+    pub fn is_line_error(&self) -> bool {
+        matches!(
+            self,
+            LedgerError::Refused { .. }
+                | LedgerError::Unreadable { .. }
+                | LedgerError::Conflict { .. }
+        )
+    }
+
     pub fn kind(&self) -> ErrorKind {
         match self {
             LedgerError::Conflict { .. } => ErrorKind::Conflict,

@@ -26,13 +26,13 @@ use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use domain::REGISTRY_STREAM;
-use event_store::{EventStore, Head, Stamp};
+use event_store::{EventStore, Head, Staged, Stamp};
 use projections::replay::{self, Checkpointed};
 
 use crate::agencies::Submitter;
-use crate::append::{ids_of, parse_all, stage_line, Parsed};
+use crate::append::{ids_of, parse_all, stage_line, Parsed, Target};
 use crate::state::{self, Operations};
-use crate::{AppendOptions, AppendSummary, LedgerError};
+use crate::{AppendOptions, AppendSummary, BatchOptions, LedgerError};
 
 /// The most batches one group holds.
 const MAX_GROUP: usize = 64;
@@ -240,15 +240,17 @@ impl Appender {
         group: &[(u64, Pending)],
     ) -> Result<Vec<AppendSummary>, Stopped> {
         let store_failed = Stopped::Store;
-        let mut transaction = store
+        let transaction = store
             .begin(Stamp::Now)
+            .map_err(|e| store_failed(e.into()))?;
+        let registry_version = transaction
+            .version(REGISTRY_STREAM)
             .map_err(|e| store_failed(e.into()))?;
         let mut operations = self
             .rules_at(store, transaction.head())
             .map_err(store_failed)?;
-        let registry_version = transaction
-            .version(REGISTRY_STREAM)
-            .map_err(|e| store_failed(e.into()))?;
+        let mut target = Target::Real(transaction);
+        let plain = BatchOptions::default();
         let mut summaries = Vec::with_capacity(group.len());
         for (index, (_, pending)) in group.iter().enumerate() {
             let refused = |error| Stopped::Batch(index, Some(error));
@@ -265,21 +267,19 @@ impl Appender {
                 first_position: None,
                 last_position: None,
             };
-            let ids = ids_of(pending.lines.iter().flatten());
-            transaction
-                .prefetch(&ids)
+            target
+                .prefetch(&ids_of(pending.lines.iter().flatten()))
                 .map_err(|e| store_failed(e.into()))?;
             for parsed in &pending.lines {
-                let parsed = match parsed {
-                    Ok(parsed) => parsed,
-                    Err(_) => return Err(Stopped::Batch(index, None)),
+                let Ok(parsed) = parsed else {
+                    return Err(Stopped::Batch(index, None));
                 };
-                let before = transaction.head().position;
-                let duplicate = stage_line(
-                    transaction.as_mut(),
+                let staged = stage_line(
+                    &mut target,
                     &mut operations,
                     parsed.clone(),
                     &options,
+                    &plain,
                     Some(&pending.submitter),
                 )
                 .map_err(|error| match error {
@@ -288,18 +288,22 @@ impl Appender {
                     }
                     other => refused(other),
                 })?;
-                if duplicate {
-                    summary.duplicates += 1;
-                } else {
-                    let position = transaction.head().position;
-                    debug_assert!(position > before);
-                    summary.appended += 1;
-                    summary.first_position.get_or_insert(position);
-                    summary.last_position = Some(position);
+                match staged {
+                    Staged::New { position, .. } => {
+                        summary.appended += 1;
+                        summary.first_position.get_or_insert(position);
+                        summary.last_position = Some(position);
+                    }
+                    Staged::Duplicate { .. } => summary.duplicates += 1,
                 }
             }
             summaries.push(summary);
         }
+        let Target::Real(transaction) = target else {
+            return Err(store_failed(LedgerError::Internal(
+                "a group is never a dry run".into(),
+            )));
+        };
         let committed = transaction.commit().map_err(|e| store_failed(e.into()))?;
         let mut rules = locked(&self.rules);
         rules.groups += 1;

@@ -40,22 +40,55 @@ pub struct InputLine {
     pub expected_version: Option<u64>,
 }
 
+/// The fields of an input line, in the order the schema lists them.
+pub const LINE_FIELDS: [&str; 7] = [
+    "id",
+    "operation",
+    "type",
+    "recorded_by",
+    "reported_at",
+    "expected_version",
+    "data",
+];
+
+/// The JSON Schema (draft 2020-12) of one input line, generated from the
+/// catalogue (`theseus schema` prints it; `events/schema/` holds a copy
+/// that a test keeps current).
+pub fn schema() -> serde_json::Value {
+    use domain::schema::{data_by_type, definitions, event_type_names, reference};
+    use serde_json::json;
+    let optional = |schema: serde_json::Value, about: &str| json!({ "anyOf": [schema, { "type": "null" }], "description": format!("{about} (optional; null means absent)") });
+    let properties = json!({
+        "id": optional(reference("event_id"), "the event's id: a line sent again with the same id and content is skipped as a duplicate; without one, theseus generates a UUIDv7, and the line cannot be re-sent safely"),
+        "operation": { "allOf": [reference("slug")], "description": "the operation the event belongs to" },
+        "type": { "enum": event_type_names(), "description": "the event type; it decides the shape of data" },
+        "recorded_by": optional(reference("text"), "who recorded the line (default: the --recorded-by option, else the OS user)"),
+        "reported_at": optional(reference("instant"), "the reporting unit's own time of recording; kept with the event, never used for ordering"),
+        "expected_version": optional(json!({ "type": "integer", "minimum": 0, "maximum": u64::MAX }), "the operation's number of events before this line; a mismatch refuses the batch as a conflict (exit 3)"),
+        "data": { "type": "object", "description": "the event's fields, as its type defines them" },
+    });
+    json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:theseus:input-line:1",
+        "title": "theseus input line",
+        "description": format!(
+            "One line of theseus's JSON Lines input (event schema version {}): one UTF-8 JSON object on one line of at most {} bytes, no key twice. A line that validates may still be refused by the rules, which look at the log: the operation launched first, participants, the UTC date of occurred_at within the period, retraction targets, and whether a currency was current on the event's date.",
+            domain::SCHEMA_VERSION,
+            MAX_LINE_BYTES
+        ),
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["operation", "type", "data"],
+        "properties": properties,
+        "allOf": data_by_type(),
+        "$defs": definitions(),
+    })
+}
+
 /// Parses one line's JSON text.
 pub fn parse_line(text: &str) -> Result<InputLine, FieldError> {
     let json = Json::parse(text).map_err(|message| FieldError::new("json", message))?;
-    let line = Object::new(
-        &json,
-        "",
-        &[
-            "id",
-            "operation",
-            "type",
-            "recorded_by",
-            "reported_at",
-            "expected_version",
-            "data",
-        ],
-    )?;
+    let line = Object::new(&json, "", &LINE_FIELDS)?;
     let operation: Slug = line.required("operation")?;
     let event_type: EventType = line.required("type")?;
     let id: Option<Uuid> = line.optional("id")?;
@@ -129,6 +162,11 @@ impl<R: BufRead> Lines<R> {
                 end -= 1;
             }
             if end - start > MAX_LINE_BYTES || (!terminated && read as u64 == limit) {
+                if !terminated {
+                    // Skip the rest of the line, so that a caller that goes
+                    // on (a dry run) reads the next one with its number.
+                    self.reader.skip_until(b'\n').map_err(LedgerError::Input)?;
+                }
                 return Err(LedgerError::Unreadable {
                     line: line_number,
                     message: format!("the line is longer than {MAX_LINE_BYTES} bytes"),
@@ -200,6 +238,32 @@ mod tests {
     }
 
     #[test]
+    fn reading_goes_on_after_an_overlong_line() {
+        let mut input = b"{}\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE_BYTES * 2 + 7));
+        input.extend_from_slice(b"\n{\"c\":3}\n");
+        let mut reader = Lines::new(&input[..]);
+        assert!(matches!(reader.next_line(), Ok(Some((1, _)))));
+        assert!(reader.next_line().is_err());
+        assert!(matches!(reader.next_line(), Ok(Some((3, "{\"c\":3}")))));
+    }
+
+    #[test]
+    fn the_schema_lists_exactly_the_fields_a_line_may_have() {
+        let schema = schema();
+        let mut properties: Vec<&str> = schema["properties"]
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        properties.sort_unstable();
+        let mut fields = LINE_FIELDS.to_vec();
+        fields.sort_unstable();
+        assert_eq!(properties, fields);
+    }
+
+    #[test]
     fn a_line_exactly_at_the_limit_is_read() {
         let mut input = vec![b' '; MAX_LINE_BYTES - 2];
         input.splice(0..0, b"{}".iter().copied());
@@ -236,7 +300,7 @@ mod tests {
         );
         check(
             r#"{"operation":"t","type":"OperationClosed","data":{},"id":"nope"}"#,
-            "id: \"nope\" is not a UUID",
+            "id: \"nope\" is not a UUID in its hyphenated form (8-4-4-4-12 hex digits)",
         );
         check(
             r#"{"operation":"t","type":"Closed","data":{}}"#,

@@ -10,12 +10,14 @@
 //!   the log plus the lines before it.
 //! * [`state`]: the operations' rule state, a checkpointed fold of the log, so
 //!   that an append does not replay the log.
+//! * [`import`]: CSV files (one event type per file) as input lines.
 //! * [`reports`]: reports as of the head, a position or a time, filtered.
 //! * [`events`], [`trace`], [`diff`]: the analyst's side: the events
 //!   themselves, the events behind one figure, what changed between two
 //!   prefixes; all streamed over a chain-checked read ([`scan`]).
 //! * [`dashboard`]: the briefing page of a log prefix (`GET /`, `theseus
 //!   dashboard`).
+//! * [`feed`]: one event as a line of JSON (`follow`, `GET /v1/events`).
 //! * [`group`]: group commit for a long-running writer (the server).
 //! * [`agencies`]: the agency registry (recorded in the log's reserved
 //!   stream), access tokens, and reading the registry as of a head.
@@ -28,8 +30,10 @@ pub mod dashboard;
 pub mod diff;
 mod error;
 pub mod events;
+pub mod feed;
 pub mod generate;
 pub mod group;
+pub mod import;
 pub mod input;
 pub mod reports;
 pub mod scan;
@@ -37,6 +41,9 @@ pub mod state;
 pub mod trace;
 
 pub use agencies::Submitter;
-pub use append::{append, append_as, AppendOptions, AppendSummary};
+pub use append::{
+    append, append_as, append_batch, AppendOptions, AppendSummary, BatchOptions, BatchOutcome,
+    DryRunReport, JsonLines, LineError, LineId, Naming, Source, MAX_REPORTED_ERRORS,
+};
 pub use error::{ErrorKind, LedgerError};
 pub use reports::{report, report_counted, report_with, AsOf};

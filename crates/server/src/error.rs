@@ -170,8 +170,8 @@ fn ledger_answer(error: &LedgerError) -> Answer {
     match error {
         LedgerError::Refused { line, field, .. } => return refused.at(*line, Some(field)),
         LedgerError::Unreadable { line, .. } => return refused.at(*line, None),
-        LedgerError::Conflict { line, .. } => {
-            return Answer::of(StatusCode::CONFLICT, "conflict").at(*line, Some("expected_version"))
+        LedgerError::Conflict { line, field, .. } => {
+            return Answer::of(StatusCode::CONFLICT, "conflict").at(*line, Some(field))
         }
         LedgerError::Forbidden { line, field, .. } => {
             return Answer::of(StatusCode::FORBIDDEN, "forbidden").at(*line, Some(field))

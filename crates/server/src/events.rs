@@ -1,12 +1,9 @@
 //! `GET /v1/events`: committed records after a position, in order, as JSON
-//! Lines, each checked against the hash chain as it is read, with every
-//! pseudonym left out and the agency registry's records skipped.
+//! Lines (the lines of `theseus follow`, `ledger::feed`), each checked
+//! against the hash chain as it is read, with every pseudonym left out and
+//! the agency registry's records skipped.
 
-use domain::{Event, REGISTRY_STREAM};
-use event_store::{record_hash, EnvelopeRef, EventStore, Hash, Head, Link, Range, StoreError};
-use projections::ProjectionError;
-use serde::Serialize;
-use serde_json::value::RawValue;
+use event_store::{record_hash, EnvelopeRef, EventStore, Hash, Head, Range, StoreError};
 
 use crate::ServerError;
 
@@ -20,33 +17,6 @@ pub struct Listed {
     pub last: Option<u64>,
     /// The head the listing was read from.
     pub head: Head,
-}
-
-#[derive(Serialize)]
-struct Pinned {
-    position: u64,
-    hash: String,
-}
-
-/// A record as listed: the envelope's fields, and the public form of its
-/// data ([`Event::public_data_json`]).
-#[derive(Serialize)]
-struct Shown<'a> {
-    position: u64,
-    id: String,
-    operation: &'a str,
-    version: u64,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    schema: u32,
-    recorded_at: &'a str,
-    recorded_by: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reported_at: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    refers_to: Option<Pinned>,
-    data: &'a RawValue,
-    hash: String,
 }
 
 fn damaged(position: u64, reason: impl Into<String>) -> ServerError {
@@ -93,9 +63,7 @@ pub fn list(store: &dyn EventStore, after: u64, limit: u64) -> Result<Listed, Se
             }
             previous = record.hash;
             expected += 1;
-            if record.operation != REGISTRY_STREAM {
-                show(record, &mut listed)?;
-            }
+            show(record, &mut listed)?;
             Ok(())
         })();
         match step {
@@ -119,38 +87,12 @@ pub fn list(store: &dyn EventStore, after: u64, limit: u64) -> Result<Listed, Se
 }
 
 fn show(record: &EnvelopeRef<'_>, listed: &mut Listed) -> Result<(), ServerError> {
-    let event = Event::parse(&record.event_type, record.data).map_err(|reason| {
-        ServerError::from(ProjectionError::Unreadable {
-            position: record.position,
-            reason: reason.to_string(),
-        })
-    })?;
-    let public = event.public_data_json();
-    let data = RawValue::from_string(public)
-        .map_err(|error| ServerError::Internal(format!("public data: {error}")))?;
-    let shown = Shown {
-        position: record.position,
-        id: record.id.to_string(),
-        operation: &record.operation,
-        version: record.version,
-        event_type: &record.event_type,
-        schema: record.schema,
-        recorded_at: record.recorded_at,
-        recorded_by: &record.recorded_by,
-        reported_at: record.reported_at,
-        refers_to: record.refers_to.map(|Link { position, hash }| Pinned {
-            position,
-            hash: hash.to_string(),
-        }),
-        data: &data,
-        hash: record.hash.to_string(),
-    };
-    let line = serde_json::to_string(&shown)
-        .map_err(|error| ServerError::Internal(format!("listing: {error}")))?;
-    listed.lines.push_str(&line);
-    listed.lines.push('\n');
-    listed.count += 1;
-    listed.first.get_or_insert(record.position);
-    listed.last = Some(record.position);
+    if let Some(line) = ledger::feed::event_line(record)? {
+        listed.lines.push_str(&line);
+        listed.lines.push('\n');
+        listed.count += 1;
+        listed.first.get_or_insert(record.position);
+        listed.last = Some(record.position);
+    }
     Ok(())
 }

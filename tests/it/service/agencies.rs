@@ -123,9 +123,38 @@ fn the_registry_is_in_the_log_chained_and_attributed_and_lists_no_token() {
         assert!(!log.contains(token.as_str()), "a token is in the log");
     }
     assert_eq!(log.matches(r#""operation":"theseus.registry""#).count(), 6);
-    // Reports fold no registry record: the same rows as without it.
+    // Reports fold no registry record: the same rows as without it; the
+    // listings read past the registry's records and show none.
     let plain = Store::sample();
     assert_eq!(store.summary()["rows"], plain.summary()["rows"]);
+    for args in [
+        &["events", "--format", "jsonl"][..],
+        &["trace", "--operation", "theseus", "arrests", "--format", "jsonl"],
+        &["diff", "--from", "1", "--format", "jsonl"],
+    ] {
+        let out = store.run(args).ok();
+        assert!(!out.contains("Agency"), "{args:?}");
+        assert!(!out.contains("theseus.registry"), "{args:?}");
+    }
+    let mut follow = std::process::Command::new(crate::support::theseus_bin())
+        .arg("--store")
+        .arg(store.spec())
+        .args(["follow", "--after", "730"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("follow");
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(
+        follow.stdout.take().expect("stdout"),
+    ));
+    let followed: Vec<String> = (0..7)
+        .map(|_| lines.next().expect("a line").expect("text"))
+        .collect();
+    let _ = follow.kill();
+    let stderr = follow.wait_with_output().expect("wait").stderr;
+    assert!(stderr.is_empty(), "{}", String::from_utf8_lossy(&stderr));
+    assert!(followed.last().is_some_and(|l| l.starts_with(r#"{"position":737,"#)));
+    assert!(followed.iter().all(|l| !l.contains("theseus.registry")));
     store.run(&["verify"]).ok();
 }
 

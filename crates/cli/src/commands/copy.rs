@@ -21,13 +21,18 @@ use event_store::{
 use crate::exit::Failure;
 use crate::store::StoreSpec;
 
+const EXAMPLES: &str = "Examples:
+  theseus copy --from events --to postgres://root@127.0.0.1:5432/test
+  theseus copy --from postgres://root@127.0.0.1:5432/test?schema=theseus --to ./backup";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct CopyArgs {
     /// The store to copy from (a directory or a postgres:// address).
-    #[arg(long, value_parser = StoreSpec::parse)]
+    #[arg(long, value_name = "STORE", value_parser = StoreSpec::parse)]
     from: StoreSpec,
     /// The store to copy to; created if there is none.
-    #[arg(long, value_parser = StoreSpec::parse)]
+    #[arg(long, value_name = "STORE", value_parser = StoreSpec::parse)]
     to: StoreSpec,
 }
 

@@ -5,26 +5,31 @@ use std::io::Write;
 use clap::Args;
 use ledger::diff::DiffQuery;
 use ledger::AsOf;
-use projections::Format;
 
-use crate::commands::report::{generated_by, parse_format, unless_pipe_closed};
+use crate::commands::report::{generated_by, unless_pipe_closed};
 use crate::exit::Failure;
 use crate::store::StoreSpec;
+use crate::values::FormatArg;
+
+const EXAMPLES: &str = "Examples:
+  theseus diff --operation theseus --from 2019-12-21T00:00:00Z
+  theseus diff --from 700 --to 737 --format json";
 
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct DiffArgs {
     /// The earlier prefix: a position, or an RFC 3339 recorded_at time.
-    #[arg(long, value_parser = AsOf::parse)]
+    #[arg(long, value_name = "POSITION|TIME", value_parser = AsOf::parse)]
     from: AsOf,
     /// The later prefix (default: the head).
-    #[arg(long, value_parser = AsOf::parse)]
+    #[arg(long, value_name = "POSITION|TIME", value_parser = AsOf::parse)]
     to: Option<AsOf>,
     /// Only this operation.
-    #[arg(long)]
+    #[arg(long, value_name = "SLUG")]
     operation: Option<String>,
-    /// table, json, jsonl, csv, markdown or html.
-    #[arg(long, default_value = "table", value_parser = parse_format)]
-    format: Format,
+    /// How to print it.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
 }
 
 pub fn run(spec: &StoreSpec, args: DiffArgs, out: &mut dyn Write) -> Result<(), Failure> {
@@ -37,7 +42,7 @@ pub fn run(spec: &StoreSpec, args: DiffArgs, out: &mut dyn Write) -> Result<(), 
     unless_pipe_closed(ledger::diff::diff(
         opened.store(),
         &query,
-        args.format,
+        args.format.into(),
         out,
         &generated_by(),
     ))

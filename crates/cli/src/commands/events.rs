@@ -3,23 +3,31 @@
 use std::io::Write;
 
 use clap::Args;
-use domain::EventType;
 use ledger::events::{EventQuery, Status};
 use ledger::AsOf;
-use projections::Format;
 
-use crate::commands::report::{generated_by, parse_format, unless_pipe_closed, FilterArgs};
+use crate::commands::report::{generated_by, unless_pipe_closed, FilterArgs};
 use crate::exit::Failure;
 use crate::store::StoreSpec;
+use crate::values::{FormatArg, TypeArg};
+
+const EXAMPLES: &str = "Examples:
+  theseus events --operation theseus --type arrest --country RS
+  theseus events --retracted --format json
+  theseus events --operation dunqett --from 2020-01-21 --to 2020-01-21 --format csv > day.csv
+
+Suspects' and victims' references are never printed.";
 
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct EventsArgs {
     /// Only this operation.
-    #[arg(long)]
+    #[arg(long, value_name = "SLUG")]
     operation: Option<String>,
-    /// Only events of this type (ArrestMade, EventRetracted…); repeatable.
-    #[arg(long = "type", value_name = "TYPE", value_parser = parse_type)]
-    types: Vec<EventType>,
+    /// Only events of this type (a short or full name: arrest or
+    /// ArrestMade); repeatable.
+    #[arg(long = "type", value_name = "TYPE", value_enum)]
+    types: Vec<TypeArg>,
     #[command(flatten)]
     filter: FilterArgs,
     /// Only events recorded by this unit.
@@ -32,24 +40,18 @@ pub struct EventsArgs {
     #[arg(long)]
     active: bool,
     /// Read only up to this position, or this RFC 3339 recorded_at time.
-    #[arg(long, value_parser = AsOf::parse)]
+    #[arg(long, value_name = "POSITION|TIME", value_parser = AsOf::parse)]
     as_of: Option<AsOf>,
-    /// table, json, jsonl, csv, markdown or html.
-    #[arg(long, default_value = "table", value_parser = parse_format)]
-    format: Format,
-}
-
-fn parse_type(text: &str) -> Result<EventType, String> {
-    EventType::parse(text).ok_or_else(|| {
-        format!("unknown event type {text:?} (a type of the catalogue, such as ArrestMade)")
-    })
+    /// How to print it.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
 }
 
 pub fn run(spec: &StoreSpec, args: EventsArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let query = EventQuery {
         as_of: args.as_of.unwrap_or_default(),
         operation: args.operation,
-        types: args.types.into_iter().collect(),
+        types: args.types.into_iter().map(|t| t.0).collect(),
         filter: args.filter.filter()?,
         recorded_by: args.recorded_by,
         status: match (args.active, args.retracted) {
@@ -62,7 +64,7 @@ pub fn run(spec: &StoreSpec, args: EventsArgs, out: &mut dyn Write) -> Result<()
     unless_pipe_closed(ledger::events::events(
         opened.store(),
         &query,
-        args.format,
+        args.format.into(),
         out,
         &generated_by(),
     ))

@@ -8,16 +8,21 @@ use crate::exit::Failure;
 use crate::progress;
 use crate::store::StoreSpec;
 
+const EXAMPLES: &str = "Examples:
+  theseus generate --store /tmp/big --events 1000000
+  theseus generate --store /tmp/demo --events 5000 --seed 7 --operations 3";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct GenerateArgs {
     /// The number of events to write.
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     events: u64,
     /// Another seed gives another log.
-    #[arg(long, default_value_t = ledger::generate::DEFAULT_SEED)]
+    #[arg(long, value_name = "N", default_value_t = ledger::generate::DEFAULT_SEED)]
     seed: u64,
     /// The number of operations the events are spread over.
-    #[arg(long, default_value_t = ledger::generate::DEFAULT_OPERATIONS)]
+    #[arg(long, value_name = "N", default_value_t = ledger::generate::DEFAULT_OPERATIONS)]
     operations: u64,
 }
 

@@ -8,29 +8,38 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use clap::Args;
 use domain::{Country, Day, Location};
 use ledger::AsOf;
-use projections::{Filter, Format, ReplayOptions, ReportKind};
+use projections::{Filter, ReplayOptions};
 
 use crate::exit::Failure;
 use crate::progress;
 use crate::store::StoreSpec;
+use crate::values::{FormatArg, ReportKindArg};
+
+const EXAMPLES: &str = "Examples:
+  theseus report summary
+  theseus report countries --operation theseus --format csv > countries.csv
+  theseus report summary --format json --as-of 2019-12-12T00:00:00Z
+
+--as-of 412 replays records 1..412; --as-of TIME the records recorded at or before
+that time. The JSON report's as_of names the position and hash it was built from.";
 
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct ReportArgs {
-    /// summary, countries, timeline, seizures, networks, victims, arrests or
-    /// locations.
-    #[arg(value_parser = parse_kind)]
-    kind: ReportKind,
+    /// Which report.
+    #[arg(value_name = "KIND", value_enum)]
+    kind: ReportKindArg,
     /// Only this operation.
-    #[arg(long)]
+    #[arg(long, value_name = "SLUG")]
     operation: Option<String>,
     #[command(flatten)]
     filter: FilterArgs,
     /// Replay only up to this position, or this RFC 3339 recorded_at time.
-    #[arg(long, value_parser = AsOf::parse)]
+    #[arg(long, value_name = "POSITION|TIME", value_parser = AsOf::parse)]
     as_of: Option<AsOf>,
-    /// table, json, jsonl, csv, markdown or html.
-    #[arg(long, default_value = "table", value_parser = parse_format)]
-    format: Format,
+    /// How to print it.
+    #[arg(long, value_name = "FORMAT", value_enum, default_value_t = FormatArg::Table)]
+    format: FormatArg,
     /// Ignore checkpoints: replay and chain-check every record from
     /// position 1 (a checkpoint covers the records before it as they were
     /// when it was made; this catches an edit made since under one).
@@ -96,14 +105,6 @@ fn parse_location(text: &str) -> Result<Location, String> {
     })
 }
 
-fn parse_kind(text: &str) -> Result<ReportKind, String> {
-    text.parse()
-}
-
-pub fn parse_format(text: &str) -> Result<Format, String> {
-    text.parse()
-}
-
 /// A streamed output whose reader went away (`theseus events | head`) is
 /// not an error: the reader has what it wanted.
 pub fn unless_pipe_closed<T>(result: Result<T, ledger::LedgerError>) -> Result<(), Failure> {
@@ -139,7 +140,7 @@ pub fn run(spec: &StoreSpec, args: ReportArgs, out: &mut dyn Write) -> Result<()
         };
         let report = ledger::reports::report_filtered(
             store,
-            args.kind,
+            args.kind.into(),
             args.as_of.unwrap_or(AsOf::Head),
             args.operation.as_deref(),
             &filter,
@@ -148,6 +149,6 @@ pub fn run(spec: &StoreSpec, args: ReportArgs, out: &mut dyn Write) -> Result<()
         finished.store(true, Ordering::Relaxed);
         report
     })?;
-    out.write_all(projections::render(&report, args.format, &generated_by()).as_bytes())?;
+    out.write_all(projections::render(&report, args.format.into(), &generated_by()).as_bytes())?;
     Ok(())
 }

@@ -10,11 +10,19 @@ use crate::exit::Failure;
 use crate::progress;
 use crate::store::StoreSpec;
 
+const EXAMPLES: &str = "Examples:
+  theseus verify
+  theseus verify --expect-head 737:b889c0…   # the head published with a report
+
+Exits 4 and names the file, line and position of the first record that does not
+parse or chain, or when the log no longer holds the expected head.";
+
 #[derive(Args, Debug)]
+#[command(after_help = EXAMPLES)]
 pub struct VerifyArgs {
     /// Also prove that the log still holds this record: POSITION:HASH as
     /// printed by `theseus head`.
-    #[arg(long, value_parser = parse_head)]
+    #[arg(long, value_name = "POSITION:HASH", value_parser = parse_head)]
     expect_head: Option<(u64, Hash)>,
 }
 
