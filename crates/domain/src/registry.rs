@@ -513,6 +513,20 @@ impl RegistryEvent {
         })
     }
 
+    /// [`RegistryEvent::parse`], and the data must be in canonical form
+    /// (what [`RegistryEvent::data_json`] writes): what an audit of the
+    /// log checks, since every registry record was written that way.
+    pub fn parse_canonical(event_type: &str, data: &str) -> Result<RegistryEvent, FieldError> {
+        let event = RegistryEvent::parse(event_type, data)?;
+        if event.data_json() != data {
+            return Err(FieldError::new(
+                "data",
+                "not in canonical form (fields in order, lists sorted, no spaces)",
+            ));
+        }
+        Ok(event)
+    }
+
     /// The canonical JSON text of the event's data: fields in this order,
     /// lists sorted, an absent reason left out.
     pub fn data_json(&self) -> String {
@@ -852,6 +866,11 @@ mod tests {
             let read = RegistryEvent::parse(event.event_type().as_str(), &text).expect("read");
             assert_eq!(read, event);
         }
+        let text = registered("rs-police", 0xab).data_json();
+        assert!(RegistryEvent::parse_canonical("AgencyRegistered", &text).is_ok());
+        let spaced = text.replace(",", ", ");
+        assert!(RegistryEvent::parse("AgencyRegistered", &spaced).is_ok());
+        assert!(RegistryEvent::parse_canonical("AgencyRegistered", &spaced).is_err());
         assert_eq!(
             registered("rs-police", 0xab).data_json(),
             format!(

@@ -269,7 +269,9 @@ pub fn revoke(
 /// order: each change must follow from the registry before it (the hook
 /// an audit calls; replay alone applies changes without deciding them).
 /// Returns the registry, or an integrity error naming the first position
-/// that does not follow.
+/// that does not follow. (That each record's data is in canonical form is
+/// for a reader of the raw records to check, with
+/// `domain::registry::RegistryEvent::parse_canonical`.)
 pub fn audit(store: &dyn EventStore, head: Head) -> Result<Registry, LedgerError> {
     let options = ReplayOptions {
         parts: 1,
@@ -321,6 +323,11 @@ impl Projection for Audited {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
+    use domain::registry::Role;
+    use event_store::MemoryStore;
+
     use super::*;
 
     #[test]
@@ -335,5 +342,82 @@ mod tests {
         assert_ne!(token.digest().to_string(), token.reveal());
         let other = AccessToken::generate().expect("random");
         assert_ne!(other, AccessToken::generate().expect("random"));
+    }
+
+    fn grant(agency: &str, role: Role) -> Grant {
+        Grant::new(
+            AgencyId::parse(agency).expect("id"),
+            role,
+            BTreeSet::new(),
+            BTreeSet::new(),
+        )
+        .expect("grant")
+    }
+
+    /// Writes a registry record straight to the store, past the ledger's
+    /// checks, as a forger with write access to the store could.
+    fn forge(store: &MemoryStore, event: &RegistryEvent) {
+        let mut transaction = store.begin(Stamp::Now).expect("begin");
+        transaction
+            .stage(NewEvent {
+                id: Uuid::now_v7(),
+                operation: REGISTRY_STREAM.to_owned(),
+                event_type: event.event_type().as_str().to_owned(),
+                schema: REGISTRY_SCHEMA_VERSION,
+                recorded_by: "forger".into(),
+                reported_at: None,
+                data: event.data_json(),
+                expected_version: None,
+                refers_to: None,
+            })
+            .expect("stage");
+        transaction.commit().expect("commit");
+    }
+
+    #[test]
+    fn the_registry_is_read_back_as_recorded_and_an_audit_catches_a_change_that_does_not_follow() {
+        let store = MemoryStore::new();
+        let (token, first) =
+            register(&store, grant("interpol", Role::Coordinator), "admin").expect("register");
+        let registry = load(&store, store.head().expect("head"), 1).expect("load");
+        let found = authenticate(&registry.state.0, &token);
+        assert!(matches!(found, Authenticated::Agency(r) if r.recorded.position == first.position));
+        let refused = register(&store, grant("interpol", Role::Analyst), "admin");
+        assert!(matches!(refused, Err(LedgerError::Registry { .. })));
+        revoke(
+            &store,
+            AgencyId::parse("interpol").expect("id"),
+            None,
+            "admin",
+        )
+        .expect("revoke");
+        let registry = load(&store, store.head().expect("head"), 1).expect("load");
+        assert!(matches!(
+            authenticate(&registry.state.0, &token),
+            Authenticated::Revoked(_)
+        ));
+        assert_eq!(
+            authenticate(&registry.state.0, &AccessToken::from_bytes([7; 32])),
+            Authenticated::Unknown
+        );
+        assert!(audit(&store, store.head().expect("head")).is_ok());
+
+        // A second revocation written past the ledger: replay applies it,
+        // the audit names it.
+        forge(
+            &store,
+            &RegistryEvent::AgencyRevoked(AgencyRevoked {
+                agency: AgencyId::parse("interpol").expect("id"),
+                reason: None,
+            }),
+        );
+        let head = store.head().expect("head");
+        match audit(&store, head) {
+            Err(LedgerError::Store(event_store::StoreError::Corrupt { location, reason })) => {
+                assert_eq!(location, format!("position {}", head.position));
+                assert!(reason.contains("already revoked"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -129,7 +129,14 @@ fn the_registry_is_in_the_log_chained_and_attributed_and_lists_no_token() {
     assert_eq!(store.summary()["rows"], plain.summary()["rows"]);
     for args in [
         &["events", "--format", "jsonl"][..],
-        &["trace", "--operation", "theseus", "arrests", "--format", "jsonl"],
+        &[
+            "trace",
+            "--operation",
+            "theseus",
+            "arrests",
+            "--format",
+            "jsonl",
+        ],
         &["diff", "--from", "1", "--format", "jsonl"],
     ] {
         let out = store.run(args).ok();
@@ -153,7 +160,9 @@ fn the_registry_is_in_the_log_chained_and_attributed_and_lists_no_token() {
     let _ = follow.kill();
     let stderr = follow.wait_with_output().expect("wait").stderr;
     assert!(stderr.is_empty(), "{}", String::from_utf8_lossy(&stderr));
-    assert!(followed.last().is_some_and(|l| l.starts_with(r#"{"position":737,"#)));
+    assert!(followed
+        .last()
+        .is_some_and(|l| l.starts_with(r#"{"position":737,"#)));
     assert!(followed.iter().all(|l| !l.contains("theseus.registry")));
     store.run(&["verify"]).ok();
 }
