@@ -571,3 +571,141 @@ fn the_generators_are_not_vacuous() {
     assert!(seen["late report"] * 100 >= 10 * samples, "{seen:?}");
     assert!(seen["join"] * 100 >= 30 * samples, "{seen:?}");
 }
+
+/// The agency registry against a plain model: a map of agency → (active,
+/// token). Drawn from three agencies and four tokens, so that repeats,
+/// revocations of unknown agencies and reused tokens are common.
+mod registry_laws {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use domain::registry::{
+        AgencyId, AgencyRegistered, AgencyRevoked, Grant, Registry, RegistryEvent, RegistryMeta,
+        Role, TokenDigest,
+    };
+    use proptest::prelude::*;
+
+    fn change() -> impl Strategy<Value = RegistryEvent> {
+        let agency = prop::sample::select(vec!["rs-police", "al-police", "interpol"]);
+        prop_oneof![
+            (agency.clone(), 0u8..4).prop_map(|(agency, token)| {
+                RegistryEvent::AgencyRegistered(AgencyRegistered {
+                    grant: Grant::new(
+                        AgencyId::parse(agency).expect("id"),
+                        Role::Coordinator,
+                        BTreeSet::new(),
+                        BTreeSet::new(),
+                    )
+                    .expect("grant"),
+                    token_sha256: TokenDigest([token; 32]),
+                })
+            }),
+            agency.prop_map(|agency| {
+                RegistryEvent::AgencyRevoked(AgencyRevoked {
+                    agency: AgencyId::parse(agency).expect("id"),
+                    reason: None,
+                })
+            }),
+        ]
+    }
+
+    fn meta(position: u64) -> RegistryMeta<'static> {
+        RegistryMeta {
+            position,
+            recorded_at: "2020-01-01T00:00:00Z",
+            recorded_by: "admin",
+        }
+    }
+
+    /// (active, token) per agency, ever registered.
+    type Model = BTreeMap<String, (bool, u8)>;
+
+    fn model_accepts(model: &Model, event: &RegistryEvent) -> bool {
+        match event {
+            RegistryEvent::AgencyRegistered(e) => {
+                let id = e.grant.agency.as_str();
+                let active = model.get(id).is_some_and(|(active, _)| *active);
+                let reused = model
+                    .values()
+                    .any(|(_, token)| *token == e.token_sha256.0[0]);
+                !active && !reused
+            }
+            RegistryEvent::AgencyRevoked(e) => model
+                .get(e.agency.as_str())
+                .is_some_and(|(active, _)| *active),
+        }
+    }
+
+    fn model_apply(model: &mut Model, event: &RegistryEvent) {
+        match event {
+            RegistryEvent::AgencyRegistered(e) => {
+                model.insert(
+                    e.grant.agency.as_str().to_owned(),
+                    (true, e.token_sha256.0[0]),
+                );
+            }
+            RegistryEvent::AgencyRevoked(e) => {
+                if let Some(entry) = model.get_mut(e.agency.as_str()) {
+                    entry.0 = false;
+                }
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(super::config(256))]
+
+        /// `decide` accepts exactly what the model accepts; a refused
+        /// change leaves the registry unchanged; the accepted history's
+        /// registry says of every agency what the model says.
+        #[test]
+        fn decide_agrees_with_the_model(changes in prop::collection::vec(change(), 0..24)) {
+            let mut registry = Registry::default();
+            let mut model = Model::new();
+            let mut position = 0;
+            for event in &changes {
+                let before = registry.clone();
+                let accepted = registry.decide(event).is_ok();
+                prop_assert_eq!(accepted, model_accepts(&model, event), "{:?}", event);
+                prop_assert_eq!(&registry, &before);
+                if accepted {
+                    position += 1;
+                    registry.apply(&meta(position), event);
+                    model_apply(&mut model, event);
+                }
+            }
+            prop_assert_eq!(registry.version, position);
+            for (id, (active, token)) in &model {
+                let agency = registry.agency(&AgencyId::parse(id).expect("id")).expect("known");
+                let registration = agency.active();
+                prop_assert_eq!(registration.is_some(), *active);
+                let registered = agency.registration.as_ref().expect("registered once");
+                prop_assert_eq!(registered.token_sha256.0[0], *token);
+            }
+        }
+
+        /// Folding a history in two parts and merging them equals folding it
+        /// whole, wherever it is cut (what replay in parallel parts relies on).
+        #[test]
+        fn parts_merge_to_the_whole(changes in prop::collection::vec(change(), 0..24), cut in any::<prop::sample::Index>()) {
+            let fold = |events: &[RegistryEvent], first: u64| {
+                let mut registry = Registry::default();
+                for (i, event) in events.iter().enumerate() {
+                    registry.apply(&meta(first + i as u64), event);
+                }
+                registry
+            };
+            let cut = cut.index(changes.len() + 1);
+            let mut merged = fold(&changes[..cut], 1);
+            merged.merge(fold(&changes[cut..], 1 + cut as u64));
+            prop_assert_eq!(merged, fold(&changes, 1));
+        }
+
+        /// Every change reads back from its canonical text.
+        #[test]
+        fn changes_round_trip(event in change()) {
+            let text = event.data_json();
+            let read = RegistryEvent::parse_canonical(event.event_type().as_str(), &text);
+            prop_assert_eq!(read.ok(), Some(event));
+        }
+    }
+}
