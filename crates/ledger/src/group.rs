@@ -469,25 +469,35 @@ mod tests {
         assert_eq!(written, vec![1, 2, 3, 4]);
         assert!(ids(&store)[3].1.ends_with("000000000006"));
 
-        // The same batches one by one: the same records in the same places.
+        // The same batches one by one through `append_as`: the same
+        // answers, the same records in the same places.
         let alone = MemoryStore::new();
-        let plain = Appender::new();
-        plain
-            .append(&alone, LAUNCH.as_bytes(), &coordinator)
-            .expect("launch");
-        plain
-            .append(&alone, (agents(1, "RS") + &agents(2, "RS")).as_bytes(), &rs)
-            .expect("1");
-        assert!(plain
-            .append(&alone, (agents(3, "RS") + &agents(4, "AL")).as_bytes(), &rs)
-            .is_err());
-        plain
-            .append(
-                &alone,
-                (agents(1, "RS") + &agents(6, "AL")).as_bytes(),
-                &coordinator,
-            )
-            .expect("4");
-        assert_eq!(ids(&alone), ids(&store),);
+        let one = |input: String, submitter: &Submitter| {
+            crate::append_as(&alone, input.as_bytes(), Stamp::Now, submitter)
+        };
+        one(LAUNCH.to_owned(), &coordinator).expect("launch");
+        assert_eq!(
+            one(agents(1, "RS") + &agents(2, "RS"), &rs).expect("1"),
+            summary(0)
+        );
+        assert!(matches!(
+            one(agents(3, "RS") + &agents(4, "AL"), &rs),
+            Err(LedgerError::Forbidden { line: 2, .. })
+        ));
+        assert_eq!(
+            one(agents(1, "RS") + &agents(6, "AL"), &coordinator).expect("4"),
+            summary(3)
+        );
+        assert!(matches!(
+            one(
+                agents(7, "RS"),
+                &Submitter {
+                    registry_version: 9,
+                    ..rs.clone()
+                }
+            ),
+            Err(LedgerError::RegistryChanged)
+        ));
+        assert_eq!(ids(&alone), ids(&store));
     }
 }
