@@ -73,14 +73,7 @@ fn cards(summary: &Report, row: &[Cell]) -> Vec<Card> {
     })
     .collect();
     if let Some(Cell::Cash(amounts)) = column(summary, "cash").map(|i| &row[i]) {
-        for (currency, minor) in amounts {
-            cards.push(Card {
-                figure: format!("cash.{currency}"),
-                label: format!("cash seized ({currency})"),
-                value: domain::format_minor_units(*minor, *currency),
-                shown: human(&Cell::Amount(*currency, *minor)),
-            });
-        }
+        cards.extend(html::cash_cards(amounts));
     }
     cards
 }

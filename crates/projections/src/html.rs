@@ -434,16 +434,22 @@ fn summary_cards(report: &Report, row: &[Cell]) -> Vec<Card> {
         })
         .collect();
     if let Some(Cell::Cash(amounts)) = column(report, "cash").map(|i| &row[i]) {
-        for (currency, minor) in amounts {
-            out.push(Card {
-                figure: format!("cash.{currency}"),
-                label: format!("cash seized ({currency})"),
-                value: domain::format_minor_units(*minor, *currency),
-                shown: human(&Cell::Amount(*currency, *minor)),
-            });
-        }
+        out.extend(cash_cards(amounts));
     }
     out
+}
+
+/// One card per currency of a cash cell.
+pub fn cash_cards(amounts: &[(domain::Currency, i128)]) -> Vec<Card> {
+    amounts
+        .iter()
+        .map(|(currency, minor)| Card {
+            figure: format!("cash.{currency}"),
+            label: format!("cash seized ({currency})"),
+            value: domain::format_minor_units(*minor, *currency),
+            shown: human(&Cell::Amount(*currency, *minor)),
+        })
+        .collect()
 }
 
 /// The whole page for a report.
