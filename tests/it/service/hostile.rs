@@ -63,6 +63,22 @@ fn hostile_requests_get_a_clean_status_and_change_nothing() {
     );
     assert!(!rest.starts_with(b"HTTP/1.1 200"));
 
+    // A connection that says nothing, or nothing more after an answer, is
+    // closed: idle clients cannot hold the connection slots.
+    for first in [&b""[..], b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"] {
+        let mut idle = TcpStream::connect(server.address).expect("connect");
+        idle.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        idle.write_all(first).expect("write");
+        let started = Instant::now();
+        let mut rest = Vec::new();
+        let _ = idle.read_to_end(&mut rest);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "an idle connection stayed open"
+        );
+    }
+
     // Malformed heads.
     for raw in [
         &b"GET /v1/head HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n"[..],
