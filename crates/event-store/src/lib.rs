@@ -28,13 +28,15 @@ mod envelope;
 mod error;
 mod file;
 mod hash;
+pub mod key;
 mod memory;
 mod record;
 
 pub use envelope::{Envelope, EnvelopeRef, Head, Link, NewEvent};
 pub use error::StoreError;
-pub use file::{FileStore, FileStoreConfig, TornTail};
+pub use file::{warn_on_stderr, FileStore, FileStoreConfig, TornTail, Warn};
 pub use hash::Hash;
+pub use key::{DerivedKey, KeyError};
 pub use memory::MemoryStore;
 pub use record::{
     decode_record, encode_record, format_recorded_at, record_hash, RecordFields, RECORD_FORMAT,

@@ -59,8 +59,8 @@ use uuid::Uuid;
 
 use crate::record::decode_record;
 use crate::{
-    system_clock, AppendTransaction, Clock, Envelope, EnvelopeRef, EventStore, Hash, Head, Range,
-    Stamp, StoreError, VerifyReport,
+    system_clock, AppendTransaction, Clock, DerivedKey, Envelope, EnvelopeRef, EventStore, Hash,
+    Head, Range, Stamp, StoreError, VerifyReport,
 };
 
 use index::{IndexReader, IndexWriter};
@@ -80,13 +80,41 @@ pub struct FileStoreConfig {
     pub segment_bytes: u64,
     /// The clock that stamps batches (read under the writers' lock).
     pub clock: Clock,
+    /// The key that authenticates derived files ([`crate::key`]), kept
+    /// outside the store. `None`: no derived file is trusted; the store
+    /// works from the log alone (slower, never wrong).
+    pub key: Option<DerivedKey>,
+    /// Told, one line each, about derived data that was found damaged,
+    /// stale or unusable and was rebuilt or done without. The default
+    /// prints `warning: …` on stderr; an embedding may log it instead.
+    pub warn: Warn,
+}
+
+/// Receives one warning line (no trailing newline).
+pub type Warn = fn(&str);
+
+/// The default [`Warn`]: `warning: MESSAGE` on stderr.
+pub fn warn_on_stderr(message: &str) {
+    eprintln!("warning: {message}");
 }
 
 impl Default for FileStoreConfig {
+    /// The user's derived-data key from its usual place
+    /// ([`DerivedKey::load_or_create`]); if there is none and none can be
+    /// made, a warning and no key.
     fn default() -> FileStoreConfig {
+        let key = match DerivedKey::load_or_create() {
+            Ok(key) => Some(key),
+            Err(error) => {
+                warn_on_stderr(&format!("{error}; derived data is not used"));
+                None
+            }
+        };
         FileStoreConfig {
             segment_bytes: 64 << 20,
             clock: system_clock,
+            key,
+            warn: warn_on_stderr,
         }
     }
 }
