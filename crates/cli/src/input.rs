@@ -28,7 +28,8 @@ pub struct BatchArgs {
     /// Refuse lines without an id (tools that re-send must send ids).
     #[arg(long)]
     pub require_ids: bool,
-    /// Who recorded the lines that do not say (default: the OS user).
+    /// Who recorded the lines that do not say, checked as a line's
+    /// recorded_by is (default: the OS account's name).
     #[arg(long, value_name = "NAME")]
     pub recorded_by: Option<String>,
     /// Stamp the batch with this time instead of the store's clock (for
@@ -39,11 +40,11 @@ pub struct BatchArgs {
 }
 
 impl BatchArgs {
-    pub fn append_options(&self) -> AppendOptions {
-        AppendOptions {
-            recorded_by: self.recorded_by.clone().unwrap_or_else(user::name),
+    pub fn append_options(&self) -> Result<AppendOptions, Failure> {
+        Ok(AppendOptions {
+            recorded_by: user::recorded_by(self.recorded_by.as_deref())?,
             stamp: self.recorded_at.map_or(Stamp::Now, Stamp::At),
-        }
+        })
     }
 
     pub fn batch_options(&self) -> BatchOptions {
@@ -113,7 +114,7 @@ pub fn run_batch(
     args: &BatchArgs,
 ) -> Result<BatchOutcome, Failure> {
     let source = |reader| reading.source(reader);
-    let options = args.append_options();
+    let options = args.append_options()?;
     let batch = args.batch_options();
     match input {
         Input::File(file, total) => {

@@ -135,7 +135,11 @@ impl Opened {
     /// What a human should know about the store as opened.
     fn warnings(&self) -> Vec<String> {
         match self {
-            Opened::File(store) => store.torn_tail_warning().into_iter().collect(),
+            Opened::File(store) => store
+                .stray_files_warning()
+                .into_iter()
+                .chain(store.torn_tail_warning())
+                .collect(),
             // A transaction that did not commit leaves nothing behind.
             Opened::Postgres(_) => Vec::new(),
         }

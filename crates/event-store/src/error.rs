@@ -13,6 +13,18 @@ pub enum StoreError {
     #[error("no store at {dir}: create one with `theseus init --store {dir}`")]
     Missing { dir: PathBuf },
 
+    /// The store's path names something that is not a directory (a regular
+    /// file, say): a file store is a directory.
+    #[error("{path} is a file, not a store directory: a store is a directory of segments (or a postgres:// address)")]
+    NotADirectory { path: PathBuf },
+
+    /// `init` on a directory that holds something other than a store: it
+    /// would mix the log with files that are not the log's.
+    #[error(
+        "{dir} is not empty and holds no store: init creates a new directory or uses an empty one"
+    )]
+    NotEmpty { dir: PathBuf },
+
     /// `init` on a directory that already holds a log.
     #[error("{dir} already holds a store")]
     AlreadyExists { dir: PathBuf },

@@ -198,6 +198,8 @@ fn ledger_answer(error: &LedgerError) -> Answer {
             StoreError::Missing { .. }
             | StoreError::Io { .. }
             | StoreError::AlreadyExists { .. }
+            | StoreError::NotADirectory { .. }
+            | StoreError::NotEmpty { .. }
             | StoreError::Visitor(_) => {
                 return Answer::of(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
             }

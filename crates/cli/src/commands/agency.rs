@@ -128,7 +128,7 @@ fn add(spec: &StoreSpec, args: AddArgs, out: &mut dyn Write) -> Result<(), Failu
         refused(option, format!("{option}: {}", error.message))
     })?;
     let opened = spec.open()?;
-    let (token, _) = agencies::register(opened.store(), grant, &user::name())?;
+    let (token, _) = agencies::register(opened.store(), grant, &user::account_name()?)?;
     #[derive(Serialize)]
     struct Added<'a> {
         agency: &'a str,
@@ -151,7 +151,12 @@ fn revoke(spec: &StoreSpec, args: RevokeArgs, out: &mut dyn Write) -> Result<(),
         .transpose()
         .map_err(|error| refused("reason", format!("--reason: {}", error.message)))?;
     let opened = spec.open()?;
-    let recorded = agencies::revoke(opened.store(), agency.clone(), reason, &user::name())?;
+    let recorded = agencies::revoke(
+        opened.store(),
+        agency.clone(),
+        reason,
+        &user::account_name()?,
+    )?;
     #[derive(Serialize)]
     struct Revoked<'a> {
         agency: &'a str,

@@ -234,7 +234,7 @@ pub fn run(spec: &StoreSpec, args: RecordArgs, out: &mut dyn Write) -> Result<()
     let outcome = ledger::append_batch(
         opened.store(),
         Single::new(line, Naming::Flags),
-        &event.batch.append_options(),
+        &event.batch.append_options()?,
         &ledger::BatchOptions {
             dry_run: event.dry_run,
             require_ids: false,

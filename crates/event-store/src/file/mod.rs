@@ -7,8 +7,12 @@
 //!   (`00000000000000000001.jsonl`) and holds one record per line (see
 //!   `record.rs`). A new segment is started before a batch when the current
 //!   one has reached [`FileStoreConfig::segment_bytes`]; a batch never spans
-//!   segments, so a segment can exceed the limit by at most one batch. Any
-//!   other `*.jsonl` name is corruption; other files are ignored.
+//!   segments, so a segment can exceed the limit by at most one batch.
+//!   Only names of exactly that pattern (20 ASCII digits, then `.jsonl`)
+//!   are the log; anything else is ignored (other `*.jsonl` names with a
+//!   warning). A segment-named entry that is not a regular file (a link, a
+//!   FIFO, a directory, a device) is corruption: it is never followed or
+//!   waited on (see `segments.rs`).
 //! * `DIR/.theseus/`: derived data only (indexes, callers' derived
 //!   artefacts), rebuilt from the log whenever missing or stale.
 //!
@@ -50,7 +54,7 @@ pub(crate) mod transaction;
 pub(crate) mod verify;
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -65,7 +69,7 @@ use crate::{
 
 use index::{IndexReader, IndexWriter};
 use segments::{
-    is_jsonl, list_segments, open_read, read_line_at, segment_for, segment_name, LineReader,
+    list_dir, list_segments, open_read, read_line_at, segment_for, segment_name, LineReader,
     RecordCursor, Segment, READ_CHUNK, SMALL_CHUNK,
 };
 use tail::{detect, LogView};
@@ -126,6 +130,8 @@ pub struct FileStore {
     config: FileStoreConfig,
     /// The torn tail seen when the store was opened.
     torn_at_open: Option<TornTail>,
+    /// `*.jsonl` names without a segment's name, seen when it was opened.
+    strays_at_open: Vec<String>,
     /// The last view of the log, reused while the directory and the last
     /// segment's length are unchanged.
     view: Mutex<Option<Arc<LogView>>>,
@@ -201,24 +207,50 @@ pub(crate) fn read_checked(
 }
 
 impl FileStore {
-    /// Creates a store in `dir` (created 0700 if missing) with an empty
-    /// first segment. Refuses a directory that already holds segments.
+    /// Creates a store in `dir` with an empty first segment. A missing
+    /// directory is created (0700, and any missing parents); an existing
+    /// empty one is used and made 0700. Refused: a directory that holds a
+    /// store ([`StoreError::AlreadyExists`]), one that holds anything else
+    /// ([`StoreError::NotEmpty`]: the log would share it with files that are
+    /// not the log's, and a directory someone else made is not ours to
+    /// chmod), and a path that is not a directory
+    /// ([`StoreError::NotADirectory`]).
     pub fn init(dir: impl AsRef<Path>, config: FileStoreConfig) -> Result<FileStore, StoreError> {
         let dir = dir.as_ref();
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|error| StoreError::io(dir, error))?;
-        let entries = std::fs::read_dir(dir).map_err(|error| StoreError::io(dir, error))?;
-        for entry in entries {
-            let entry = entry.map_err(|error| StoreError::io(dir, error))?;
-            if is_jsonl(&entry.file_name()) {
-                return Err(StoreError::AlreadyExists {
-                    dir: dir.to_path_buf(),
-                });
+        match std::fs::metadata(dir) {
+            Ok(metadata) if !metadata.is_dir() => {
+                return Err(StoreError::NotADirectory {
+                    path: dir.to_path_buf(),
+                })
             }
+            Ok(_) => {
+                let listing = list_dir(dir)?;
+                if !listing.segments.is_empty() {
+                    return Err(StoreError::AlreadyExists {
+                        dir: dir.to_path_buf(),
+                    });
+                }
+                let mut entries =
+                    std::fs::read_dir(dir).map_err(|error| StoreError::io(dir, error))?;
+                if entries.next().is_some() {
+                    return Err(StoreError::NotEmpty {
+                        dir: dir.to_path_buf(),
+                    });
+                }
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|error| StoreError::io(dir, error))?;
+            }
+            Err(error) => return Err(StoreError::io(dir, error)),
         }
+        // Whatever the umask, and for an existing empty directory (which
+        // may have been made 0755): the log holds pseudonymous personal data.
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|error| StoreError::io(dir, error))?;
         let path = dir.join(segment_name(1));
         let file = OpenOptions::new()
             .write(true)
@@ -238,20 +270,23 @@ impl FileStore {
     }
 
     /// Opens the store in `dir`; [`StoreError::Missing`] if there is none
-    /// (a store is never created implicitly). Opening succeeds on a damaged
-    /// log; reads, appends and `verify` then report the damage.
+    /// (a store is never created implicitly), [`StoreError::NotADirectory`]
+    /// for a file. Opening succeeds on a damaged log; reads, appends and
+    /// `verify` then report the damage.
     pub fn open(dir: impl AsRef<Path>, config: FileStoreConfig) -> Result<FileStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        let segments = list_segments(&dir);
-        match segments {
-            Ok(segments) if segments.is_empty() => return Err(StoreError::Missing { dir }),
-            Ok(_) | Err(StoreError::Corrupt { .. }) => {}
+        let mut strays_at_open = Vec::new();
+        match list_dir(&dir) {
+            Ok(listing) if listing.segments.is_empty() => return Err(StoreError::Missing { dir }),
+            Ok(listing) => strays_at_open = listing.strays,
+            Err(StoreError::Corrupt { .. }) => {}
             Err(error) => return Err(error),
         }
         let mut store = FileStore {
             dir,
             config,
             torn_at_open: None,
+            strays_at_open,
             view: Mutex::new(None),
             lookups: Mutex::new(None),
         };
@@ -261,6 +296,20 @@ impl FileStore {
             Err(error) => return Err(error),
         }
         Ok(store)
+    }
+
+    /// A message for humans about files in the store's directory that look
+    /// like log data (`*.jsonl`) but do not have a segment's name, found
+    /// when the store was opened: they are not part of the log.
+    pub fn stray_files_warning(&self) -> Option<String> {
+        if self.strays_at_open.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "{}: ignoring {}: not a segment name (20 digits giving the first position, then .jsonl), so not part of the log",
+            self.dir.display(),
+            self.strays_at_open.join(", ")
+        ))
     }
 
     /// The store's directory.

@@ -2,9 +2,9 @@
 //! large chunks without per-line allocation.
 
 use std::ffi::OsStr;
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::record::decode_record;
@@ -34,36 +34,79 @@ pub(crate) fn segment_name(first: u64) -> String {
     format!("{first:020}{SUFFIX}")
 }
 
-/// The segments of the store in `dir`, in name (= position) order. A
-/// `*.jsonl` name that is not a segment name is corruption: it may be a
-/// segment someone renamed.
+/// What a look at the store directory found.
+#[derive(Debug, Default)]
+pub(crate) struct Listing {
+    /// The segments, in name (= position) order.
+    pub(crate) segments: Vec<Segment>,
+    /// Names ending in `.jsonl` that are not segment names (`export.jsonl`,
+    /// a segment someone renamed): not part of the log, but worth a
+    /// warning, since they look like log data.
+    pub(crate) strays: Vec<String>,
+}
+
+/// The segments of the store in `dir`, in name (= position) order. Only
+/// names of the segment pattern ([`parse_segment_name`]) are the log;
+/// anything else is ignored.
 pub(crate) fn list_segments(dir: &Path) -> Result<Vec<Segment>, StoreError> {
+    list_dir(dir).map(|listing| listing.segments)
+}
+
+/// The segments of the store in `dir`, and the stray `*.jsonl` names.
+///
+/// A segment-named entry that is not a regular file (a symbolic link, a
+/// FIFO, a directory, a device, a socket) is refused as corruption: the
+/// log is never read through a link (appends would write into whatever it
+/// points to) and never waited on (opening a FIFO blocks until someone
+/// writes to it). The type comes from the directory entry, which does not
+/// follow links; [`open_read`] and [`open_write`] check again on the open
+/// file, for an entry swapped in after this look.
+pub(crate) fn list_dir(dir: &Path) -> Result<Listing, StoreError> {
     let entries = std::fs::read_dir(dir).map_err(|error| match error.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::NotADirectory => StoreError::Missing {
+        io::ErrorKind::NotFound => StoreError::Missing {
             dir: dir.to_path_buf(),
+        },
+        io::ErrorKind::NotADirectory => StoreError::NotADirectory {
+            path: dir.to_path_buf(),
         },
         _ => StoreError::io(dir, error),
     })?;
-    let mut segments = Vec::new();
+    let mut listing = Listing::default();
     for entry in entries {
         let entry = entry.map_err(|error| StoreError::io(dir, error))?;
         let file_name = entry.file_name();
-        if !is_jsonl(&file_name) {
+        let Some(first) = file_name.to_str().and_then(parse_segment_name) else {
+            if is_jsonl(&file_name) {
+                listing
+                    .strays
+                    .push(file_name.to_string_lossy().into_owned());
+            }
             continue;
-        }
+        };
         let name = file_name.to_string_lossy().into_owned();
-        let first = parse_segment_name(&name).ok_or_else(|| StoreError::Corrupt {
-            location: name.clone(),
-            reason: "not a segment name (20 digits giving the first position, then .jsonl)".into(),
-        })?;
-        segments.push(Segment {
+        let file_type = entry
+            .file_type()
+            .map_err(|error| StoreError::io(entry.path(), error))?;
+        if !file_type.is_file() {
+            return Err(not_regular(&name, file_type));
+        }
+        if first == 0 {
+            return Err(StoreError::Corrupt {
+                location: name,
+                reason:
+                    "a segment name gives the position of its first record, which is at least 1"
+                        .into(),
+            });
+        }
+        listing.segments.push(Segment {
             first,
             path: dir.join(&name),
             name,
         });
     }
-    segments.sort_by_key(|segment| segment.first);
-    Ok(segments)
+    listing.segments.sort_by_key(|segment| segment.first);
+    listing.strays.sort();
+    Ok(listing)
 }
 
 /// True for any name ending in `.jsonl`, valid UTF-8 or not.
@@ -71,13 +114,39 @@ pub(crate) fn is_jsonl(name: &OsStr) -> bool {
     name.as_encoded_bytes().ends_with(SUFFIX.as_bytes())
 }
 
+/// The segment pattern: exactly 20 ASCII digits, then `.jsonl`
+/// (`00000000000000000001.jsonl`). The digits are the position of the
+/// segment's first record (0 is never one; the caller refuses it).
 fn parse_segment_name(name: &str) -> Option<u64> {
     let digits = name.strip_suffix(SUFFIX)?;
     if digits.len() != 20 || !digits.bytes().all(|byte| byte.is_ascii_digit()) {
         return None;
     }
-    let first: u64 = digits.parse().ok()?;
-    (first >= 1).then_some(first)
+    digits.parse().ok()
+}
+
+/// The refusal of a segment-named entry that is not a regular file.
+fn not_regular(name: &str, file_type: std::fs::FileType) -> StoreError {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = if file_type.is_symlink() {
+        "a symbolic link"
+    } else if file_type.is_dir() {
+        "a directory"
+    } else if file_type.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if file_type.is_block_device() || file_type.is_char_device() {
+        "a device"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else {
+        "not a regular file"
+    };
+    StoreError::Corrupt {
+        location: name.to_owned(),
+        reason: format!(
+            "has a segment's name but is {kind}: a segment must be a regular file (theseus never follows a link or waits on a pipe in the log)"
+        ),
+    }
 }
 
 /// The index of the segment holding `position` (the last one starting at or
@@ -88,8 +157,48 @@ pub(crate) fn segment_for(segments: &[Segment], position: u64) -> Option<usize> 
         .checked_sub(1)
 }
 
+/// Opens a segment for reading: never through a symbolic link
+/// (`O_NOFOLLOW`), never waiting (`O_NONBLOCK`: opening a FIFO does not
+/// block; on a regular file the flag changes nothing), and only if the open
+/// file is a regular file (`fstat`), so that an entry swapped in after
+/// [`list_dir`] looked is refused too.
 pub(crate) fn open_read(path: &Path) -> Result<File, StoreError> {
-    File::open(path).map_err(|error| StoreError::io(path, error))
+    open_segment(path, OpenOptions::new().read(true))
+}
+
+/// Opens an existing segment for writing, with the checks of
+/// [`open_read`] (a FIFO without a reader fails at once with `ENXIO`
+/// instead of blocking).
+pub(crate) fn open_write(path: &Path) -> Result<File, StoreError> {
+    open_segment(path, OpenOptions::new().write(true))
+}
+
+fn open_segment(path: &Path, options: &mut OpenOptions) -> Result<File, StoreError> {
+    let name = || {
+        path.file_name().map_or_else(
+            || path.display().to_string(),
+            |name| name.to_string_lossy().into_owned(),
+        )
+    };
+    let file = options
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|error| match error.raw_os_error() {
+            // What O_NOFOLLOW answers for a link.
+            Some(libc::ELOOP) => StoreError::Corrupt {
+                location: name(),
+                reason: "has a segment's name but is a symbolic link: a segment must be a regular file (theseus never follows a link or waits on a pipe in the log)".into(),
+            },
+            _ => StoreError::io(path, error),
+        })?;
+    let file_type = file
+        .metadata()
+        .map_err(|error| StoreError::io(path, error))?
+        .file_type();
+    if !file_type.is_file() {
+        return Err(not_regular(&name(), file_type));
+    }
+    Ok(file)
 }
 
 /// Where a line sits in the reader's buffer.

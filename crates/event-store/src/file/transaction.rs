@@ -31,7 +31,7 @@ use crate::record::decode_record;
 use crate::{AppendTransaction, Committed, Envelope, Head, NewEvent, Staged, Stamp, StoreError};
 
 use super::index::IndexWriter;
-use super::segments::{list_segments, read_line_at, segment_name};
+use super::segments::{list_segments, open_write, read_line_at, segment_name};
 use super::tail::{detect, LogView};
 use super::{read_checked, sync_dir, DirLock, FileStore};
 
@@ -119,14 +119,18 @@ impl<'s> FileTransaction<'s> {
         }
         let path = &self.target.path;
         if self.file.is_none() {
-            let mut options = OpenOptions::new();
-            options.write(true);
-            if self.target.create {
-                options.create_new(true).mode(0o600);
-            }
-            let file = options
-                .open(path)
-                .map_err(|error| StoreError::io(path, error))?;
+            // A new segment: create_new never follows a link. An existing
+            // one: never through a link, never waiting on a FIFO.
+            let file = if self.target.create {
+                OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(path)
+                    .map_err(|error| StoreError::io(path, error))?
+            } else {
+                open_write(path)?
+            };
             self.file = Some(file);
         }
         if let Some(file) = &self.file {
@@ -147,10 +151,7 @@ fn remove_torn_tail(dir: &Path, view: &LogView) -> Result<(), StoreError> {
     let last = view.segments.len() - 1;
     if view.end_segment == last || last == 0 {
         let path = &torn.segment;
-        let file = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|error| StoreError::io(path, error))?;
+        let file = open_write(path)?;
         file.set_len(torn.offset)
             .and_then(|()| file.sync_all())
             .map_err(|error| StoreError::io(path, error))?;
