@@ -19,6 +19,7 @@ mod record;
 mod sample;
 mod schema;
 mod service;
+mod store_files;
 mod tamper;
 
 // The PostgreSQL store: conformance subject and end-to-end tests.

@@ -9,8 +9,9 @@ pub const EXAMPLES: &str = "Examples:
   theseus init --store ./store
   THESEUS_STORE=/srv/theseus theseus init
 
-The directory is created 0700 and its files 0600. Every other command refuses a
-directory that holds no store instead of creating one.";
+A new directory is created 0700 (an existing empty one is made 0700), its files
+0600; a directory that holds anything is refused (exit 1) and left as it is. Every
+other command refuses a directory that holds no store instead of creating one.";
 
 pub fn run(spec: &StoreSpec, out: &mut dyn Write) -> Result<(), Failure> {
     let (_, done) = spec.init()?;
