@@ -183,13 +183,13 @@ fn open_segment(path: &Path, options: &mut OpenOptions) -> Result<File, StoreErr
     let file = options
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .map_err(|error| match error.raw_os_error() {
-            // What O_NOFOLLOW answers for a link.
-            Some(libc::ELOOP) => StoreError::Corrupt {
-                location: name(),
-                reason: "has a segment's name but is a symbolic link: a segment must be a regular file (theseus never follows a link or waits on a pipe in the log)".into(),
-            },
-            _ => StoreError::io(path, error),
+        .map_err(|error| {
+            // What O_NOFOLLOW answers for a link (ELOOP), or a FIFO opened
+            // for writing without a reader (ENXIO): say what the entry is.
+            match std::fs::symlink_metadata(path) {
+                Ok(metadata) if !metadata.is_file() => not_regular(&name(), metadata.file_type()),
+                _ => StoreError::io(path, error),
+            }
         })?;
     let file_type = file
         .metadata()
@@ -476,5 +476,118 @@ impl<'v> RecordCursor<'v> {
             line_number,
             offset: span.offset,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The opens themselves, as a segment swapped in after the listing
+    //! would meet them: they must refuse, and never block.
+
+    use super::*;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo");
+        assert!(made.success());
+    }
+
+    /// Runs `open` on another thread; a hang fails the test instead of
+    /// hanging it.
+    fn bounded(path: PathBuf, open: fn(&Path) -> Result<File, StoreError>) -> StoreError {
+        let (sender, receiver) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = sender.send(open(&path).map(|_| ()));
+        });
+        match receiver.recv_timeout(Duration::from_secs(30)) {
+            Ok(Err(error)) => error,
+            Ok(Ok(())) => panic!("opened a segment that is not a regular file"),
+            Err(_) => panic!("the open blocked"),
+        }
+    }
+
+    fn reason(error: StoreError) -> String {
+        match error {
+            StoreError::Corrupt { location, reason } => {
+                assert_eq!(location, segment_name(2));
+                reason
+            }
+            other => panic!("not corruption: {other}"),
+        }
+    }
+
+    #[test]
+    fn opening_a_fifo_for_reading_or_writing_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fifo = dir.path().join(segment_name(2));
+        mkfifo(&fifo);
+        assert!(reason(bounded(fifo.clone(), open_read)).contains("FIFO"));
+        assert!(reason(bounded(fifo, open_write)).contains("FIFO"));
+    }
+
+    #[test]
+    fn opening_through_a_symlink_or_a_directory_is_refused() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let target = dir.path().join("elsewhere");
+        std::fs::write(&target, b"x\n").expect("target");
+        let link = dir.path().join(segment_name(2));
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        assert!(reason(bounded(link.clone(), open_read)).contains("symbolic link"));
+        assert!(reason(bounded(link.clone(), open_write)).contains("symbolic link"));
+        assert_eq!(std::fs::read(&target).expect("target"), b"x\n");
+        std::fs::remove_file(&link).expect("remove");
+        std::fs::create_dir(&link).expect("mkdir");
+        assert!(reason(bounded(link, open_read)).contains("directory"));
+    }
+
+    #[test]
+    fn only_the_segment_pattern_is_the_log_and_other_jsonl_names_are_strays() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for name in [
+            segment_name(1),
+            segment_name(40),
+            "export.jsonl".to_owned(),
+            "1.jsonl".to_owned(),
+            "000000000000000000001.jsonl".to_owned(),
+            "0000000000000000000a.jsonl".to_owned(),
+            "notes.txt".to_owned(),
+            format!("{}.bak", segment_name(1)),
+        ] {
+            std::fs::write(dir.path().join(name), b"").expect("file");
+        }
+        std::fs::create_dir(dir.path().join("batches")).expect("mkdir");
+        let listing = list_dir(dir.path()).expect("listing");
+        let firsts: Vec<u64> = listing.segments.iter().map(|s| s.first).collect();
+        assert_eq!(firsts, [1, 40]);
+        assert_eq!(
+            listing.strays,
+            [
+                "000000000000000000001.jsonl",
+                "0000000000000000000a.jsonl",
+                "1.jsonl",
+                "export.jsonl"
+            ]
+        );
+        // Position 0 has the pattern's shape but starts no segment.
+        std::fs::write(dir.path().join(segment_name(0)), b"").expect("file");
+        assert!(matches!(
+            list_dir(dir.path()),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn a_file_given_as_the_store_is_not_a_directory() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("store");
+        std::fs::write(&file, b"").expect("file");
+        assert!(matches!(
+            list_dir(&file),
+            Err(StoreError::NotADirectory { .. })
+        ));
     }
 }

@@ -90,13 +90,18 @@ fn segments_renamed_out_of_order_are_caught() {
 }
 
 #[test]
-fn a_stray_jsonl_name_is_corruption() {
+fn a_stray_jsonl_name_is_not_part_of_the_log_and_is_warned_about() {
     let temp = twelve_records(64 << 20);
-    std::fs::write(temp.path().join("notes.jsonl"), b"").expect("write");
+    let before = temp.reopen(64 << 20).head().expect("head");
+    std::fs::write(temp.path().join("notes.jsonl"), b"not a record\n").expect("write");
     let store = temp.reopen(64 << 20);
-    assert_eq!(corrupt_location(store.verify(None)), "notes.jsonl");
-    assert!(store.begin(Stamp::At(at(10))).is_err());
-    assert!(store.head().is_err());
+    assert_eq!(store.head().expect("head"), before);
+    let report = store.verify(None).expect("verify");
+    assert_eq!(report.records, before.position);
+    assert!(store
+        .stray_files_warning()
+        .is_some_and(|warning| warning.contains("notes.jsonl")));
+    assert!(store.begin(Stamp::At(at(10))).is_ok());
 }
 
 #[test]

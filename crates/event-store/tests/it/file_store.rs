@@ -430,6 +430,13 @@ fn init_and_open_never_mix_up_stores() {
         FileStore::open(&path, config.clone()),
         Err(StoreError::Missing { .. })
     ));
+    // A directory holding something else is not made into a store.
+    assert!(matches!(
+        FileStore::init(&path, config.clone()),
+        Err(StoreError::NotEmpty { .. })
+    ));
+    assert_eq!(std::fs::read_dir(&path).expect("dir").count(), 1);
+    std::fs::remove_file(path.join("README")).expect("remove");
     let store = FileStore::init(&path, config.clone()).expect("init");
     assert_eq!(store.head().expect("head").position, 0);
     store.verify(None).expect("verify empty");
