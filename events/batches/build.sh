@@ -7,12 +7,18 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 store=${1:-$(dirname "$here")}
 theseus=${THESEUS:-theseus}
-rm -f "$store"/*.jsonl
-rm -rf "$store/.theseus"
-"$theseus" --store "$store" init >/dev/null
+# Built in a new directory of its own (init refuses a directory that holds
+# anything, and events/ holds the batches), then its segments moved in.
+build=$(mktemp -d)
+trap 'rm -rf "$build"' EXIT
+"$theseus" --store "$build/store" init >/dev/null
 grep -v '^#' "$here/MANIFEST" | while read -r file recorded_at recorded_by; do
   [ -n "$file" ] || continue
-  "$theseus" --store "$store" append "$here/$file" \
+  "$theseus" --store "$build/store" append "$here/$file" \
     --recorded-at "$recorded_at" --recorded-by "$recorded_by" >/dev/null
 done
+mkdir -p "$store"
+rm -f "$store"/*.jsonl
+rm -rf "$store/.theseus"
+cp "$build/store"/*.jsonl "$store"/
 "$theseus" --store "$store" head
