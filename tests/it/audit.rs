@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 use event_store::Hash;
 
-use crate::support::Store;
+use crate::support::{theseus_bin, Store};
 
 const SEGMENT: &str = "00000000000000000001.jsonl";
 
@@ -233,52 +233,97 @@ fn a_version_gap_is_caught() {
     caught(&store, position, "operation theseus version 11 follows 9");
 }
 
+/// Appends a copy of a retraction the rules accepted as a new last
+/// record of its own batch (same target, same pin, a new id); returns its
+/// position.
+fn second_retraction(log: &mut Log) -> usize {
+    // A copy of a retraction the rules accepted, as a new last record
+    // of its own batch: same target, same pin, a new id.
+    let original = log.find(&["\"type\":\"EventRetracted\""]);
+    let last = log.lines.len();
+    let version = log
+        .lines
+        .iter()
+        .filter(|line| line.contains("\"operation\":\"theseus\""))
+        .count();
+    let field_of = |line: &str, name: &str, end: char| {
+        let key = format!("\"{name}\":");
+        let at = line.find(&key).expect("field") + key.len();
+        line[at..at + line[at..].find(end).expect("end")].to_owned()
+    };
+    let time_of = |line: &str| field_of(line, "recorded_at", ',');
+    let mut copy = log.line(original).to_owned();
+    let (id_at, time) = (
+        copy.find("\"id\":\"").expect("id") + 6,
+        time_of(log.line(last)),
+    );
+    copy.replace_range(id_at..id_at + 36, "0b0b0b0b-0000-4000-8000-000000000001");
+    copy = copy
+        .replacen(
+            &format!("\"position\":{},", field_of(&copy, "position", ',')),
+            &format!("\"position\":{},", last + 1),
+            1,
+        )
+        .replacen(
+            &format!("\"version\":{},", field_of(&copy, "version", ',')),
+            &format!("\"version\":{},", version + 1),
+            1,
+        )
+        .replacen(&time_of(&copy), &time, 1);
+    if !copy.contains(",\"batch_end\":true,") {
+        let at = copy.rfind(",\"hash\":").expect("hash");
+        copy.insert_str(at, ",\"batch_end\":true");
+    }
+    log.lines.push(copy);
+    last + 1
+}
+
 #[test]
 fn a_second_retraction_of_the_same_event_slipped_in_is_caught() {
     let mut added = 0;
-    let store = rechained(|log| {
-        // A copy of a retraction the rules accepted, as a new last record
-        // of its own batch: same target, same pin, a new id.
-        let original = log.find(&["\"type\":\"EventRetracted\""]);
-        let last = log.lines.len();
-        let version = log
-            .lines
-            .iter()
-            .filter(|line| line.contains("\"operation\":\"theseus\""))
-            .count();
-        let field_of = |line: &str, name: &str, end: char| {
-            let key = format!("\"{name}\":");
-            let at = line.find(&key).expect("field") + key.len();
-            line[at..at + line[at..].find(end).expect("end")].to_owned()
-        };
-        let time_of = |line: &str| field_of(line, "recorded_at", ',');
-        let mut copy = log.line(original).to_owned();
-        let (id_at, time) = (
-            copy.find("\"id\":\"").expect("id") + 6,
-            time_of(log.line(last)),
-        );
-        copy.replace_range(id_at..id_at + 36, "0b0b0b0b-0000-4000-8000-000000000001");
-        copy = copy
-            .replacen(
-                &format!("\"position\":{},", field_of(&copy, "position", ',')),
-                &format!("\"position\":{},", last + 1),
-                1,
-            )
-            .replacen(
-                &format!("\"version\":{},", field_of(&copy, "version", ',')),
-                &format!("\"version\":{},", version + 1),
-                1,
-            )
-            .replacen(&time_of(&copy), &time, 1);
-        if !copy.contains(",\"batch_end\":true,") {
-            let at = copy.rfind(",\"hash\":").expect("hash");
-            copy.insert_str(at, ",\"batch_end\":true");
-        }
-        log.lines.push(copy);
-        added = last + 1;
-    });
+    let store = rechained(|log| added = second_retraction(log));
     caught(&store, added, "data.event_id: the rules refuse it: event");
     caught(&store, added, "is already retracted");
+}
+
+/// `theseus copy` from one store to another (it copies records, not
+/// rules: a rechained log that chains is copied as it is).
+fn copy(from: &Store, to: &Store) {
+    let output = std::process::Command::new(theseus_bin())
+        .arg("copy")
+        .arg("--from")
+        .arg(from.spec())
+        .arg("--to")
+        .arg(to.spec())
+        .env_remove("THESEUS_STORE")
+        .output()
+        .expect("run copy");
+    assert!(output.status.success(), "{output:?}");
+}
+
+#[test]
+fn the_postgresql_store_is_audited_the_same() {
+    // The clean sample, and a rechained one with a second retraction,
+    // copied into PostgreSQL: the same lines, the same finding.
+    let Some(clean) = Store::postgres_uninitialised() else {
+        return;
+    };
+    let sample = Store::sample();
+    copy(&sample, &clean);
+    let ours = sample.run(&["verify"]).ok();
+    let theirs = clean.run(&["verify"]).ok();
+    assert_eq!(
+        ours.lines().nth(1),
+        theirs.lines().nth(1),
+        "the audit's counts"
+    );
+    let Some(shared) = Store::postgres_uninitialised() else {
+        return;
+    };
+    let mut added = 0;
+    let forged = rechained(|log| added = second_retraction(log));
+    copy(&forged, &shared);
+    caught(&shared, added, "is already retracted");
 }
 
 #[test]

@@ -408,7 +408,7 @@ mod parallel {
     /// True when no bucket holds an id twice; buckets are sorted on
     /// `threads` threads. (A duplicate sends `verify` to the sequential
     /// pass, which names both positions.)
-    fn all_unique(buckets: Vec<Vec<u128>>, threads: usize) -> bool {
+    pub(super) fn all_unique(buckets: Vec<Vec<u128>>, threads: usize) -> bool {
         let next = AtomicUsize::new(0);
         let duplicate = AtomicBool::new(false);
         let buckets: Vec<Mutex<Vec<u128>>> = buckets.into_iter().map(Mutex::new).collect();
@@ -440,6 +440,18 @@ mod parallel {
 mod tests {
     use super::*;
     use crate::Stamp;
+
+    #[test]
+    fn an_id_twice_in_any_two_units_is_caught_by_the_buckets() {
+        let unique: Vec<Vec<u128>> = (0..4u128)
+            .map(|b| (0..100u128).map(|i| i * 64 + b).collect())
+            .collect();
+        assert!(parallel::all_unique(unique.clone(), 3));
+        let mut twice = unique;
+        // The same id in two units lands in one bucket after joining.
+        twice[2].push(5 * 64 + 2);
+        assert!(!parallel::all_unique(twice, 3));
+    }
 
     /// The parallel pass agrees with the sequential one on valid logs and
     /// defers to it (returns `None`) on damaged ones.
