@@ -115,7 +115,13 @@ pub(crate) fn verify(store: &Store) -> (u64, u64, String) {
     let run = store.run(&["verify"]);
     let stderr = run.stderr.clone();
     let out = run.ok();
-    let words: Vec<&str> = out.split_whitespace().collect();
+    // The chain's line comes first; the audit's follows.
+    let words: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     let number = |text: Option<&&str>| -> u64 {
         text.and_then(|t| t.split(':').next())
             .and_then(|n| n.parse().ok())

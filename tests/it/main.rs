@@ -6,6 +6,7 @@ mod support;
 
 // End to end, through the binary.
 mod analyst;
+mod audit;
 mod bad_input;
 mod checked_reports;
 mod cli;

@@ -1,12 +1,98 @@
 //! The per-record checks of `verify`, shared by every backend: each record
-//! decodes; positions run 1, 2, 3…; each operation's versions run 1, 2, 3…;
-//! `recorded_at` never decreases; the hash chains; the log ends a batch;
-//! and, with `expect_head`, the log still holds that record.
+//! decodes; it is exactly what the store's encoder writes for its fields
+//! (so the rule of what a canonical record is lives in one place); its
+//! `data` is JSON; positions run 1, 2, 3…; each operation's versions run
+//! 1, 2, 3…; `recorded_at` is canonical and never decreases; the hash
+//! chains; no id is used twice; the log ends a batch; and, with
+//! `expect_head`, the log still holds that record.
 
 use std::collections::HashMap;
 
-use crate::record::{decode_record, parse_recorded_at, HASH_SUFFIX_LEN};
+use crate::record::{
+    decode_record, encode_content, format_recorded_at, parse_recorded_at, RecordFields,
+    HASH_SUFFIX_LEN,
+};
 use crate::{EnvelopeRef, Hash, Head, StoreError, VerifyReport};
+
+/// What only the record itself decides, whatever comes before it: `data`
+/// is JSON, and the record's content is byte for byte what
+/// [`crate::encode_record`] writes for its fields. `scratch` is reused
+/// between calls (nothing is allocated per record).
+pub(crate) fn check_content(
+    record: &EnvelopeRef<'_>,
+    line: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
+    if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(record.data) {
+        return Err(format!("data is not valid JSON: {error}"));
+    }
+    scratch.clear();
+    encode_content(
+        scratch,
+        &RecordFields {
+            position: record.position,
+            id: record.id,
+            operation: &record.operation,
+            version: record.version,
+            event_type: &record.event_type,
+            schema: record.schema,
+            recorded_at: record.recorded_at,
+            recorded_by: &record.recorded_by,
+            reported_at: record.reported_at,
+            refers_to: record.refers_to,
+            data: record.data,
+            batch_end: record.batch_end,
+        },
+    );
+    let content = line.get(..line.len().saturating_sub(HASH_SUFFIX_LEN));
+    if content != Some(scratch.as_slice()) {
+        let at = content
+            .unwrap_or_default()
+            .iter()
+            .zip(scratch.iter())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| scratch.len().min(content.map_or(0, <[u8]>::len)));
+        return Err(format!(
+            "the record is not in the form the store writes (it differs at byte {at}: {})",
+            String::from_utf8_lossy(&scratch[at.min(scratch.len())..(at + 24).min(scratch.len())])
+        ));
+    }
+    Ok(())
+}
+
+/// `recorded_at` must be the text the store writes for its instant (RFC
+/// 3339 in UTC with `Z`, fractional seconds only when there are any).
+pub(crate) fn check_time_text(text: &str) -> Result<(), String> {
+    let canonical = parse_recorded_at(text)
+        .map(|instant| format_recorded_at(&instant))
+        .map_err(|error| format!("recorded_at {text:?} is not a time: {error}"))?;
+    if canonical != text {
+        return Err(format!(
+            "recorded_at {text:?} is not in the form the store writes ({canonical:?})"
+        ));
+    }
+    Ok(())
+}
+
+/// The first id used twice among `(id, position)` pairs, as the reason
+/// `verify` gives and the later position. Sorts `ids`.
+pub(crate) fn first_duplicate(ids: &mut [(u128, u64)]) -> Option<(u64, String)> {
+    ids.sort_unstable();
+    ids.windows(2)
+        .filter(|pair| pair[0].0 == pair[1].0)
+        .map(|pair| {
+            (
+                pair[1].1,
+                format!(
+                    "id {} is used twice: at position {} and at position {}",
+                    uuid::Uuid::from_u128(pair[0].0),
+                    pair[0].1,
+                    pair[1].1
+                ),
+            )
+        })
+        .min_by_key(|(position, _)| *position)
+}
 
 /// Checks records one after another.
 #[derive(Debug)]
@@ -18,6 +104,11 @@ pub struct LogChecker {
     pub(crate) last_batch_end: bool,
     /// The hash of the record at `expect_head`'s position, once seen.
     pub(crate) expected_at: Option<(u64, Option<Hash>)>,
+    /// Every id with its position, for the uniqueness check at the end (16
+    /// bytes an id plus its position: the one part of `verify` that grows
+    /// with the log).
+    ids: Vec<(u128, u64)>,
+    scratch: Vec<u8>,
 }
 
 impl LogChecker {
@@ -30,6 +121,8 @@ impl LogChecker {
             last_time: String::new(),
             last_batch_end: true,
             expected_at: expect_head.map(|(position, _)| (position, None)),
+            ids: Vec::new(),
+            scratch: Vec::new(),
         }
     }
 
@@ -77,6 +170,7 @@ impl LogChecker {
             Some(content) if Hash::chain(&self.previous, content) == record.hash => {}
             _ => return Err(corrupt("hash does not chain".into())),
         }
+        check_content(record, line, &mut self.scratch).map_err(corrupt)?;
         match self.versions.get_mut(record.operation.as_ref()) {
             Some(version) => {
                 if record.version != *version + 1 {
@@ -99,6 +193,7 @@ impl LogChecker {
             }
         }
         if record.recorded_at != self.last_time {
+            check_time_text(record.recorded_at).map_err(corrupt)?;
             if !self.last_time.is_empty()
                 && compare_times(record.recorded_at, &self.last_time)? == std::cmp::Ordering::Less
             {
@@ -115,6 +210,7 @@ impl LogChecker {
                 *found = Some(record.hash);
             }
         }
+        self.ids.push((record.id.as_u128(), record.position));
         self.previous = record.hash;
         self.position = record.position;
         self.last_batch_end = record.batch_end;
@@ -124,10 +220,17 @@ impl LogChecker {
     /// The report, after checking that the log ends a batch and, with
     /// `expect_head`, still holds that record with that hash.
     pub fn finish(
-        &self,
+        &mut self,
         segments: u64,
         expect_head: Option<(u64, Hash)>,
     ) -> Result<VerifyReport, StoreError> {
+        if let Some((position, reason)) = first_duplicate(&mut self.ids) {
+            return Err(StoreError::Corrupt {
+                location: format!("position {position}"),
+                reason,
+            });
+        }
+        self.ids = Vec::new();
         if !self.last_batch_end {
             return Err(StoreError::Corrupt {
                 location: format!("position {}", self.position),

@@ -66,6 +66,19 @@ pub fn format_recorded_at(recorded_at: &DateTime<Utc>) -> String {
 /// Writes one record, newline included, and returns its hash.
 pub fn encode_record(out: &mut Vec<u8>, previous: &Hash, fields: &RecordFields<'_>) -> Hash {
     let start = out.len();
+    encode_content(out, fields);
+    let hash = Hash::chain(previous, &out[start..]);
+    out.extend_from_slice(b"\"hash\":\"");
+    out.extend_from_slice(&hash.to_hex());
+    out.extend_from_slice(b"\"}\n");
+    hash
+}
+
+/// Writes a record's content: its bytes up to and including the comma
+/// before `"hash"`. The writer ([`encode_record`]) and `verify` (which
+/// re-encodes every record it reads and compares, so that the rule of what
+/// a canonical record is lives in this one function) share it.
+pub(crate) fn encode_content(out: &mut Vec<u8>, fields: &RecordFields<'_>) {
     out.extend_from_slice(b"{\"position\":");
     push_u64(out, fields.position);
     out.extend_from_slice(b",\"id\":\"");
@@ -105,11 +118,6 @@ pub fn encode_record(out: &mut Vec<u8>, previous: &Hash, fields: &RecordFields<'
         out.extend_from_slice(b",\"batch_end\":true");
     }
     out.push(b',');
-    let hash = Hash::chain(previous, &out[start..]);
-    out.extend_from_slice(b"\"hash\":\"");
-    out.extend_from_slice(&hash.to_hex());
-    out.extend_from_slice(b"\"}\n");
-    hash
 }
 
 /// The hash a record line (without its newline) should carry given the

@@ -19,6 +19,8 @@
 //!   dashboard`).
 //! * [`feed`]: one event as a line of JSON (`follow`, `GET /v1/events`).
 //! * [`group`]: group commit for a long-running writer (the server).
+//! * [`audit`]: the audit of the whole history for `verify`: every record
+//!   replayed in order through the domain's rules as they stood.
 //! * [`agencies`]: the agency registry (recorded in the log's reserved
 //!   stream), access tokens, and reading the registry as of a head.
 
@@ -26,6 +28,7 @@
 
 pub mod agencies;
 pub mod append;
+pub mod audit;
 pub mod dashboard;
 pub mod diff;
 mod error;

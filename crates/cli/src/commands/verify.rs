@@ -1,4 +1,6 @@
-//! `theseus verify`: check every record and the whole hash chain.
+//! `theseus verify`: the audit of the whole history. The store checks what
+//! the log is (every record and the whole hash chain); the ledger's audit
+//! then replays every record through the domain's rules as they stood.
 
 use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -6,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use clap::Args;
 use event_store::Hash;
 
-use crate::exit::Failure;
+use crate::exit::{Failure, INTEGRITY};
 use crate::progress;
 use crate::store::StoreSpec;
 
@@ -14,8 +16,15 @@ const EXAMPLES: &str = "Examples:
   theseus verify
   theseus verify --expect-head 737:b889c0…   # the head published with a report
 
+Checks every record and the whole hash chain (positions, per-operation
+versions, canonical records, JSON data, unique ids), then replays every event
+in order through the domain's rules as they stood (and the agency registry's
+records through the registry's).
+
 Exits 4 and names the file, line and position of the first record that does not
-parse or chain, or when the log no longer holds the expected head.";
+parse or chain, or when the log no longer holds the expected head; exits 4 and
+prints one `error: position P: FIELD: REASON` line per record that breaks the
+rules or is not in canonical form.";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -46,10 +55,39 @@ pub fn run(spec: &StoreSpec, args: VerifyArgs, out: &mut dyn Write) -> Result<()
         finished.store(true, Ordering::Relaxed);
         verified
     })?;
+    let (audited, finished) = (AtomicU64::new(0), AtomicBool::new(false));
+    let audit = std::thread::scope(|scope| {
+        scope.spawn(|| progress::watch("audit", verified.records, &audited, &finished));
+        let audit = ledger::audit::audit(opened.store(), verified.head, Some(&audited));
+        finished.store(true, Ordering::Relaxed);
+        audit
+    })?;
+    if audit.findings_total > 0 {
+        let mut lines: Vec<String> = audit.findings.iter().map(ToString::to_string).collect();
+        let shown = if audit.findings_total > audit.findings.len() as u64 {
+            format!(" (the first {} shown)", audit.findings.len())
+        } else {
+            String::new()
+        };
+        lines.push(format!(
+            "the log holds {} finding{} the rules or the canonical form refuse{shown}: the records chain, but the history is not one the ledger would have written",
+            audit.findings_total,
+            if audit.findings_total == 1 { "" } else { "s" },
+        ));
+        return Err(Failure::Reported {
+            code: INTEGRITY,
+            message: lines.join("\nerror: "),
+        });
+    }
     writeln!(
         out,
         "ok: {} records in {} segments chain to head {}",
         verified.records, verified.segments, verified.head
+    )?;
+    writeln!(
+        out,
+        "ok: {} events of {} operations ({} retractions) and {} registry records pass the rules as they stood",
+        audit.events, audit.operations, audit.retractions, audit.registry
     )?;
     Ok(())
 }

@@ -1,13 +1,16 @@
 //! `verify`: reading the whole log and checking every invariant it promises.
 //!
 //! The checks per record (in [`LogChecker`], shared by every backend):
-//! the line decodes; positions run 1, 2, 3…; each operation's versions run
-//! 1, 2, 3…; `recorded_at` never decreases; the hash chains. The file store
-//! adds the structural checks of [`super::segments::RecordCursor`]: segment
-//! names match their first records, only the last segment may be empty, a
-//! batch never spans segments. Hashing dominates the cost, so nothing is
+//! the line decodes; it is exactly what the store's encoder writes for its
+//! fields; its `data` is JSON; positions run 1, 2, 3…; each operation's
+//! versions run 1, 2, 3…; `recorded_at` is canonical and never decreases;
+//! the hash chains; no id is used twice. The file store adds the
+//! structural checks of [`super::segments::RecordCursor`]: segment names
+//! match their first records, only the last segment may be empty, a batch
+//! never spans segments. Hashing dominates the cost, so nothing is
 //! allocated per line (the per-operation map only allocates for a new
-//! operation).
+//! operation) except the ids kept for the uniqueness check: 16 bytes an id
+//! (80 MB at 5M records), sorted in parallel in buckets at the end.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -86,7 +89,7 @@ mod parallel {
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
 
-    use crate::check::{compare_times, LogChecker};
+    use crate::check::{check_content, check_time_text, compare_times, LogChecker};
     use crate::file::segments::{open_read, LineReader, READ_CHUNK};
     use crate::file::tail::LogView;
     use crate::record::{decode_record, HASH_SUFFIX_LEN};
@@ -126,7 +129,13 @@ mod parallel {
         watched: Option<Hash>,
         /// The unit ends inside a line (only possible at a segment's end).
         partial_end: bool,
+        /// The unit's ids, in [`ID_BUCKETS`] buckets by their low bits
+        /// (random in every UUID version), for the uniqueness check.
+        ids: Vec<Vec<u128>>,
     }
+
+    /// Ids are checked for uniqueness bucket by bucket, in parallel.
+    const ID_BUCKETS: usize = 16;
 
     /// `None` when the sequential pass must run (small log, one core, or
     /// something to report).
@@ -219,7 +228,7 @@ mod parallel {
             };
             summaries.push(summary);
         }
-        Ok(join(view, &units, summaries, expect_head))
+        Ok(join(view, &units, summaries, expect_head, threads))
     }
 
     /// Checks one unit; `None` if anything is wrong in it.
@@ -249,8 +258,10 @@ mod parallel {
             last_batch_end: false,
             watched: None,
             partial_end: false,
+            ids: (0..ID_BUCKETS).map(|_| Vec::new()).collect(),
         };
         let mut previous = Hash::GENESIS;
+        let mut scratch = Vec::new();
         while let Some(span) = reader.next_line().ok()? {
             if span.offset >= unit.end {
                 break;
@@ -262,7 +273,11 @@ mod parallel {
             let line = reader.bytes(span);
             let record = decode_record(line).ok()?;
             let content = line.get(..line.len().checked_sub(HASH_SUFFIX_LEN)?)?;
+            check_content(&record, line, &mut scratch).ok()?;
+            let id = record.id.as_u128();
+            summary.ids[id as usize % ID_BUCKETS].push(id);
             if summary.records == 0 {
+                check_time_text(record.recorded_at).ok()?;
                 summary.first_position = record.position;
                 summary.first_content = content.to_vec();
                 summary.first_hash = record.hash;
@@ -275,6 +290,7 @@ mod parallel {
                     return None;
                 }
                 if record.recorded_at != summary.last_time {
+                    check_time_text(record.recorded_at).ok()?;
                     if compare_times(record.recorded_at, &summary.last_time).ok()?
                         == std::cmp::Ordering::Less
                     {
@@ -316,10 +332,15 @@ mod parallel {
         units: &[Unit],
         summaries: Vec<Summary>,
         expect_head: Option<(u64, Hash)>,
+        threads: usize,
     ) -> Option<VerifyReport> {
         let mut checker = LogChecker::new(expect_head);
         let mut segment_records = 0;
-        for (index, (unit, summary)) in units.iter().zip(summaries).enumerate() {
+        let mut buckets: Vec<Vec<u128>> = (0..ID_BUCKETS).map(|_| Vec::new()).collect();
+        for (index, (unit, mut summary)) in units.iter().zip(summaries).enumerate() {
+            for (bucket, ids) in buckets.iter_mut().zip(summary.ids.drain(..)) {
+                bucket.extend_from_slice(&ids);
+            }
             let segment = &view.segments[unit.segment];
             if summary.partial_end {
                 return None;
@@ -376,9 +397,42 @@ mod parallel {
         if checker.position != view.head.position || checker.previous != view.head.hash {
             return None;
         }
+        if !all_unique(buckets, threads) {
+            return None;
+        }
         checker
             .finish(view.end_segment as u64 + 1, expect_head)
             .ok()
+    }
+
+    /// True when no bucket holds an id twice; buckets are sorted on
+    /// `threads` threads. (A duplicate sends `verify` to the sequential
+    /// pass, which names both positions.)
+    pub(super) fn all_unique(buckets: Vec<Vec<u128>>, threads: usize) -> bool {
+        let next = AtomicUsize::new(0);
+        let duplicate = AtomicBool::new(false);
+        let buckets: Vec<Mutex<Vec<u128>>> = buckets.into_iter().map(Mutex::new).collect();
+        std::thread::scope(|scope| {
+            for _ in 0..threads.min(buckets.len()) {
+                scope.spawn(|| loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= buckets.len() || duplicate.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Ok(mut ids) = buckets[index].lock() else {
+                        duplicate.store(true, Ordering::Relaxed);
+                        break;
+                    };
+                    ids.sort_unstable();
+                    if ids.windows(2).any(|pair| pair[0] == pair[1]) {
+                        duplicate.store(true, Ordering::Relaxed);
+                    }
+                    // Free the bucket as soon as it is checked.
+                    *ids = Vec::new();
+                });
+            }
+        });
+        !duplicate.load(Ordering::Relaxed)
     }
 }
 
@@ -386,6 +440,18 @@ mod parallel {
 mod tests {
     use super::*;
     use crate::Stamp;
+
+    #[test]
+    fn an_id_twice_in_any_two_units_is_caught_by_the_buckets() {
+        let unique: Vec<Vec<u128>> = (0..4u128)
+            .map(|b| (0..100u128).map(|i| i * 64 + b).collect())
+            .collect();
+        assert!(parallel::all_unique(unique.clone(), 3));
+        let mut twice = unique;
+        // The same id in two units lands in one bucket after joining.
+        twice[2].push(5 * 64 + 2);
+        assert!(!parallel::all_unique(twice, 3));
+    }
 
     /// The parallel pass agrees with the sequential one on valid logs and
     /// defers to it (returns `None`) on damaged ones.
