@@ -12,6 +12,7 @@ mod cli;
 mod command_line;
 mod concurrency;
 mod crash;
+mod derived_checkpoints;
 mod currencies;
 mod dry_run;
 mod import_csv;
