@@ -46,7 +46,13 @@ const STILL_ACTIVE: &str = "cd8efd01-5a36-576b-9a62-7097a9c6473f";
 
 /// Runs `theseus --store STORE ARGS…` with the key file `key`, after
 /// `prefix` (a command that runs it as another user).
-fn run_as(prefix: &[&str], store: &Path, key: &Path, args: &[&str], input: &[u8]) -> Run {
+fn run_as(
+    prefix: &[&str],
+    store: impl AsRef<std::ffi::OsStr>,
+    key: &Path,
+    args: &[&str],
+    input: &[u8],
+) -> Run {
     use std::io::Write;
     let mut command = match prefix.split_first() {
         Some((program, rest)) => {
@@ -58,7 +64,7 @@ fn run_as(prefix: &[&str], store: &Path, key: &Path, args: &[&str], input: &[u8]
     };
     let mut child = command
         .arg("--store")
-        .arg(store)
+        .arg(store.as_ref())
         .args(args)
         .env_remove("THESEUS_STORE")
         .env("THESEUS_KEY_FILE", key)
@@ -78,7 +84,7 @@ fn run_as(prefix: &[&str], store: &Path, key: &Path, args: &[&str], input: &[u8]
     }
 }
 
-fn run(store: &Path, key: &Path, args: &[&str], input: &[u8]) -> Run {
+fn run(store: impl AsRef<std::ffi::OsStr>, key: &Path, args: &[&str], input: &[u8]) -> Run {
     run_as(&[], store, key, args, input)
 }
 
@@ -187,7 +193,15 @@ fn prepared() -> &'static Prepared {
         run(
             &store,
             &key,
-            &["agency", "add", "rs-police", "--role", "reporter", "--country", "RS"],
+            &[
+                "agency",
+                "add",
+                "rs-police",
+                "--role",
+                "reporter",
+                "--country",
+                "RS",
+            ],
             b"",
         )
         .ok();
@@ -211,12 +225,21 @@ fn prepared() -> &'static Prepared {
         // time (so every hash differs), with every checkpoint of its own.
         let another = temp.path().join("another");
         run(&another, &key, &["init"], b"").ok();
-        for batch in ["001-theseus-launch.ndjson", "002-theseus-2019-12-09-10-AL.ndjson"] {
+        for batch in [
+            "001-theseus-launch.ndjson",
+            "002-theseus-2019-12-09-10-AL.ndjson",
+        ] {
             let input = std::fs::read(root().join("events/batches").join(batch)).expect("batch");
             run(
                 &another,
                 &key,
-                &["append", "--recorded-by", "other", "--recorded-at", "2021-01-01T00:00:00Z"],
+                &[
+                    "append",
+                    "--recorded-by",
+                    "other",
+                    "--recorded-at",
+                    "2021-01-01T00:00:00Z",
+                ],
                 &input,
             )
             .ok();
@@ -225,7 +248,15 @@ fn prepared() -> &'static Prepared {
         run(
             &another,
             &key,
-            &["agency", "add", "rs-police", "--role", "reporter", "--country", "RS"],
+            &[
+                "agency",
+                "add",
+                "rs-police",
+                "--role",
+                "reporter",
+                "--country",
+                "RS",
+            ],
             b"",
         )
         .ok();
@@ -317,7 +348,15 @@ fn outcome(store: &Path, key: &Path, at: &str, warnings: &mut Vec<String>) -> Ou
     let after = reports(warnings);
     let mut agencies = Vec::new();
     for args in [
-        &["agency", "add", "rs-police", "--role", "reporter", "--country", "RS"][..],
+        &[
+            "agency",
+            "add",
+            "rs-police",
+            "--role",
+            "reporter",
+            "--country",
+            "RS",
+        ][..],
         &["agency", "list"][..],
     ] {
         let done = run(store, key, args, b"");
@@ -383,7 +422,11 @@ fn edited_body(name: &str, body: &str) -> String {
             .find(|c: char| c.is_ascii_digit())
             .expect("a digit in the state");
     let mut bytes = body.as_bytes().to_vec();
-    bytes[at] = if bytes[at] == b'9' { b'1' } else { bytes[at] + 1 };
+    bytes[at] = if bytes[at] == b'9' {
+        b'1'
+    } else {
+        bytes[at] + 1
+    };
     String::from_utf8(bytes).expect("utf8")
 }
 
@@ -544,7 +587,12 @@ fn folder_case(damage: impl Fn(&Path), appends_work: bool) {
         assert_eq!(&outcome, reference);
     } else {
         for (kind, expected) in REPORT_KINDS.iter().zip(&reference.reports) {
-            let done = run(&store, &prepared.key, &["report", kind, "--format", "json"], b"");
+            let done = run(
+                &store,
+                &prepared.key,
+                &["report", kind, "--format", "json"],
+                b"",
+            );
             without_warnings(&done, &mut warnings);
             assert_eq!(&figures(&done.ok()), expected, "{kind}");
         }
@@ -617,7 +665,12 @@ fn a_reader_who_may_not_read_or_write_the_derived_folder_gets_the_figures() {
         std::fs::create_dir(&home).expect("home");
         mode(&home, 0o777);
         (
-            vec!["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"],
+            vec![
+                "setpriv",
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+            ],
             home.join("derived.key"),
         )
     } else {
@@ -625,7 +678,13 @@ fn a_reader_who_may_not_read_or_write_the_derived_folder_gets_the_figures() {
         (Vec::new(), prepared.key.clone())
     };
     for (kind, expected) in REPORT_KINDS.iter().zip(&reference.reports) {
-        let done = run_as(&prefix, &store, &key, &["report", kind, "--format", "json"], b"");
+        let done = run_as(
+            &prefix,
+            &store,
+            &key,
+            &["report", kind, "--format", "json"],
+            b"",
+        );
         let mut warnings = Vec::new();
         without_warnings(&done, &mut warnings);
         assert_eq!(&figures(&done.ok()), expected, "{kind}");
@@ -648,8 +707,14 @@ fn without_a_key(key: &Path) {
     assert_eq!(&outcome, reference);
     // Every command said it once: 8 reports twice, 3 appends, 2 agency
     // commands.
-    assert_eq!(warnings.len(), 2 * REPORT_KINDS.len() + 3 + 2, "{warnings:?}");
-    assert!(warnings.iter().all(|line| line.contains("derived-data key")));
+    assert_eq!(
+        warnings.len(),
+        2 * REPORT_KINDS.len() + 3 + 2,
+        "{warnings:?}"
+    );
+    assert!(warnings
+        .iter()
+        .all(|line| line.contains("derived-data key")));
     let derived: Vec<PathBuf> = std::fs::read_dir(store.join(".theseus"))
         .map(|entries| {
             entries
@@ -694,7 +759,10 @@ fn verify_names_and_rebuilds_a_checkpoint_that_disagrees_with_the_log() {
     assert_eq!(found.code, 0, "{found:?}");
     let lines: Vec<&str> = found.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{found:?}");
-    assert!(lines[0].contains(name) && lines[0].contains("rebuilt"), "{found:?}");
+    assert!(
+        lines[0].contains(name) && lines[0].contains("rebuilt"),
+        "{found:?}"
+    );
     let again = run(&store, &prepared.key, &["verify"], b"");
     assert!(again.stderr.is_empty(), "rebuilt: {again:?}");
 }
@@ -731,6 +799,89 @@ fn verify_catches_a_forgery_sealed_with_the_key() {
     );
     let again = run(&store, &prepared.key, &["verify"], b"");
     assert!(again.stderr.is_empty(), "rebuilt: {again:?}");
-    let summary = run(&store, &prepared.key, &["report", "summary", "--format", "json"], b"");
+    let summary = run(
+        &store,
+        &prepared.key,
+        &["report", "summary", "--format", "json"],
+        b"",
+    );
     assert_eq!(figures(&summary.ok()), reference.reports[0]);
+}
+
+#[test]
+fn on_postgres_an_edited_derived_row_is_ignored_and_rebuilt() {
+    let Some(store) = crate::support::Store::postgres() else {
+        return;
+    };
+    let sample = crate::support::Store::sample();
+    let copied = Command::new(theseus_bin())
+        .arg("copy")
+        .arg("--from")
+        .arg(sample.path())
+        .arg("--to")
+        .arg(store.spec())
+        .output()
+        .expect("run copy");
+    assert!(copied.status.success(), "{copied:?}");
+    let schema = store.schema().expect("a PostgreSQL store");
+    let temp = tempfile::tempdir().expect("temp dir");
+    let key = temp.path().join("derived.key");
+    let url = store.spec();
+    let summary = || run(&url, &key, &["report", "summary", "--format", "json"], b"");
+    let fresh = summary();
+    assert!(fresh.stderr.is_empty(), "{fresh:?}");
+    let fresh = figures(&fresh.ok());
+    let second = |id: &str| {
+        run(
+            &url,
+            &key,
+            &["append", "--recorded-by", "test"],
+            retraction(id, SAMPLE_RETRACTED).as_bytes(),
+        )
+    };
+    let refused = second("00000000-0000-4000-8000-000000000020");
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("already retracted"), "{refused:?}");
+    let head = run(&url, &key, &["head"], b"").ok();
+
+    // The measured attacks, on the rows: the figure edited (seal kept, and
+    // seal dropped), the retracted id removed from the rule state.
+    let body = "convert_from(substring(bytes from 41), 'UTF8')";
+    schema.sql(&format!(
+        "UPDATE {{s}}.derived SET bytes = substring(bytes from 1 for 40) || \
+         convert_to(replace({body}, '\"arrests\":236', '\"arrests\":12'), 'UTF8') \
+         WHERE name LIKE '%.checkpoint-summary-v1.json'; \
+         UPDATE {{s}}.derived SET bytes = \
+         convert_to(replace({body}, '\"{SAMPLE_RETRACTED}\",', ''), 'UTF8') \
+         WHERE name LIKE '%.checkpoint-operations-v1.json';"
+    ));
+    let forged = summary();
+    assert_eq!(figures(&forged.stdout), fresh, "{forged:?}");
+    assert!(
+        forged.stderr.contains("checkpoint-summary-v1.json"),
+        "{forged:?}"
+    );
+    assert_eq!(forged.stderr.lines().count(), 1, "{forged:?}");
+    let refused = second("00000000-0000-4000-8000-000000000021");
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(refused.stderr.contains("already retracted"), "{refused:?}");
+    assert!(
+        refused.stderr.contains("checkpoint-operations-v1.json"),
+        "{refused:?}"
+    );
+    assert_eq!(
+        run(&url, &key, &["head"], b"").ok(),
+        head,
+        "nothing was written"
+    );
+    // Each key's rows are its own.
+    let other = temp.path().join("other.key");
+    let theirs = run(
+        &url,
+        &other,
+        &["report", "summary", "--format", "json"],
+        b"",
+    );
+    assert_eq!(figures(&theirs.ok()), fresh);
+    assert!(summary().stderr.is_empty(), "my rows were not overwritten");
 }
