@@ -319,7 +319,7 @@ fn without_warnings(run: &Run, warnings: &mut Vec<String>) -> String {
 }
 
 fn outcome(store: &Path, key: &Path, at: &str, warnings: &mut Vec<String>) -> Outcome {
-    let mut reports = |warnings: &mut Vec<String>| -> Vec<String> {
+    let reports = |warnings: &mut Vec<String>| -> Vec<String> {
         REPORT_KINDS
             .iter()
             .map(|kind| {
