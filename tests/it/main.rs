@@ -14,6 +14,7 @@ mod command_line;
 mod concurrency;
 mod crash;
 mod currencies;
+mod derived_checkpoints;
 mod dry_run;
 mod import_csv;
 mod record;

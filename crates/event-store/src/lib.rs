@@ -51,6 +51,7 @@ pub mod backend {
     pub use crate::batch::{resolve_stamp, resolve_stamp_at, Batch, CommittedLog, StagedRecord};
     pub use crate::check::LogChecker;
     pub use crate::file::derived::check_name as check_derived_name;
+    pub use crate::file::derived::{seal_context, WarnOnce};
 }
 
 /// A clock: the store reads it once it holds the writers' lock.
@@ -185,11 +186,22 @@ pub trait EventStore: Send + Sync {
 
     /// Reads a derived artefact (checkpoint, cache) saved with
     /// [`EventStore::save_derived`]. Derived data may vanish at any time:
-    /// `None` means "rebuild it".
+    /// `None` means "rebuild it". A store that others can write (the file
+    /// and PostgreSQL stores) returns only bytes sealed by its
+    /// [`DerivedKey`] under this name, and `None` for anything else (no
+    /// key, damaged, edited, another key's), after one warning; a derived
+    /// folder or table it cannot read is `None` too, never an error. What
+    /// a seal cannot tell (bytes this key saved for another store, or for
+    /// an older state of this one) the caller checks against the log.
+    /// Only a name that is not a derived name (see
+    /// [`backend::check_derived_name`]) is an error.
     fn load_derived(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Saves a derived artefact atomically (a reader sees the old or the new
     /// bytes, never a mix). Not synced: derived data can always be rebuilt.
+    /// A store that cannot save it (no key, a folder or table it may not
+    /// write) saves nothing, warns once, and returns `Ok`: derived data
+    /// only ever saves time.
     fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
 }
 

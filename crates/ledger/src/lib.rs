@@ -10,6 +10,8 @@
 //!   the log plus the lines before it.
 //! * [`state`]: the operations' rule state, a checkpointed fold of the log, so
 //!   that an append does not replay the log.
+//! * [`checkpoints`]: the audit of every checkpoint against a re-derivation
+//!   from the log (for `verify`).
 //! * [`import`]: CSV files (one event type per file) as input lines.
 //! * [`reports`]: reports as of the head, a position or a time, filtered.
 //! * [`events`], [`trace`], [`diff`]: the analyst's side: the events
@@ -29,6 +31,7 @@
 pub mod agencies;
 pub mod append;
 pub mod audit;
+pub mod checkpoints;
 pub mod dashboard;
 pub mod diff;
 mod error;

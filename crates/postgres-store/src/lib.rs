@@ -47,9 +47,10 @@ mod transaction;
 use std::sync::atomic::AtomicU64;
 
 use chrono::{DateTime, Utc};
+use event_store::backend::WarnOnce;
 use event_store::{
-    AppendTransaction, Clock, Envelope, EnvelopeRef, EventStore, Hash, Head, Range, Stamp,
-    StoreError, VerifyReport,
+    warn_on_stderr, AppendTransaction, Clock, DerivedKey, Envelope, EnvelopeRef, EventStore, Hash,
+    Head, Range, Stamp, StoreError, VerifyReport, Warn,
 };
 use uuid::Uuid;
 
@@ -78,7 +79,7 @@ pub enum PostgresError {
 }
 
 /// Settings of a [`PostgresStore`].
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone)]
 pub struct PostgresConfig {
     /// The store's clock for [`Stamp::Now`] and the tolerance of
     /// [`Stamp::At`]. `None` (the default) reads the database server's clock
@@ -86,6 +87,36 @@ pub struct PostgresConfig {
     /// server's clock is the same for all of them and kept by its operators.
     /// A function is for tests.
     pub clock: Option<Clock>,
+    /// The key that seals the rows of `S.derived` (checkpoints), kept
+    /// outside the database ([`event_store::key`]): anyone who may write
+    /// the table can write a row, only a holder of the key can seal one.
+    /// Rows are named by the key's id, so that users with different keys
+    /// do not overwrite each other's. `None`: no derived row is read or
+    /// written.
+    pub key: Option<DerivedKey>,
+    /// Told, once each, about derived rows that were damaged or could not
+    /// be read or written (the default prints `warning: …` on stderr).
+    pub warn: Warn,
+}
+
+impl Default for PostgresConfig {
+    /// The database server's clock, and the user's derived-data key from
+    /// its usual place ([`DerivedKey::load_or_create`]); if there is none
+    /// and none can be made, a warning and no key.
+    fn default() -> PostgresConfig {
+        let key = match DerivedKey::load_or_create() {
+            Ok(key) => Some(key),
+            Err(error) => {
+                warn_on_stderr(&format!("{error}; derived data is not used"));
+                None
+            }
+        };
+        PostgresConfig {
+            clock: None,
+            key,
+            warn: warn_on_stderr,
+        }
+    }
 }
 
 /// An event store in one schema of a PostgreSQL database.
@@ -93,6 +124,7 @@ pub struct PostgresStore {
     pool: Pool,
     config: PostgresConfig,
     sql: read::Sql,
+    warnings: WarnOnce,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -134,6 +166,7 @@ impl PostgresStore {
         PostgresStore {
             sql: read::Sql::new(address.schema()),
             pool: Pool::new(address.clone(), conn),
+            warnings: WarnOnce::new(config.warn),
             config,
         }
     }
@@ -150,6 +183,23 @@ impl PostgresStore {
         progress: &AtomicU64,
     ) -> Result<VerifyReport, StoreError> {
         read::verify(self, expect_head, Some(progress))
+    }
+}
+
+/// What the seals of this store's derived rows name as their store kind.
+const STORE_KIND: &str = "postgres";
+
+/// The row of `S.derived` that holds `name` for `key`: each key its own.
+fn derived_row(key: &DerivedKey, name: &str) -> String {
+    format!("{}.{name}", key.id())
+}
+
+impl PostgresStore {
+    fn derived_unusable(&self, error: &StoreError) {
+        self.warnings.say(
+            "table",
+            &format!("{error}; derived data (checkpoints) is not read or saved here, reports replay the log"),
+        );
     }
 }
 
@@ -191,12 +241,49 @@ impl EventStore for PostgresStore {
 
     fn load_derived(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         event_store::backend::check_derived_name(name)?;
-        self.pool.with(|conn| read::load_derived(self, conn, name))
+        let Some(key) = &self.config.key else {
+            return Ok(None);
+        };
+        let row = derived_row(key, name);
+        let sealed = match self.pool.with(|conn| read::load_derived(self, conn, &row)) {
+            Ok(Some(sealed)) => sealed,
+            Ok(None) => return Ok(None),
+            Err(error) => {
+                self.derived_unusable(&error);
+                return Ok(None);
+            }
+        };
+        let context = event_store::backend::seal_context(STORE_KIND, name);
+        match key.open(&context, &sealed) {
+            Some(bytes) => Ok(Some(bytes.to_vec())),
+            None => {
+                self.warnings.say(
+                    name,
+                    &format!(
+                        "{}: derived row {row} is not sealed by this user's derived-data key \
+                         (damaged, edited or copied in); ignored and rebuilt from the log",
+                        self.address()
+                    ),
+                );
+                Ok(None)
+            }
+        }
     }
 
     fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         event_store::backend::check_derived_name(name)?;
-        self.pool
-            .with(|conn| read::save_derived(self, conn, name, bytes))
+        let Some(key) = &self.config.key else {
+            return Ok(());
+        };
+        let row = derived_row(key, name);
+        let sealed = key.seal(&event_store::backend::seal_context(STORE_KIND, name), bytes);
+        if let Err(error) = self
+            .pool
+            .with(|conn| read::save_derived(self, conn, &row, &sealed))
+        {
+            // A reader role, or a replica, cannot save: a missed cache.
+            self.derived_unusable(&error);
+        }
+        Ok(())
     }
 }

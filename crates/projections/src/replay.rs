@@ -453,37 +453,98 @@ pub struct Checkpointed<P> {
     pub head: Head,
 }
 
-/// Loads the projection's checkpoint if it is usable for `as_of`: saved at
-/// or before it, and the log still holds its last record with its hash.
+/// A projection's checkpoint as its store holds it: authenticated by the
+/// store (its seal opened under this checkpoint's name), not yet checked
+/// against the log. For an audit; a replay uses [`build_with`].
+#[derive(Debug, Clone)]
+pub struct Stored<P> {
+    /// The name of the derived artefact.
+    pub name: String,
+    /// The state as saved.
+    pub state: P,
+    /// The position of the last record it claims to have folded.
+    pub position: u64,
+    /// That record's hash, as the checkpoint states it.
+    pub hash: String,
+}
+
+/// The name under which `P`'s checkpoint is saved.
+pub fn checkpoint_name_of<P: Projection>() -> String {
+    checkpoint_name::<P>()
+}
+
+/// The projection's checkpoint as the store holds it, or `None` when the
+/// store holds none it can authenticate; `Err` with the reason when the
+/// authenticated bytes are not a checkpoint of `P` (which only a theseus
+/// holding the key, with another idea of `P`'s state, could have written).
+pub fn load_stored<P: Projection>(
+    store: &dyn EventStore,
+) -> Result<Option<Result<Stored<P>, String>>, ProjectionError> {
+    let name = checkpoint_name::<P>();
+    let Some(bytes) = store.load_derived(&name)? else {
+        return Ok(None);
+    };
+    let checkpoint = match serde_json::from_slice::<Checkpoint<P>>(&bytes) {
+        Ok(checkpoint) => checkpoint,
+        Err(error) => return Ok(Some(Err(format!("not a checkpoint: {error}")))),
+    };
+    if checkpoint.format != CHECKPOINT_FORMAT || checkpoint.projection != P::NAME {
+        return Ok(Some(Err(format!(
+            "format {} of projection {:?}, expected format {CHECKPOINT_FORMAT} of {:?}",
+            checkpoint.format,
+            checkpoint.projection,
+            P::NAME
+        ))));
+    }
+    Ok(Some(Ok(Stored {
+        name,
+        state: checkpoint.state,
+        position: checkpoint.position,
+        hash: checkpoint.hash,
+    })))
+}
+
+/// The head a checkpoint states, if the log still agrees with it: the log
+/// reaches `position` and holds a record there with that hash.
+pub fn agreed_head(
+    store: &dyn EventStore,
+    position: u64,
+    hash: &str,
+) -> Result<Option<Head>, ProjectionError> {
+    if position == 0 {
+        return Ok((hash == Hash::GENESIS.to_string()).then_some(Head::EMPTY));
+    }
+    Ok(match store.get_at(position)? {
+        Some(record) if record.hash.to_string() == hash => Some(Head {
+            position: record.position,
+            hash: record.hash,
+        }),
+        _ => None,
+    })
+}
+
+/// Loads the projection's checkpoint if it is usable for `as_of`: sealed by
+/// the store's key under its name (the store checks that first and
+/// returns nothing else), saved at or before `as_of`, and the log still
+/// holds its last record with its hash. A file copied in from a store with
+/// another log, sealed by the same key, fails the last check; one from an
+/// older state of this log passes it and is as good as any (the records
+/// after it are folded on top, chain-checked).
 fn load_checkpoint<P: Projection>(
     store: &dyn EventStore,
     as_of: &Head,
 ) -> Result<Option<Checkpointed<P>>, ProjectionError> {
-    let Some(bytes) = store.load_derived(&checkpoint_name::<P>())? else {
+    let Some(Ok(stored)) = load_stored::<P>(store)? else {
         return Ok(None);
     };
-    let Ok(checkpoint) = serde_json::from_slice::<Checkpoint<P>>(&bytes) else {
-        return Ok(None);
-    };
-    if checkpoint.format != CHECKPOINT_FORMAT
-        || checkpoint.projection != P::NAME
-        || checkpoint.position > as_of.position
-    {
+    if stored.position > as_of.position {
         return Ok(None);
     }
-    let head = if checkpoint.position == 0 {
-        Head::EMPTY
-    } else {
-        match store.get_at(checkpoint.position)? {
-            Some(record) if record.hash.to_string() == checkpoint.hash => Head {
-                position: record.position,
-                hash: record.hash,
-            },
-            _ => return Ok(None),
-        }
+    let Some(head) = agreed_head(store, stored.position, &stored.hash)? else {
+        return Ok(None);
     };
     Ok(Some(Checkpointed {
-        state: checkpoint.state,
+        state: stored.state,
         head,
     }))
 }

@@ -15,6 +15,7 @@ use crate::store::StoreSpec;
 const EXAMPLES: &str = "Examples:
   theseus verify
   theseus verify --expect-head 737:b889c0…   # the head published with a report
+  theseus verify --checkpoints               # and re-derive every checkpoint
 
 Checks every record and the whole hash chain (positions, per-operation
 versions, canonical records, JSON data, unique ids), then replays every event
@@ -33,6 +34,11 @@ pub struct VerifyArgs {
     /// printed by `theseus head`.
     #[arg(long, value_name = "POSITION:HASH", value_parser = parse_head)]
     expect_head: Option<(u64, Hash)>,
+    /// Also compare every checkpoint (reports', rule state, registry) with
+    /// a re-derivation from the log at the head it states; one that
+    /// disagrees is named in a warning and rebuilt (about one more replay).
+    #[arg(long)]
+    checkpoints: bool,
 }
 
 fn parse_head(text: &str) -> Result<(u64, Hash), String> {
@@ -78,6 +84,16 @@ pub fn run(spec: &StoreSpec, args: VerifyArgs, out: &mut dyn Write) -> Result<()
             code: INTEGRITY,
             message: lines.join("\nerror: "),
         });
+    }
+    // The checkpoints (derived data) against a re-derivation from the log
+    // just verified: one that disagrees is named and rebuilt. The log is
+    // what counts, so a finding is a warning, not a failure.
+    if args.checkpoints {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+        let findings = ledger::checkpoints::audit(opened.store(), verified.head, threads)?;
+        for finding in &findings {
+            crate::output::warn(&finding.to_string());
+        }
     }
     writeln!(
         out,

@@ -14,7 +14,9 @@
 //!   FIFO, a directory, a device) is corruption: it is never followed or
 //!   waited on (see `segments.rs`).
 //! * `DIR/.theseus/`: derived data only (indexes, callers' derived
-//!   artefacts), rebuilt from the log whenever missing or stale.
+//!   artefacts), rebuilt from the log whenever missing or stale. Callers'
+//!   artefacts (checkpoints) are sealed with the derived-data key and kept
+//!   per key, in `DIR/.theseus/<key id>/derived/` (`derived.rs`).
 //!
 //! Files are created 0600 and directories 0700: the log holds pseudonymous
 //! personal data.
@@ -138,6 +140,8 @@ pub struct FileStore {
     /// The view and index opened by an earlier `get`, reused for index hits
     /// (see [`FileStore::get_cached`]).
     lookups: Mutex<Option<(Arc<LogView>, IndexReader)>>,
+    /// Callers' derived artefacts, sealed with the key (`derived.rs`).
+    derived: derived::Derived,
 }
 
 /// The writers' exclusive lock on the store directory, released on drop.
@@ -282,9 +286,11 @@ impl FileStore {
             Err(StoreError::Corrupt { .. }) => {}
             Err(error) => return Err(error),
         }
+        let derived = derived::Derived::new(&dir, config.key.clone(), config.warn);
         let mut store = FileStore {
             dir,
             config,
+            derived,
             torn_at_open: None,
             strays_at_open,
             view: Mutex::new(None),
@@ -772,10 +778,10 @@ impl EventStore for FileStore {
     }
 
     fn load_derived(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        derived::load(&self.dir, name)
+        self.derived.load(name)
     }
 
     fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
-        derived::save(&self.dir, name, bytes)
+        self.derived.save(name, bytes)
     }
 }
