@@ -13,6 +13,7 @@ mod command_line;
 mod concurrency;
 mod crash;
 mod currencies;
+mod derived_indexes;
 mod dry_run;
 mod import_csv;
 mod record;

@@ -234,7 +234,13 @@ impl AppendTransaction for FileTransaction<'_> {
                 let (position, offset) = match self.log.index.lookup(&id) {
                     Ok(Some(hint)) => hint,
                     Ok(None) => return Ok(None),
-                    Err(_) => return self.store.find_by_scan(&self.log.view, id, 1),
+                    Err(reason) => {
+                        // `find` cannot repair the index (`&self`): told,
+                        // answered from the log; staging rebuilds it.
+                        self.store
+                            .warn_once(&format!("derived index: {reason}; answered from the log"));
+                        return self.store.find_by_scan(&self.log.view, id, 1);
+                    }
                 };
                 // `find` cannot repair the index (`&self`); a bad hint falls
                 // back to the store's read path.
