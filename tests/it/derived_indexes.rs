@@ -151,11 +151,11 @@ impl Files<'_> {
         self.write(name, &bytes);
     }
 
-    fn from_older(&self, name: &str) {
+    fn copy_older(&self, name: &str) {
         self.write(name, &self.older[name]);
     }
 
-    fn from_other(&self, name: &str) {
+    fn copy_other(&self, name: &str) {
         self.write(name, &self.other[name]);
     }
 }
@@ -196,9 +196,9 @@ fn corpus() -> Vec<(&'static str, Damage)> {
             })
         }),
         ("ids: the whole file from an older state", |f| {
-            f.from_older("ids")
+            f.copy_older("ids")
         }),
-        ("ids: from another store", |f| f.from_other("ids")),
+        ("ids: from another store", |f| f.copy_other("ids")),
         ("positions: random bytes", |f| {
             f.edit("positions", |b| {
                 let len = b.len();
@@ -217,10 +217,10 @@ fn corpus() -> Vec<(&'static str, Damage)> {
             })
         }),
         ("positions: from an older state", |f| {
-            f.from_older("positions")
+            f.copy_older("positions")
         }),
         ("positions: from another store", |f| {
-            f.from_other("positions")
+            f.copy_other("positions")
         }),
         ("streams: random bytes", |f| {
             f.write("streams", &noise(200, 3))
@@ -238,8 +238,8 @@ fn corpus() -> Vec<(&'static str, Damage)> {
         ("streams: truncated", |f| {
             f.edit("streams", |b| b.truncate(b.len() / 2))
         }),
-        ("streams: from an older state", |f| f.from_older("streams")),
-        ("streams: from another store", |f| f.from_other("streams")),
+        ("streams: from an older state", |f| f.copy_older("streams")),
+        ("streams: from another store", |f| f.copy_other("streams")),
         ("head: random bytes", |f| f.write("head", &noise(300, 4))),
         ("head: the covered position edited", |f| {
             f.edit("head", |b| {
@@ -254,20 +254,20 @@ fn corpus() -> Vec<(&'static str, Damage)> {
         ("head: truncated", |f| {
             f.edit("head", |b| b.truncate(b.len() / 2))
         }),
-        ("head: from an older state", |f| f.from_older("head")),
-        ("head: from another store", |f| f.from_other("head")),
+        ("head: from an older state", |f| f.copy_older("head")),
+        ("head: from another store", |f| f.copy_other("head")),
         ("head and streams from an older state", |f| {
-            f.from_older("head");
-            f.from_older("streams");
+            f.copy_older("head");
+            f.copy_older("streams");
         }),
         ("every index file from an older state", |f| {
             for name in INDEX_FILES {
-                f.from_older(name);
+                f.copy_older(name);
             }
         }),
         ("every index file from another store", |f| {
             for name in INDEX_FILES {
-                f.from_other(name);
+                f.copy_other(name);
             }
         }),
         ("ids is a directory", |f| {
