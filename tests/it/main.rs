@@ -15,6 +15,7 @@ mod concurrency;
 mod crash;
 mod currencies;
 mod derived_checkpoints;
+mod derived_indexes;
 mod dry_run;
 mod import_csv;
 mod record;

@@ -14,7 +14,8 @@
 //!   FIFO, a directory, a device) is corruption: it is never followed or
 //!   waited on (see `segments.rs`).
 //! * `DIR/.theseus/`: derived data only (indexes, callers' derived
-//!   artefacts), rebuilt from the log whenever missing or stale. Callers'
+//!   artefacts), rebuilt from the log whenever missing, stale or damaged; the indexes in
+//!   `DIR/.theseus/<key id>/` (`index/`). Callers'
 //!   artefacts (checkpoints) are sealed with the derived-data key and kept
 //!   per key, in `DIR/.theseus/<key id>/derived/` (`derived.rs`).
 //!
@@ -34,17 +35,17 @@
 //!   `DIR` after deleting a segment that held only the tail;
 //! * `commit`: the segment's data (`sync_data`), then `DIR` if the batch
 //!   started a segment; the commit returns only after both. Then the index
-//!   entries are written, and `streams` and `head` renamed into place (not
-//!   synced: a lost `head` only means the next writer catches up or
-//!   rebuilds). `ids` and `positions` are synced every 262,144 records, at a
-//!   rebuild and at growth (see `index.rs` for why the boot id makes that
-//!   safe). `.theseus` itself is synced after `ids`/`positions` are renamed
-//!   into place (rebuild, growth);
+//!   entries are written, and `streams` and `head` renamed into place, none
+//!   of them synced: an index left behind or torn by a crash is caught by
+//!   its checks and caught up or rebuilt (see `index/mod.rs`). A rebuild
+//!   syncs `ids` and `positions` and the index folder before `head` names
+//!   them;
 //! * a dropped transaction and `save_derived`: nothing.
 //!
 //! Codemap: `segments.rs` (names, chunked line reading), `seek.rs` (finding
 //! a position by bisection, without derived files), `tail.rs` (the head
-//! and torn tails), `index.rs` (derived indexes), `transaction.rs`
+//! and torn tails), `index/` (derived indexes: `ids.rs`, `positions.rs`,
+//! `head.rs`), `transaction.rs`
 //! (appending, and what is synced when), `verify.rs`, `derived.rs`.
 
 pub(crate) mod derived;
@@ -58,6 +59,7 @@ pub(crate) mod verify;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -69,10 +71,10 @@ use crate::{
     Head, Range, Stamp, StoreError, VerifyReport,
 };
 
-use index::{IndexReader, IndexWriter};
+use index::{hinted_line, Hint, IndexPlace, IndexReader, IndexWriter};
 use segments::{
-    list_dir, list_segments, open_read, read_line_at, segment_for, segment_name, LineReader,
-    RecordCursor, Segment, READ_CHUNK, SMALL_CHUNK,
+    list_dir, list_segments, open_read, segment_for, segment_name, LineReader, RecordCursor,
+    Segment, READ_CHUNK, SMALL_CHUNK,
 };
 use tail::{detect, LogView};
 
@@ -142,6 +144,8 @@ pub struct FileStore {
     lookups: Mutex<Option<(Arc<LogView>, IndexReader)>>,
     /// Callers' derived artefacts, sealed with the key (`derived.rs`).
     derived: derived::Derived,
+    /// A problem with the derived indexes has been told (once a store).
+    index_warned: AtomicBool,
 }
 
 /// The writers' exclusive lock on the store directory, released on drop.
@@ -199,7 +203,7 @@ pub(crate) fn read_checked(
     let Some(segment) = segment_for(&view.segments, position) else {
         return Ok(None);
     };
-    let Some(line) = read_line_at(&view.segments[segment].path, offset)? else {
+    let Some(line) = hinted_line(&view.segments[segment].path, offset)? else {
         return Ok(None);
     };
     match decode_record(&line) {
@@ -295,6 +299,7 @@ impl FileStore {
             strays_at_open,
             view: Mutex::new(None),
             lookups: Mutex::new(None),
+            index_warned: AtomicBool::new(false),
         };
         match store.current_view() {
             Ok(view) => store.torn_at_open = view.torn.clone(),
@@ -326,6 +331,25 @@ impl FileStore {
     /// The store's settings.
     pub fn config(&self) -> &FileStoreConfig {
         &self.config
+    }
+
+    /// Where this store's indexes live for the configured key
+    /// (`DIR/.theseus/<key id>`); `None` without a key.
+    pub fn index_dir(&self) -> Option<PathBuf> {
+        self.index_place().map(|place| place.dir().to_path_buf())
+    }
+
+    pub(crate) fn index_place(&self) -> Option<IndexPlace> {
+        IndexPlace::of(&self.dir, self.config.key.as_ref())
+    }
+
+    /// Tells the configured [`Warn`] about a problem with the derived
+    /// indexes, the first time only: a damaged file is rebuilt and said
+    /// once, not at every lookup.
+    pub(crate) fn warn_once(&self, message: &str) {
+        if !self.index_warned.swap(true, Ordering::Relaxed) {
+            (self.config.warn)(message);
+        }
     }
 
     /// The torn tail found when the store was opened: bytes after the last
@@ -416,15 +440,22 @@ impl FileStore {
 
     /// Catches the indexes up (or rebuilds them with `rebuild`) if no writer
     /// holds the lock; `false` if one does (readers never wait for writers).
-    fn try_refresh_index(&self, rebuild: bool) -> Result<bool, StoreError> {
+    fn try_refresh_index(&self, rebuild: Option<&str>) -> Result<bool, StoreError> {
+        if self.config.key.is_none() {
+            return Ok(false);
+        }
         let Some(lock) = DirLock::try_acquire(&self.dir)? else {
             return Ok(false);
         };
         let view = detect(list_segments(&self.dir)?)?;
-        let result = IndexWriter::load(&self.dir, &view, rebuild);
+        let result = IndexWriter::load_files(self, &view, rebuild);
         drop(lock);
+        if let Ok(mut cache) = self.lookups.lock() {
+            *cache = None;
+        }
         match result {
-            Ok(_) => Ok(true),
+            Ok(Some(_)) => Ok(true),
+            Ok(None) => Ok(false),
             // A reader that cannot write the indexes (a read-only copy, a
             // full disk) still answers, from the log.
             Err(StoreError::Io { .. }) => Ok(false),
@@ -475,18 +506,18 @@ impl FileStore {
         }
         if let Some(reader) = index.as_ref() {
             if let Some(offset) = reader.offset_of(position) {
-                if let Some(line) = read_line_at(&segment.path, offset)? {
+                if let Some(line) = hinted_line(&segment.path, offset)? {
                     if decode_record(&line).is_ok_and(|record| record.position == position) {
                         return Ok((segment_index, offset));
                     }
                 }
                 // A wrong hint: the indexes are rebuilt if nobody is writing.
                 *index = None;
-                self.try_refresh_index(true)?;
+                self.try_refresh_index(Some("positions points at the wrong record"))?;
             } else if reader.covered().position < view.head.position {
                 *index = None;
-                if self.try_refresh_index(false)? {
-                    *index = IndexReader::open(&self.dir);
+                if self.try_refresh_index(None)? {
+                    *index = IndexReader::open(self.index_place().as_ref());
                     return self.locate_without_refresh(view, index, segment_index, position);
                 }
             }
@@ -503,7 +534,7 @@ impl FileStore {
     ) -> Result<(usize, u64), StoreError> {
         let segment = &view.segments[segment_index];
         if let Some(offset) = index.as_ref().and_then(|reader| reader.offset_of(position)) {
-            if let Some(line) = read_line_at(&segment.path, offset)? {
+            if let Some(line) = hinted_line(&segment.path, offset)? {
                 if decode_record(&line).is_ok_and(|record| record.position == position) {
                     return Ok((segment_index, offset));
                 }
@@ -523,7 +554,7 @@ impl FileStore {
         if from > to {
             return Ok(());
         }
-        let mut index = IndexReader::open(&self.dir);
+        let mut index = IndexReader::open(self.index_place().as_ref());
         let (segment, offset) = self.locate(view, &mut index, from)?;
         // A short range (the tail after a checkpoint, the records a server
         // has not seen yet) is read through a small buffer: zeroing 4 MiB
@@ -573,7 +604,9 @@ impl FileStore {
     /// stale index, an error) goes the full way.
     fn get_cached(&self, id: Uuid) -> Option<Envelope> {
         self.with_cached_lookups(|view, index| {
-            let (position, offset) = index.lookup(&id)?;
+            let Hint::Hit { position, offset } = index.lookup(&id) else {
+                return None;
+            };
             if position > view.head.position {
                 return None;
             }
@@ -599,7 +632,7 @@ impl FileStore {
         let mut cache = self.lookups.lock().ok()?;
         if cache.is_none() {
             let view = self.current_view().ok()?;
-            let index = IndexReader::open(&self.dir)?;
+            let index = IndexReader::open(self.index_place().as_ref())?;
             *cache = Some((view, index));
         }
         let (view, index) = cache.as_ref()?;
@@ -607,10 +640,14 @@ impl FileStore {
     }
 
     fn get_indexed(&self, view: &LogView, id: Uuid) -> Result<Lookup, StoreError> {
-        let Some(index) = IndexReader::open(&self.dir) else {
+        let Some(index) = IndexReader::open(self.index_place().as_ref()) else {
             return Ok(Lookup::Unknown { from: 1 });
         };
-        if let Some((position, offset)) = index.lookup(&id) {
+        let hint = index.lookup(&id);
+        if let Hint::Damaged = hint {
+            return Ok(Lookup::Damaged);
+        }
+        if let Hint::Hit { position, offset } = hint {
             if position <= view.head.position {
                 return match read_checked(view, position, offset, Some(id))? {
                     Some(found) => Ok(Lookup::Answer(Some(Box::new(found)))),
@@ -712,14 +749,18 @@ impl EventStore for FileStore {
                 Lookup::Answer(answer) => return Ok(answer.map(|found| *found)),
                 Lookup::Unknown { from: start } => {
                     from = start;
-                    if attempt == 0 && self.try_refresh_index(false)? {
+                    if attempt == 0 && self.try_refresh_index(None)? {
                         continue;
                     }
                     break;
                 }
                 Lookup::Damaged => {
                     from = 1;
-                    if attempt == 0 && self.try_refresh_index(true)? {
+                    if attempt == 0
+                        && self.try_refresh_index(Some(
+                            "ids gave an answer the log does not confirm, or fails its check",
+                        ))?
+                    {
                         continue;
                     }
                     break;
@@ -737,13 +778,13 @@ impl EventStore for FileStore {
         if position == 0 || position > view.head.position {
             return Ok(None);
         }
-        let mut index = IndexReader::open(&self.dir);
+        let mut index = IndexReader::open(self.index_place().as_ref());
         self.record_at(&view, &mut index, position).map(Some)
     }
 
     fn head_at(&self, instant: DateTime<Utc>) -> Result<Head, StoreError> {
         let view = self.current_view()?;
-        let mut index = IndexReader::open(&self.dir);
+        let mut index = IndexReader::open(self.index_place().as_ref());
         // The first position whose record is after `instant`.
         let (mut low, mut high) = (1u64, view.head.position + 1);
         while low < high {

@@ -50,7 +50,7 @@ struct Target {
 pub(crate) struct FileTransaction<'s> {
     store: &'s FileStore,
     _lock: DirLock,
-    log: LockedLog,
+    log: LockedLog<'s>,
     batch: Batch,
     target: Target,
     file: Option<File>,
@@ -58,7 +58,8 @@ pub(crate) struct FileTransaction<'s> {
 }
 
 /// The committed log as the lock holder sees it.
-struct LockedLog {
+struct LockedLog<'s> {
+    store: &'s FileStore,
     dir: PathBuf,
     view: LogView,
     index: IndexWriter,
@@ -76,7 +77,7 @@ impl<'s> FileTransaction<'s> {
             remove_torn_tail(dir, &view)?;
             view = detect(list_segments(dir)?)?;
         }
-        let index = IndexWriter::load(dir, &view, false)?;
+        let index = IndexWriter::load(store, &view, None)?;
         let recorded_at = resolve_stamp(
             stamp,
             store.config().clock,
@@ -101,6 +102,7 @@ impl<'s> FileTransaction<'s> {
             store,
             _lock: lock,
             log: LockedLog {
+                store,
                 dir: dir.to_path_buf(),
                 view,
                 index,
@@ -163,24 +165,37 @@ fn remove_torn_tail(dir: &Path, view: &LogView) -> Result<(), StoreError> {
     Ok(())
 }
 
-impl CommittedLog for LockedLog {
+impl CommittedLog for LockedLog<'_> {
     fn find_committed(&mut self, id: Uuid) -> Result<Option<Envelope>, StoreError> {
         for attempt in 0..2 {
-            let Some((position, offset)) = self.index.lookup_for_insert(&id)? else {
-                return Ok(None);
+            let reason = match self.index.lookup(&id) {
+                Ok(None) => return Ok(None),
+                Ok(Some((position, offset))) => {
+                    if let Some(found) = read_checked(&self.view, position, offset, Some(id))? {
+                        return Ok(Some(found));
+                    }
+                    format!("ids places id {id} at position {position}, which holds another record")
+                }
+                Err(reason) => reason,
             };
-            if let Some(found) = read_checked(&self.view, position, offset, Some(id))? {
-                return Ok(Some(found));
-            }
             if attempt == 0 {
-                // The index pointed at the wrong bytes: it cannot be trusted.
-                self.index = IndexWriter::load(&self.dir, &self.view, true)?;
+                // The index cannot be trusted: rebuilt from the log.
+                self.index = IndexWriter::load(self.store, &self.view, Some(&reason))?;
             }
         }
-        Err(StoreError::Corrupt {
-            location: format!("id {id}"),
-            reason: "the rebuilt id index disagrees with the log".into(),
-        })
+        // Even a rebuilt index disagrees (it could not be written, or the
+        // log changed under the lock): the log decides.
+        self.index = IndexWriter::in_memory(&self.view)?;
+        match self.index.lookup(&id) {
+            Ok(None) => Ok(None),
+            Ok(Some((position, offset))) => {
+                match read_checked(&self.view, position, offset, Some(id))? {
+                    Some(found) => Ok(Some(found)),
+                    None => self.store.find_by_scan(&self.view, id, 1),
+                }
+            }
+            Err(_) => self.store.find_by_scan(&self.view, id, 1),
+        }
     }
 
     fn committed_version(&mut self, operation: &str) -> Result<u64, StoreError> {
@@ -217,8 +232,16 @@ impl AppendTransaction for FileTransaction<'_> {
                 Ok(Some(record.to_owned_envelope()?))
             }
             None => {
-                let Some((position, offset)) = self.log.index.lookup(&id)? else {
-                    return Ok(None);
+                let (position, offset) = match self.log.index.lookup(&id) {
+                    Ok(Some(hint)) => hint,
+                    Ok(None) => return Ok(None),
+                    Err(reason) => {
+                        // `find` cannot repair the index (`&self`): told,
+                        // answered from the log; staging rebuilds it.
+                        self.store
+                            .warn_once(&format!("derived index: {reason}; answered from the log"));
+                        return self.store.find_by_scan(&self.log.view, id, 1);
+                    }
                 };
                 // `find` cannot repair the index (`&self`); a bad hint falls
                 // back to the store's read path.

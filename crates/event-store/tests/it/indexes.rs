@@ -55,8 +55,9 @@ fn populated() -> (TempStore, FileStore) {
     (temp, store)
 }
 
+/// The store's index folder for the test key (`.theseus/<key id>`).
 fn theseus(store: &TempStore) -> std::path::PathBuf {
-    store.path().join(".theseus")
+    store.reopen(8_000).index_dir().expect("a derived-data key")
 }
 
 fn assert_duplicates_detected(store: &FileStore) {
@@ -74,13 +75,14 @@ fn assert_duplicates_detected(store: &FileStore) {
 fn deleting_the_indexes_changes_no_answer() {
     let (temp, store) = populated();
     let before = answers(&store, 300);
-    std::fs::remove_dir_all(theseus(&temp)).expect("remove");
+    let index = theseus(&temp);
+    std::fs::remove_dir_all(temp.path().join(".theseus")).expect("remove");
     assert_eq!(answers(&store, 300), before);
-    std::fs::remove_dir_all(theseus(&temp)).expect("remove");
+    std::fs::remove_dir_all(temp.path().join(".theseus")).expect("remove");
     assert_eq!(answers(&temp.reopen(8_000), 300), before);
-    std::fs::remove_dir_all(theseus(&temp)).expect("remove");
+    std::fs::remove_dir_all(temp.path().join(".theseus")).expect("remove");
     assert_duplicates_detected(&store);
-    assert!(theseus(&temp).join("ids").exists());
+    assert!(index.join("ids").exists());
 }
 
 fn overwrite(path: &Path, bytes: &[u8]) {
