@@ -15,6 +15,7 @@ mod crash;
 mod currencies;
 mod dry_run;
 mod import_csv;
+mod read_path;
 mod record;
 mod sample;
 mod schema;

@@ -1092,6 +1092,8 @@ impl IndexReader {
     }
 
     /// The byte offset of the record at `position`, if covered.
+    // Readers locate records in the log itself (file/mod.rs, seek.rs).
+    #[allow(dead_code)]
     pub(crate) fn offset_of(&self, position: u64) -> Option<u64> {
         if position == 0 || position > self.covered.position {
             return None;
