@@ -9,7 +9,9 @@ use crate::support::Store;
 /// A generated store (retractions included, each pinned to its target).
 fn generated(events: &str) -> Store {
     let store = Store::uninitialised();
-    store.run(&["generate", "--events", events, "--seed", "5"]).ok();
+    store
+        .run(&["generate", "--events", events, "--seed", "5"])
+        .ok();
     store
 }
 

@@ -325,7 +325,10 @@ fn run(options: &Options) -> Result<()> {
         remove_checkpoints(store)?;
         measure(&theseus, &report_args)
     })?;
-    eprintln!("bench: report summary with no derived data ×{}", options.runs);
+    eprintln!(
+        "bench: report summary with no derived data ×{}",
+        options.runs
+    );
     let bare = repeat(options.runs, || {
         remove_derived(store)?;
         measure(&theseus, &report_args)

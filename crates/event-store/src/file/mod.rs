@@ -490,10 +490,7 @@ impl FileStore {
         if record.position != position {
             return Err(StoreError::Corrupt {
                 location: format!("{} at byte {offset}", segment.name),
-                reason: format!(
-                    "expected position {position}, found {}",
-                    record.position
-                ),
+                reason: format!("expected position {position}, found {}", record.position),
             });
         }
         let record = record.to_owned_envelope()?;
@@ -516,7 +513,9 @@ impl FileStore {
                 .map_err(|error| StoreError::io(&previous_segment.path, error))?
                 .len();
             let mut tail = [0u8; PREVIOUS_SUFFIX];
-            let start = len.checked_sub(PREVIOUS_SUFFIX as u64).ok_or_else(missing)?;
+            let start = len
+                .checked_sub(PREVIOUS_SUFFIX as u64)
+                .ok_or_else(missing)?;
             let read = read_full(&file, &mut tail, start)
                 .map_err(|error| StoreError::io(&previous_segment.path, error))?;
             previous_hash(&tail[..read]).ok_or_else(|| StoreError::Corrupt {

@@ -117,7 +117,10 @@ pub(crate) fn seek_position(
         .and_then(|line| line.strip_prefix(PREFIX))
         .and_then(|digits| {
             let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-            std::str::from_utf8(&digits[..count]).ok()?.parse::<u64>().ok()
+            std::str::from_utf8(&digits[..count])
+                .ok()?
+                .parse::<u64>()
+                .ok()
         });
     Ok((found == Some(position)).then_some(low + start as u64))
 }
@@ -224,7 +227,10 @@ mod tests {
             );
             offset += line.len() as u64 + 1;
         }
-        assert_eq!(seek_position(&segment, len, 2_000, None).expect("seek"), None);
+        assert_eq!(
+            seek_position(&segment, len, 2_000, None).expect("seek"),
+            None
+        );
         assert_eq!(seek_position(&segment, len, 4, None).expect("seek"), None);
     }
 

@@ -71,7 +71,11 @@ pub fn conformance(store: &dyn EventStore) {
             .get_at_chained(record.position)
             .expect("get_at_chained")
             .expect("held");
-        let expected = if i == 0 { Hash::GENESIS } else { records[i - 1].hash };
+        let expected = if i == 0 {
+            Hash::GENESIS
+        } else {
+            records[i - 1].hash
+        };
         assert_eq!((previous, &found), (expected, record));
         assert_eq!(
             record_hash(&previous, &found.line).map(|(computed, _)| computed),
