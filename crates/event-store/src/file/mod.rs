@@ -474,8 +474,16 @@ impl FileStore {
         let io = |error| StoreError::io(&segment.path, error);
         // The bytes from the previous line's hash on, in one read.
         let before = if offset > 0 { PREVIOUS_SUFFIX } else { 0 };
+        // A line before this one is at least as long as its hash suffix.
+        let window_start =
+            offset
+                .checked_sub(before as u64)
+                .ok_or_else(|| StoreError::Corrupt {
+                    location: format!("{} at byte {offset}", segment.name),
+                    reason: "the record before it is too short to end with a hash".into(),
+                })?;
         let mut window = vec![0u8; WINDOW_BYTES];
-        let read = read_full(&file, &mut window, offset - before as u64).map_err(io)?;
+        let read = read_full(&file, &mut window, window_start).map_err(io)?;
         let window = &window[..read];
         let rest = window.get(before..).ok_or_else(missing)?;
         let line = match memchr::memchr(b'\n', rest) {
