@@ -18,6 +18,7 @@ mod derived_checkpoints;
 mod derived_indexes;
 mod dry_run;
 mod import_csv;
+mod read_path;
 mod record;
 mod sample;
 mod schema;

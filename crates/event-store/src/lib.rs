@@ -168,6 +168,31 @@ pub trait EventStore: Send + Sync {
     /// The record at this position, if the log reaches it.
     fn get_at(&self, position: u64) -> Result<Option<Envelope>, StoreError>;
 
+    /// The record at this position and the hash stored in the record
+    /// before it ([`Hash::GENESIS`] before the first), if the log reaches
+    /// it: what a reader needs to check one record against the chain (a
+    /// retraction's pinned target). A store that can read both at once
+    /// (the file store: the line before ends where this one starts) saves a
+    /// second lookup.
+    fn get_at_chained(&self, position: u64) -> Result<Option<(Hash, Envelope)>, StoreError> {
+        let Some(record) = self.get_at(position)? else {
+            return Ok(None);
+        };
+        let previous = match position {
+            0 | 1 => Hash::GENESIS,
+            _ => match self.get_at(position - 1)? {
+                Some(before) => before.hash,
+                None => {
+                    return Err(StoreError::Corrupt {
+                        location: format!("position {}", position - 1),
+                        reason: "missing".into(),
+                    })
+                }
+            },
+        };
+        Ok(Some((previous, record)))
+    }
+
     /// The head as it was at `instant`: the last record whose `recorded_at`
     /// is at or before it (recorded_at never decreases along the log).
     fn head_at(&self, instant: DateTime<Utc>) -> Result<Head, StoreError>;

@@ -299,16 +299,6 @@ fn decode_canonical(line: &[u8], content_len: usize, hash: Hash) -> Option<Envel
     })
 }
 
-/// The first `"` or `\\`. Record fields are short: a plain loop finds their
-/// end sooner than a SIMD search pays for its setup, which serves the rest.
-fn find_quote_or_escape(bytes: &[u8]) -> Option<usize> {
-    let head = bytes.len().min(32);
-    match bytes[..head].iter().position(|b| matches!(b, b'"' | b'\\')) {
-        Some(found) => Some(found),
-        None => memchr::memchr2(b'"', b'\\', &bytes[head..]).map(|found| head + found),
-    }
-}
-
 /// A position in a record line, for the positional reading.
 struct Cursor<'a> {
     line: &'a str,
@@ -345,16 +335,20 @@ impl<'a> Cursor<'a> {
         (len > 0 && (len == 1 || self.bytes()[start] != b'0')).then_some(value)
     }
 
-    /// The text up to the next quote, which must hold no escape.
+    /// The text up to the next quote, which must hold no escape and no
+    /// control character. One pass: these fields are short (a name, a
+    /// type, a time), and every record read has four of them.
     fn plain_until_quote(&mut self) -> Option<&'a str> {
         let start = self.at;
-        let len = find_quote_or_escape(&self.bytes()[start..])?;
-        if self.bytes()[start + len] != b'"' {
+        let rest = self.bytes().get(start..)?;
+        let len = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[len] != b'"' {
             return None;
         }
         self.at = start + len;
-        let text = self.line.get(start..start + len)?;
-        (!text.bytes().any(|b| b < 0x20)).then_some(text)
+        self.line.get(start..start + len)
     }
 
     /// A JSON string: borrowed when it has no escapes, decoded otherwise.

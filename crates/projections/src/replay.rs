@@ -131,13 +131,15 @@ fn hash_before(store: &dyn EventStore, position: u64) -> Result<Hash, Projection
 
 /// The record a retraction pins, read by position and checked: the right id,
 /// and bytes that hash (from their predecessor's hash) to the pinned hash.
+/// Read by position alone (with the hash before it, in one read where the
+/// store can): no id index is opened or built.
 fn pinned_target(
     store: &dyn EventStore,
     retraction: u64,
     link: Link,
     event_id: Uuid,
 ) -> Result<Envelope, ProjectionError> {
-    let target = store.get_at(link.position)?.ok_or_else(|| {
+    let (previous, target) = store.get_at_chained(link.position)?.ok_or_else(|| {
         tampered(
             retraction,
             format!(
@@ -155,7 +157,6 @@ fn pinned_target(
             ),
         ));
     }
-    let previous = hash_before(store, link.position)?;
     match record_hash(&previous, &target.line) {
         Some((computed, stored)) if computed == link.hash && stored == link.hash => Ok(target),
         _ => Err(tampered(

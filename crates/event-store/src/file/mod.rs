@@ -73,8 +73,8 @@ use crate::{
 
 use index::{hinted_line, Hint, IndexPlace, IndexReader, IndexWriter};
 use segments::{
-    list_dir, list_segments, open_read, segment_for, segment_name, LineReader, RecordCursor,
-    Segment, READ_CHUNK, SMALL_CHUNK,
+    list_dir, list_segments, open_read, read_line_at, segment_for, segment_name, LineReader,
+    RecordCursor, READ_CHUNK, SMALL_CHUNK,
 };
 use tail::{detect, LogView};
 
@@ -487,60 +487,20 @@ impl FileStore {
         Ok(found)
     }
 
-    /// Where the record at `position` starts: from the positions index when
-    /// it covers it (checked against the line), else by counting lines.
-    fn locate(
-        &self,
-        view: &LogView,
-        index: &mut Option<IndexReader>,
-        position: u64,
-    ) -> Result<(usize, u64), StoreError> {
+    /// Where the record at `position` starts, found in the log itself (see
+    /// `seek.rs`): reading never opens or builds the writers' indexes, so
+    /// that a report over a store without derived data costs what one over
+    /// a store with it does, and writes nothing.
+    fn locate(view: &LogView, position: u64) -> Result<(usize, u64), StoreError> {
         let segment_index =
             segment_for(&view.segments, position).ok_or_else(|| StoreError::Corrupt {
                 location: format!("position {position}"),
                 reason: "no segment holds it".into(),
             })?;
-        let segment = &view.segments[segment_index];
-        if segment.first == position {
+        if view.segments[segment_index].first == position {
             return Ok((segment_index, 0));
         }
-        if let Some(reader) = index.as_ref() {
-            if let Some(offset) = reader.offset_of(position) {
-                if let Some(line) = hinted_line(&segment.path, offset)? {
-                    if decode_record(&line).is_ok_and(|record| record.position == position) {
-                        return Ok((segment_index, offset));
-                    }
-                }
-                // A wrong hint: the indexes are rebuilt if nobody is writing.
-                *index = None;
-                self.try_refresh_index(Some("positions points at the wrong record"))?;
-            } else if reader.covered().position < view.head.position {
-                *index = None;
-                if self.try_refresh_index(None)? {
-                    *index = IndexReader::open(self.index_place().as_ref());
-                    return self.locate_without_refresh(view, index, segment_index, position);
-                }
-            }
-        }
-        count_to(segment, position).map(|offset| (segment_index, offset))
-    }
-
-    fn locate_without_refresh(
-        &self,
-        view: &LogView,
-        index: &mut Option<IndexReader>,
-        segment_index: usize,
-        position: u64,
-    ) -> Result<(usize, u64), StoreError> {
-        let segment = &view.segments[segment_index];
-        if let Some(offset) = index.as_ref().and_then(|reader| reader.offset_of(position)) {
-            if let Some(line) = hinted_line(&segment.path, offset)? {
-                if decode_record(&line).is_ok_and(|record| record.position == position) {
-                    return Ok((segment_index, offset));
-                }
-            }
-        }
-        count_to(segment, position).map(|offset| (segment_index, offset))
+        count_to(view, segment_index, position).map(|offset| (segment_index, offset))
     }
 
     fn scan_view(
@@ -554,8 +514,7 @@ impl FileStore {
         if from > to {
             return Ok(());
         }
-        let mut index = IndexReader::open(self.index_place().as_ref());
-        let (segment, offset) = self.locate(view, &mut index, from)?;
+        let (segment, offset) = FileStore::locate(view, from)?;
         // A short range (the tail after a checkpoint, the records a server
         // has not seen yet) is read through a small buffer: zeroing 4 MiB
         // for a few records cost more than reading them.
@@ -576,59 +535,112 @@ impl FileStore {
     }
 
     /// The record at `position` of the view (which must hold it).
-    fn record_at(
+    fn record_at(&self, view: &LogView, position: u64) -> Result<Envelope, StoreError> {
+        self.record_with_previous(view, position)
+            .map(|(_, record)| record)
+    }
+
+    /// The record at `position` of the view (which must hold it) and the
+    /// hash stored in the record before it ([`Hash::GENESIS`] before the
+    /// first): what a reader needs to check the record against the chain.
+    /// One read serves both, since the line before ends right where this
+    /// one starts.
+    fn record_with_previous(
         &self,
         view: &LogView,
-        index: &mut Option<IndexReader>,
         position: u64,
-    ) -> Result<Envelope, StoreError> {
-        let (segment, offset) = self.locate(view, index, position)?;
-        let mut cursor = RecordCursor::new(view, segment, offset, position, SMALL_CHUNK)?;
-        match cursor.next_record()? {
-            Some(found) => found.record.to_owned_envelope(),
-            None => Err(StoreError::Corrupt {
-                location: format!("position {position}"),
-                reason: "missing".into(),
-            }),
+    ) -> Result<(Hash, Envelope), StoreError> {
+        let missing = || StoreError::Corrupt {
+            location: format!("position {position}"),
+            reason: "missing".into(),
+        };
+        let (segment_index, offset) = FileStore::locate(view, position)?;
+        let segment = &view.segments[segment_index];
+        let file = open_read(&segment.path)?;
+        let io = |error| StoreError::io(&segment.path, error);
+        // The bytes from the previous line's hash on, in one read.
+        let before = if offset > 0 { PREVIOUS_SUFFIX } else { 0 };
+        // A line before this one is at least as long as its hash suffix.
+        let window_start =
+            offset
+                .checked_sub(before as u64)
+                .ok_or_else(|| StoreError::Corrupt {
+                    location: format!("{} at byte {offset}", segment.name),
+                    reason: "the record before it is too short to end with a hash".into(),
+                })?;
+        let mut window = vec![0u8; WINDOW_BYTES];
+        let read = read_full(&file, &mut window, window_start).map_err(io)?;
+        let window = &window[..read];
+        let rest = window.get(before..).ok_or_else(missing)?;
+        let line = match memchr::memchr(b'\n', rest) {
+            Some(end) => rest[..end].to_vec(),
+            // A line longer than the window: read it whole.
+            None => read_line_at(&segment.path, offset)?.ok_or_else(missing)?,
+        };
+        let record = decode_record(&line).map_err(|reason| StoreError::Corrupt {
+            location: format!("{} at byte {offset} (position {position})", segment.name),
+            reason,
+        })?;
+        if record.position != position {
+            return Err(StoreError::Corrupt {
+                location: format!("{} at byte {offset}", segment.name),
+                reason: format!("expected position {position}, found {}", record.position),
+            });
         }
+        let record = record.to_owned_envelope()?;
+        let previous = if position == 1 {
+            Hash::GENESIS
+        } else if offset > 0 {
+            previous_hash(&window[..before]).ok_or_else(|| StoreError::Corrupt {
+                location: format!("position {}", position - 1),
+                reason: "it does not end with a hash".into(),
+            })?
+        } else {
+            // The record before is the last of the previous segment.
+            let previous_segment = segment_index
+                .checked_sub(1)
+                .and_then(|index| view.segments.get(index))
+                .ok_or_else(missing)?;
+            let file = open_read(&previous_segment.path)?;
+            let len = file
+                .metadata()
+                .map_err(|error| StoreError::io(&previous_segment.path, error))?
+                .len();
+            let mut tail = [0u8; PREVIOUS_SUFFIX];
+            let start = len
+                .checked_sub(PREVIOUS_SUFFIX as u64)
+                .ok_or_else(missing)?;
+            let read = read_full(&file, &mut tail, start)
+                .map_err(|error| StoreError::io(&previous_segment.path, error))?;
+            previous_hash(&tail[..read]).ok_or_else(|| StoreError::Corrupt {
+                location: format!("position {}", position - 1),
+                reason: "it does not end with a hash".into(),
+            })?
+        };
+        Ok((previous, record))
     }
 
-    /// One indexed lookup of an id: the answer, or where the log must be
-    /// read from because the index cannot tell.
-    /// An index hit, checked against the log's bytes, through the view and
-    /// index an earlier lookup opened. Replay looks up the target of every
-    /// retraction: listing the segments and reopening the index for each
-    /// cost ~80 µs a lookup (2 s of a 4.5 s replay of 5M events). Only hits
-    /// are answered here, and only once the record at the indexed place is
-    /// found to be that id at that position; anything else (a miss, a
-    /// stale index, an error) goes the full way.
-    fn get_cached(&self, id: Uuid) -> Option<Envelope> {
-        self.with_cached_lookups(|view, index| {
-            let Hint::Hit { position, offset } = index.lookup(&id) else {
-                return None;
-            };
-            if position > view.head.position {
-                return None;
+    /// The cached view if it holds `position` (the committed prefix never
+    /// changes, so an older view answers for it without listing the
+    /// directory again), else the current one.
+    fn view_holding(&self, position: u64) -> Result<Arc<LogView>, StoreError> {
+        if let Ok(cached) = self.view.lock() {
+            if let Some(view) = cached.as_ref() {
+                if view.torn.is_none() && position <= view.head.position {
+                    return Ok(view.clone());
+                }
             }
-            read_checked(view, position, offset, Some(id))
-                .ok()
-                .flatten()
-        })
+        }
+        self.current_view()
     }
 
-    /// [`FileStore::get_cached`] for a position: replay reads the record a
-    /// retraction is pinned to this way.
-    fn get_at_cached(&self, position: u64) -> Option<Envelope> {
-        self.with_cached_lookups(|view, index| {
-            let offset = index.offset_of(position)?;
-            read_checked(view, position, offset, None).ok().flatten()
-        })
-    }
-
-    fn with_cached_lookups(
-        &self,
-        lookup: impl FnOnce(&LogView, &IndexReader) -> Option<Envelope>,
-    ) -> Option<Envelope> {
+    /// An index hit, checked against the log's bytes, through the view and
+    /// index an earlier lookup opened (reopening both for each lookup cost
+    /// ~80 µs). Only hits are answered here, and only once the record at the
+    /// indexed place is found to be that id at that position; anything else
+    /// (a miss, a stale index, an error) goes the full way. Only lookups by
+    /// id come here: reading by position never opens the id table.
+    fn get_cached(&self, id: Uuid) -> Option<Envelope> {
         let mut cache = self.lookups.lock().ok()?;
         if cache.is_none() {
             let view = self.current_view().ok()?;
@@ -636,7 +648,15 @@ impl FileStore {
             *cache = Some((view, index));
         }
         let (view, index) = cache.as_ref()?;
-        lookup(view, index)
+        let Hint::Hit { position, offset } = index.lookup(&id) else {
+            return None;
+        };
+        if position > view.head.position {
+            return None;
+        }
+        read_checked(view, position, offset, Some(id))
+            .ok()
+            .flatten()
     }
 
     fn get_indexed(&self, view: &LogView, id: Uuid) -> Result<Lookup, StoreError> {
@@ -692,14 +712,24 @@ enum Lookup {
     Damaged,
 }
 
-/// The offset of the record at `position` in `segment`, without derived
-/// files: by bisection over the segment's bytes (see `seek.rs`), else by
-/// counting lines.
-fn count_to(segment: &Segment, position: u64) -> Result<u64, StoreError> {
-    let len = std::fs::metadata(&segment.path)
-        .map_err(|error| StoreError::io(&segment.path, error))?
-        .len();
-    if let Some(offset) = seek::seek_position(segment, len, position)? {
+/// The offset of the record at `position` in the view's segment
+/// `segment_index`, without derived files: by interpolation and bisection
+/// over the segment's bytes (see `seek.rs`), else by counting lines.
+fn count_to(view: &LogView, segment_index: usize, position: u64) -> Result<u64, StoreError> {
+    let segment = &view.segments[segment_index];
+    let (len, end_position) = if segment_index == view.end_segment {
+        (view.end_offset, view.head.position + 1)
+    } else {
+        let len = std::fs::metadata(&segment.path)
+            .map_err(|error| StoreError::io(&segment.path, error))?
+            .len();
+        let next = view
+            .segments
+            .get(segment_index + 1)
+            .map_or(view.head.position + 1, |next| next.first);
+        (len, next)
+    };
+    if let Some(offset) = seek::seek_position(segment, len, position, Some(end_position))? {
         return Ok(offset);
     }
     let skip = position - segment.first;
@@ -719,6 +749,37 @@ fn count_to(segment: &Segment, position: u64) -> Result<u64, StoreError> {
         location: segment.name.clone(),
         reason: format!("the segment ends before position {position}"),
     })
+}
+
+/// `"hash":"` + 64 hex digits + `"}` + the newline: how every record line
+/// ends, so the bytes just before a record's start hold the hash of the
+/// record before it.
+const PREVIOUS_SUFFIX: usize = 8 + 64 + 2 + 1;
+
+/// Bytes read to find one record (and the hash before it); longer records
+/// are read whole in a second step.
+const WINDOW_BYTES: usize = 4 << 10;
+
+/// The hash in the 75 bytes that end a record line (its newline included).
+fn previous_hash(bytes: &[u8]) -> Option<Hash> {
+    let bytes = bytes.strip_suffix(b"\n")?;
+    let hex = bytes.strip_prefix(b"\"hash\":\"")?.strip_suffix(b"\"}")?;
+    Hash::from_hex(hex)
+}
+
+/// Reads from `offset` until `buffer` is full or the file ends; the number
+/// of bytes read.
+fn read_full(file: &File, buffer: &mut [u8], offset: u64) -> std::io::Result<usize> {
+    use std::os::unix::fs::FileExt;
+    let mut done = 0;
+    while done < buffer.len() {
+        let read = file.read_at(&mut buffer[done..], offset + done as u64)?;
+        if read == 0 {
+            break;
+        }
+        done += read;
+    }
+    Ok(done)
 }
 
 /// Scans of fewer records than this use a small read buffer.
@@ -771,25 +832,28 @@ impl EventStore for FileStore {
     }
 
     fn get_at(&self, position: u64) -> Result<Option<Envelope>, StoreError> {
-        if let Some(found) = self.get_at_cached(position) {
-            return Ok(Some(found));
-        }
-        let view = self.current_view()?;
+        let view = self.view_holding(position)?;
         if position == 0 || position > view.head.position {
             return Ok(None);
         }
-        let mut index = IndexReader::open(self.index_place().as_ref());
-        self.record_at(&view, &mut index, position).map(Some)
+        self.record_at(&view, position).map(Some)
+    }
+
+    fn get_at_chained(&self, position: u64) -> Result<Option<(Hash, Envelope)>, StoreError> {
+        let view = self.view_holding(position)?;
+        if position == 0 || position > view.head.position {
+            return Ok(None);
+        }
+        self.record_with_previous(&view, position).map(Some)
     }
 
     fn head_at(&self, instant: DateTime<Utc>) -> Result<Head, StoreError> {
         let view = self.current_view()?;
-        let mut index = IndexReader::open(self.index_place().as_ref());
         // The first position whose record is after `instant`.
         let (mut low, mut high) = (1u64, view.head.position + 1);
         while low < high {
             let middle = low + (high - low) / 2;
-            let record = self.record_at(&view, &mut index, middle)?;
+            let record = self.record_at(&view, middle)?;
             if record.recorded_at <= instant {
                 low = middle + 1;
             } else {
@@ -800,7 +864,7 @@ impl EventStore for FileStore {
             0 => Ok(Head::EMPTY),
             position if position == view.head.position => Ok(view.head),
             position => {
-                let record = self.record_at(&view, &mut index, position)?;
+                let record = self.record_at(&view, position)?;
                 Ok(Head {
                     position,
                     hash: record.hash,

@@ -64,6 +64,27 @@ pub fn conformance(store: &dyn EventStore) {
     assert_eq!(report.records, 6);
     assert_eq!(report.head, head);
 
+    // A record read with the hash before it: the previous record's (the
+    // genesis hash before the first), and its bytes chain from that hash.
+    for (i, record) in records.iter().enumerate() {
+        let (previous, found) = store
+            .get_at_chained(record.position)
+            .expect("get_at_chained")
+            .expect("held");
+        let expected = if i == 0 {
+            Hash::GENESIS
+        } else {
+            records[i - 1].hash
+        };
+        assert_eq!((previous, &found), (expected, record));
+        assert_eq!(
+            record_hash(&previous, &found.line).map(|(computed, _)| computed),
+            Some(record.hash)
+        );
+    }
+    assert_eq!(store.get_at_chained(0).expect("get_at_chained"), None);
+    assert_eq!(store.get_at_chained(7).expect("get_at_chained"), None);
+
     // Reads by id and position, partial scans.
     let fourth = store.get(Uuid::from_u128(4)).expect("get").expect("found");
     assert_eq!(fourth, records[3]);

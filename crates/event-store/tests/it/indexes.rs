@@ -15,6 +15,7 @@ struct Answers {
     records: Vec<Envelope>,
     by_id: Vec<Option<Envelope>>,
     by_position: Vec<Option<Envelope>>,
+    chained: Vec<Option<(event_store::Hash, Envelope)>>,
     middle: Vec<u64>,
     heads_at: Vec<Head>,
 }
@@ -38,6 +39,9 @@ fn answers(store: &FileStore, ids: u128) -> Answers {
             .collect(),
         by_position: (0..=ids as u64 + 1)
             .map(|position| store.get_at(position).expect("get_at"))
+            .collect(),
+        chained: (0..=ids as u64 + 1)
+            .map(|position| store.get_at_chained(position).expect("get_at_chained"))
             .collect(),
         middle,
         heads_at: (-1..12)
@@ -220,4 +224,31 @@ fn readers_beside_a_writer_read_past_a_stale_index_without_waiting() {
     let reader = temp.reopen(8_000);
     assert_eq!(answers(&reader, 330), before);
     drop(transaction);
+}
+
+#[test]
+fn a_record_is_read_with_the_hash_before_it_across_segment_boundaries() {
+    let (temp, store) = populated();
+    assert!(
+        crate::helpers::segments(&temp.path()).len() > 2,
+        "the store spans several segments"
+    );
+    std::fs::remove_dir_all(theseus(&temp)).ok();
+    let records = all(&store);
+    for (i, record) in records.iter().enumerate() {
+        let (previous, found) = store
+            .get_at_chained(record.position)
+            .expect("get_at_chained")
+            .expect("held");
+        let expected = match i {
+            0 => event_store::Hash::GENESIS,
+            _ => records[i - 1].hash,
+        };
+        assert_eq!(previous, expected, "position {}", record.position);
+        assert_eq!(&found, record);
+    }
+    assert!(
+        !theseus(&temp).join("ids").exists(),
+        "reading by position opened or built the id table"
+    );
 }

@@ -716,14 +716,6 @@ impl IndexReader {
         Ok(check_covered(view, &self.positions, self.covered)?.is_some())
     }
 
-    /// The byte offset of the record at `position`, if covered.
-    pub(crate) fn offset_of(&self, position: u64) -> Option<u64> {
-        if position == 0 || position > self.covered.position {
-            return None;
-        }
-        self.positions.get(position)
-    }
-
     /// Where the record with this id is, as far as the table knows.
     pub(crate) fn lookup(&self, id: &Uuid) -> Hint {
         match self.ids.lookup(id) {
