@@ -240,7 +240,8 @@ impl VerifierKey {
         let Ok(key) = VerifyingKey::from_bytes(&self.public) else {
             return false;
         };
-        key.verify(message, &Signature::from_bytes(signature)).is_ok()
+        key.verify(message, &Signature::from_bytes(signature))
+            .is_ok()
     }
 }
 
@@ -269,7 +270,8 @@ pub fn read_signer(path: &Path) -> Result<SignerKey, EvidenceError> {
         path: path.to_owned(),
         source,
     })?;
-    SignerKey::parse(&text).map_err(|error| EvidenceError::Key(format!("{}: {error}", path.display())))
+    SignerKey::parse(&text)
+        .map_err(|error| EvidenceError::Key(format!("{}: {error}", path.display())))
 }
 
 /// Writes a new private file (0600), refusing to replace one.
@@ -338,7 +340,10 @@ mod tests {
         let other = SignerKey::from_seed("al-police", [7; 32]);
         assert_ne!(other.id(), signer.id());
         // A key passed off under another name does not read.
-        let renamed = signer.verifier().encode().replacen("rs-police", "al-police", 1);
+        let renamed = signer
+            .verifier()
+            .encode()
+            .replacen("rs-police", "al-police", 1);
         assert!(VerifierKey::parse(&renamed).is_err());
         assert!(SignerKey::parse("rs-police+00000000+AAAA").is_err());
         assert!(!format!("{signer:?}").contains(&signer.encode()[20..]));

@@ -106,7 +106,10 @@ impl Note {
                 signature,
             });
         }
-        Ok(Note { body: body.to_owned(), signatures })
+        Ok(Note {
+            body: body.to_owned(),
+            signatures,
+        })
     }
 
     /// The signed text.
@@ -202,7 +205,12 @@ mod tests {
         assert!(edited.verify(&key.verifier()).is_err());
         let other = SignerKey::from_seed("rs-police", [4; 32]);
         assert!(read.verify(&other.verifier()).is_err());
-        for bad in ["", "body\n", "body\n\nnot a signature\n", &text.replace('\n', "\r\n")] {
+        for bad in [
+            "",
+            "body\n",
+            "body\n\nnot a signature\n",
+            &text.replace('\n', "\r\n"),
+        ] {
             assert!(Note::parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -65,14 +65,20 @@ fn fields<'a>(body: &'a str, kind: &str, keys: &[&str]) -> Result<Vec<&'a str>, 
         values.push(value);
     }
     if lines.next().is_some() {
-        return Err(malformed(keys.len() + 2, "a line after the statement's last"));
+        return Err(malformed(
+            keys.len() + 2,
+            "a line after the statement's last",
+        ));
     }
     Ok(values)
 }
 
 fn digest_field(line: usize, key: &str, text: &str) -> Result<[u8; 32], EvidenceError> {
     parse_hex::<32>(text).ok_or_else(|| {
-        malformed(line, format!("{key}: not a SHA-256 digest (64 lower-case hex digits)"))
+        malformed(
+            line,
+            format!("{key}: not a SHA-256 digest (64 lower-case hex digits)"),
+        )
     })
 }
 
@@ -283,7 +289,10 @@ mod tests {
             ("a-op b-op", "b-op a-op"),
             ("agency rs-police\n", ""),
         ] {
-            assert!(BatchStatement::parse(&body.replace(from, to)).is_err(), "{to}");
+            assert!(
+                BatchStatement::parse(&body.replace(from, to)).is_err(),
+                "{to}"
+            );
         }
         assert!(BatchStatement::parse(&format!("{body}extra 1\n")).is_err());
         let head = HeadStatement {

@@ -14,8 +14,14 @@ const EXAMPLES: &str = "Examples:
   theseus verify
   theseus verify --expect-head 737:b889c0…   # the head published with a report
 
+  theseus verify --require-signatures --receipt week1.receipt week2.receipt
+
 Exits 4 and names the file, line and position of the first record that does not
-parse or chain, or when the log no longer holds the expected head.";
+parse or chain, or when the log no longer holds the expected head. Every stored
+signature is checked against the key its agency had at that position (exit 4
+with the position); --require-signatures also fails on a record of an agency
+with a signing key that no signature covers; each --receipt must be signed by
+this ledger and its head still held (exit 4 naming the receipt).";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -24,6 +30,8 @@ pub struct VerifyArgs {
     /// printed by `theseus head`.
     #[arg(long, value_name = "POSITION:HASH", value_parser = parse_head)]
     expect_head: Option<(u64, Hash)>,
+    #[command(flatten)]
+    evidence: crate::commands::evidence_checks::EvidenceArgs,
 }
 
 fn parse_head(text: &str) -> Result<(u64, Hash), String> {
@@ -51,5 +59,5 @@ pub fn run(spec: &StoreSpec, args: VerifyArgs, out: &mut dyn Write) -> Result<()
         "ok: {} records in {} segments chain to head {}",
         verified.records, verified.segments, verified.head
     )?;
-    Ok(())
+    crate::commands::evidence_checks::run(opened.store(), verified.head, &args.evidence, out)
 }
