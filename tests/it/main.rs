@@ -14,6 +14,7 @@ mod concurrency;
 mod crash;
 mod currencies;
 mod dry_run;
+mod evidence;
 mod import_csv;
 mod record;
 mod sample;
