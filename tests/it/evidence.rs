@@ -53,10 +53,7 @@ impl Desk {
 
     /// `theseus sign NAME --key KEY`: the signature's text.
     pub fn sign(&self, batch: &str, key: &str) -> String {
-        let out = run(
-            &["sign", &self.p(batch), "--key", &self.p(key)],
-            None,
-        );
+        let out = run(&["sign", &self.p(batch), "--key", &self.p(key)], None);
         assert_eq!(out.0, 0, "sign: {}", out.2);
         out.1
     }
@@ -74,10 +71,7 @@ fn run(args: &[&str], ledger_key: Option<&Path>) -> (i32, String, String) {
     if let Some(path) = ledger_key {
         command.env("THESEUS_LEDGER_KEY_FILE", path);
     }
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .expect("run theseus");
+    let output = command.stdin(Stdio::null()).output().expect("run theseus");
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -86,7 +80,10 @@ fn run(args: &[&str], ledger_key: Option<&Path>) -> (i32, String, String) {
 }
 
 fn with_store(store: &Store, args: &[&str]) -> Vec<String> {
-    let mut all = vec!["--store".to_owned(), store.spec().to_string_lossy().into_owned()];
+    let mut all = vec![
+        "--store".to_owned(),
+        store.spec().to_string_lossy().into_owned(),
+    ];
     all.extend(args.iter().map(|a| (*a).to_owned()));
     all
 }
@@ -104,10 +101,25 @@ fn setup(store: &Store, desk: &Desk) -> serde_json::Value {
         .run(&["agency", "add", "rs-police", "--role", "coordinator"])
         .ok();
     store
-        .run(&["agency", "add", "al-police", "--role", "reporter", "--country", "AL"])
+        .run(&[
+            "agency",
+            "add",
+            "al-police",
+            "--role",
+            "reporter",
+            "--country",
+            "AL",
+        ])
         .ok();
     store
-        .run(&["agency", "key", "generate", "rs-police", "--out", &desk.p("rs1.key")])
+        .run(&[
+            "agency",
+            "key",
+            "generate",
+            "rs-police",
+            "--out",
+            &desk.p("rs1.key"),
+        ])
         .json()
 }
 
@@ -172,36 +184,72 @@ fn signatures(store: Store) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(desk.path("rs1.key")).expect("key").permissions().mode();
+        let mode = std::fs::metadata(desk.path("rs1.key"))
+            .expect("key")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600, "the private key is the agency's alone");
     }
     // A second key while one is active is refused: rotate instead.
     let stderr = store
-        .run(&["agency", "key", "generate", "rs-police", "--out", &desk.p("other.key")])
+        .run(&[
+            "agency",
+            "key",
+            "generate",
+            "rs-police",
+            "--out",
+            &desk.p("other.key"),
+        ])
         .fails(1);
     assert!(stderr.contains("rotate"), "{stderr}");
-    assert!(!desk.path("other.key").exists(), "no key file is left for a refused key");
+    assert!(
+        !desk.path("other.key").exists(),
+        "no key file is left for a refused key"
+    );
 
     // Valid: the batch is recorded by the signing agency.
     desk.write("b1.ndjson", &format!("{LAUNCH}\n{}", agents(1, 2)));
     desk.write("b1.sig", &desk.sign("b1.ndjson", "rs1.key"));
     let appended = append_signed(&store, &desk, "b1.ndjson", "b1.sig").json();
     assert_eq!(appended["appended"], 3);
-    let events = store.run(&["events", "--format", "jsonl"]).ok();
-    assert_eq!(events.lines().count(), 3, "the signature is no event: {events}");
-    assert!(events.lines().all(|line| line.contains(r#""recorded_by":"rs-police""#)), "{events}");
+    let listed = store.run(&["events", "--format", "jsonl"]).ok();
+    let events: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.starts_with(r#"{"position""#))
+        .collect();
+    let positions: Vec<&str> = events.iter().map(|l| &l[12..13]).collect();
+    assert_eq!(
+        positions,
+        ["5", "6", "7"],
+        "the signature (4) is no event: {listed}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|line| line.contains(r#""recorded_by":"rs-police""#)),
+        "{listed}"
+    );
     let verified = store.run(&["verify", "--require-signatures"]).ok();
-    assert!(verified.contains("1 signed batches (3 records)"), "{verified}");
+    assert!(
+        verified.contains("1 signed batches (3 records)"),
+        "{verified}"
+    );
     // Sent again whole: skipped whole, nothing written.
     let before = store.log_bytes();
     let again = append_signed(&store, &desk, "b1.ndjson", "b1.sig").json();
-    assert_eq!((again["appended"].clone(), again["duplicates"].clone()), (0.into(), 3.into()));
+    assert_eq!(
+        (again["appended"].clone(), again["duplicates"].clone()),
+        (0.into(), 3.into())
+    );
     assert_eq!(store.log_bytes(), before);
 
     // Edited batch: the bytes no longer match what was signed.
     desk.write("b2.ndjson", &agents(10, 2));
     desk.write("b2.sig", &desk.sign("b2.ndjson", "rs1.key"));
-    desk.write("b2.ndjson", &agents(10, 2).replace(r#""count":11"#, r#""count":99"#));
+    desk.write(
+        "b2.ndjson",
+        &agents(10, 2).replace(r#""count":11"#, r#""count":99"#),
+    );
     let stderr = append_signed(&store, &desk, "b2.ndjson", "b2.sig").fails(1);
     assert!(stderr.contains("SHA-256"), "{stderr}");
     // Edited statement: the signature no longer verifies.
@@ -215,30 +263,63 @@ fn signatures(store: Store) {
     let sig = desk.read("b2.sig").replace("rs-police", "al-police");
     desk.write("b2-al.sig", &sig);
     let stderr = append_signed(&store, &desk, "b2.ndjson", "b2-al.sig").fails(1);
-    assert!(stderr.contains("al-police has no registered signing key"), "{stderr}");
-    desk.write("b2-named.ndjson", &agents(10, 2).replace(r#""type""#, r#""recorded_by":"al-police","type""#));
-    let (code, _, stderr) = run(&["sign", &desk.p("b2-named.ndjson"), "--key", &desk.p("rs1.key")], None);
+    assert!(
+        stderr.contains("al-police has no registered signing key"),
+        "{stderr}"
+    );
+    desk.write(
+        "b2-named.ndjson",
+        &agents(10, 2).replace(r#""type""#, r#""recorded_by":"al-police","type""#),
+    );
+    let (code, _, stderr) = run(
+        &[
+            "sign",
+            &desk.p("b2-named.ndjson"),
+            "--key",
+            &desk.p("rs1.key"),
+        ],
+        None,
+    );
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("line 1: recorded_by"), "{stderr}");
     assert_eq!(store.log_bytes(), before, "every refusal wrote nothing");
 
     // Rotated: old batches still verify; the old key signs nothing new.
     store
-        .run(&["agency", "key", "rotate", "rs-police", "--out", &desk.p("rs2.key")])
+        .run(&[
+            "agency",
+            "key",
+            "rotate",
+            "rs-police",
+            "--out",
+            &desk.p("rs2.key"),
+        ])
         .json();
     let stderr = append_signed(&store, &desk, "b2.ndjson", "b2.sig").fails(1);
     assert!(stderr.contains("retired"), "{stderr}");
     desk.write("b2.sig", &desk.sign("b2.ndjson", "rs2.key"));
     append_signed(&store, &desk, "b2.ndjson", "b2.sig").json();
     let verified = store.run(&["verify", "--require-signatures"]).ok();
-    assert!(verified.contains("2 signed batches (5 records)"), "{verified}");
+    assert!(
+        verified.contains("2 signed batches (5 records)"),
+        "{verified}"
+    );
 
     // Revoked: refused after the revocation, earlier batches still verify.
     let rs2 = std::fs::read_to_string(desk.path("rs2.key")).expect("key");
     let rs2_id = rs2.split('+').nth(3).expect("id").to_owned();
     assert_ne!(rs2_id, key_id);
     store
-        .run(&["agency", "key", "revoke", "rs-police", "--key-id", &rs2_id, "--reason", "laptop lost"])
+        .run(&[
+            "agency",
+            "key",
+            "revoke",
+            "rs-police",
+            "--key-id",
+            &rs2_id,
+            "--reason",
+            "laptop lost",
+        ])
         .json();
     desk.write("b3.ndjson", &agents(20, 1));
     desk.write("b3.sig", &desk.sign("b3.ndjson", "rs2.key"));
@@ -249,15 +330,28 @@ fn signatures(store: Store) {
     // Unsigned, from an agency with a key: verify passes, but not with
     // --require-signatures, which names the record.
     store
-        .run(&["agency", "key", "generate", "rs-police", "--out", &desk.p("rs3.key")])
+        .run(&[
+            "agency",
+            "key",
+            "generate",
+            "rs-police",
+            "--out",
+            &desk.p("rs3.key"),
+        ])
         .json();
     let unsigned = store
-        .run_with_input(&["append", "--recorded-by", "rs-police"], agents(30, 1).as_bytes())
+        .run_with_input(
+            &["append", "--recorded-by", "rs-police"],
+            agents(30, 1).as_bytes(),
+        )
         .json();
     let position = unsigned["first_position"].as_u64().expect("position");
     store.run(&["verify"]).ok();
     let stderr = store.run(&["verify", "--require-signatures"]).fails(4);
-    assert!(stderr.contains(&format!("position {position}: unsigned")), "{stderr}");
+    assert!(
+        stderr.contains(&format!("position {position}: unsigned")),
+        "{stderr}"
+    );
 
     // A log rebuilt with a signed record edited (its data) or re-attributed
     // (its recorded_by): the chain holds, the signature catches it.
@@ -291,23 +385,38 @@ fn receipts(store: Store, cut_file: bool) {
     let r1 = desk.p("r1.receipt");
     let r2 = desk.p("r2.receipt");
     store
-        .run_with_input(&["append", "--recorded-by", "rs-police", "--receipt", &r1], format!("{LAUNCH}\n").as_bytes())
+        .run_with_input(
+            &["append", "--recorded-by", "rs-police", "--receipt", &r1],
+            format!("{LAUNCH}\n").as_bytes(),
+        )
         .json();
     let receipt = desk.read("r1.receipt");
-    assert!(receipt.starts_with("theseus head v1\nposition "), "{receipt}");
+    assert!(
+        receipt.starts_with("theseus head v1\nposition "),
+        "{receipt}"
+    );
     store.run(&["verify", "--receipt", &r1]).ok();
     // The log grew: both receipts hold.
     store
-        .run_with_input(&["append", "--recorded-by", "rs-police", "--receipt", &r2], agents(1, 3).as_bytes())
+        .run_with_input(
+            &["append", "--recorded-by", "rs-police", "--receipt", &r2],
+            agents(1, 3).as_bytes(),
+        )
         .json();
     let signed_head = store.run(&["head", "--signed"]).ok();
     let r3 = desk.write("r3.receipt", &signed_head);
     let out = store.run(&["verify", "--receipt", &r1, &r2, &r3]).ok();
     assert_eq!(out.matches("ok: receipt").count(), 3, "{out}");
     // A receipt with an edited head is not the ledger's signature.
-    let forged = desk.write("forged.receipt", &receipt.replace("position ", "position 1"));
+    let forged = desk.write(
+        "forged.receipt",
+        &receipt.replace("position ", "position 1"),
+    );
     let stderr = store.run(&["verify", "--receipt", &forged]).fails(4);
-    assert!(stderr.contains("forged.receipt") && stderr.contains("does not verify"), "{stderr}");
+    assert!(
+        stderr.contains("forged.receipt") && stderr.contains("does not verify"),
+        "{stderr}"
+    );
     // A receipt signed by another ledger's key.
     let other_key = desk.path("other-ledger.key");
     let other = Store::new();
@@ -327,7 +436,10 @@ fn receipts(store: Store, cut_file: bool) {
     });
     edited.run(&["verify"]).ok();
     let stderr = edited.run(&["verify", "--receipt", &r1]).fails(4);
-    assert!(stderr.contains("r1.receipt") && stderr.contains("was changed"), "{stderr}");
+    assert!(
+        stderr.contains("r1.receipt") && stderr.contains("was changed"),
+        "{stderr}"
+    );
     // Rebuilt from a prefix: cut before the second receipt.
     let first: u64 = receipt
         .lines()
@@ -353,15 +465,15 @@ fn receipts(store: Store, cut_file: bool) {
         };
         assert_eq!(segments.len(), 1);
         let text = std::fs::read_to_string(&segments[0]).expect("segment");
-        let kept: String = text
-            .split_inclusive('\n')
-            .take(first as usize)
-            .collect();
+        let kept: String = text.split_inclusive('\n').take(first as usize).collect();
         std::fs::write(&segments[0], kept).expect("cut");
         let _ = std::fs::remove_dir_all(store.path().join(".theseus"));
         store.run(&["verify", "--receipt", &r1]).ok();
         let stderr = store.run(&["verify", "--receipt", &r1, &r2]).fails(4);
-        assert!(stderr.contains("r2.receipt") && stderr.contains("cut"), "{stderr}");
+        assert!(
+            stderr.contains("r2.receipt") && stderr.contains("cut"),
+            "{stderr}"
+        );
     }
 }
 
@@ -378,8 +490,7 @@ fn signatures_valid_edited_wrong_agency_rotated_revoked_and_required_on_postgres
 }
 
 #[test]
-fn receipts_hold_while_the_log_grows_and_fail_once_it_is_cut_edited_or_rebuilt_on_the_file_store(
-) {
+fn receipts_hold_while_the_log_grows_and_fail_once_it_is_cut_edited_or_rebuilt_on_the_file_store() {
     receipts(Store::new(), true);
 }
 

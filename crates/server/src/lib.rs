@@ -116,15 +116,17 @@ pub fn serve(
     // the registry's checkpoint when there is one.
     let head = store.head()?;
     let registry = ledger::agencies::load(store.as_ref(), head, config.parts)?;
-    let app = Arc::new(app::App::new(
-        store,
-        registry,
-        access,
-        config.limits.clone(),
-        config.parts,
-        config.public_dashboard,
-    )
-    .with_evidence(config.ledger_key.clone(), config.require_signatures.clone()));
+    let app = Arc::new(
+        app::App::new(
+            store,
+            registry,
+            access,
+            config.limits.clone(),
+            config.parts,
+            config.public_dashboard,
+        )
+        .with_evidence(config.ledger_key.clone(), config.require_signatures.clone()),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("theseus-serve")

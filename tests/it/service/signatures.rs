@@ -34,7 +34,14 @@ fn posts(store: Store) {
     let rs = token(&store, &["rs-police", "--role", "coordinator"]);
     let al = token(&store, &["al-police", "--role", "coordinator"]);
     store
-        .run(&["agency", "key", "generate", "rs-police", "--out", &desk.p("rs1.key")])
+        .run(&[
+            "agency",
+            "key",
+            "generate",
+            "rs-police",
+            "--out",
+            &desk.p("rs1.key"),
+        ])
         .json();
     let server = Server::start(&store, &["--require-signatures", "rs-police"]);
     let before = store.log_bytes();
@@ -48,7 +55,13 @@ fn posts(store: Store) {
     let sig1 = desk.sign("b1.ndjson", "rs1.key");
     // Another agency posting rs-police's signed batch.
     let error = signed(&server, &al, &b1, &sig1).refused(400, "signature");
-    assert!(error["message"].as_str().unwrap_or("").contains("rs-police"), "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rs-police"),
+        "{error}"
+    );
     // The batch edited after signing.
     let edited = b1.replace(r#""count":2"#, r#""count":20"#);
     signed(&server, &rs, &edited, &sig1).refused(400, "signature");
@@ -75,12 +88,22 @@ fn posts(store: Store) {
     // Rotated: the old key signs nothing new; the new one does; the first
     // batch still verifies.
     store
-        .run(&["agency", "key", "rotate", "rs-police", "--out", &desk.p("rs2.key")])
+        .run(&[
+            "agency",
+            "key",
+            "rotate",
+            "rs-police",
+            "--out",
+            &desk.p("rs2.key"),
+        ])
         .json();
     desk.write("b2.ndjson", &agents(10, 2));
     let old = desk.sign("b2.ndjson", "rs1.key");
     let error = signed(&server, &rs, &agents(10, 2), &old).refused(400, "signature");
-    assert!(error["message"].as_str().unwrap_or("").contains("retired"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap_or("").contains("retired"),
+        "{error}"
+    );
     let new = desk.sign("b2.ndjson", "rs2.key");
     assert_eq!(signed(&server, &rs, &agents(10, 2), &new).status, 200);
 
@@ -93,7 +116,10 @@ fn posts(store: Store) {
     desk.write("b3.ndjson", &agents(20, 1));
     let revoked = desk.sign("b3.ndjson", "rs2.key");
     let error = signed(&server, &rs, &agents(20, 1), &revoked).refused(400, "signature");
-    assert!(error["message"].as_str().unwrap_or("").contains("revoked"), "{error}");
+    assert!(
+        error["message"].as_str().unwrap_or("").contains("revoked"),
+        "{error}"
+    );
 
     let out = store
         .run(&["verify", "--require-signatures", "--receipt", &receipt])
