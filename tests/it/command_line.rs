@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::support::{data, theseus_bin, Store};
 
 /// Every command, with its subcommand path.
-const COMMANDS: [&[&str]; 18] = [
+const COMMANDS: [&[&str]; 19] = [
     &["init"],
     &["append"],
     &["import", "csv"],
@@ -22,6 +22,7 @@ const COMMANDS: [&[&str]; 18] = [
     &["follow"],
     &["verify"],
     &["head"],
+    &["sign"],
     &["schema"],
     &["generate"],
     &["copy"],

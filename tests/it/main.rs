@@ -17,6 +17,7 @@ mod currencies;
 mod derived_checkpoints;
 mod derived_indexes;
 mod dry_run;
+mod evidence;
 mod import_csv;
 mod read_path;
 mod record;

@@ -10,6 +10,7 @@
 mod commands;
 mod exit;
 mod input;
+mod ledger_key;
 mod output;
 mod progress;
 mod store;
@@ -105,9 +106,13 @@ enum Command {
     Dashboard(commands::dashboard::DashboardArgs),
     /// Check every record and the whole hash chain.
     Verify(commands::verify::VerifyArgs),
-    /// Print POSITION:HASH of the last record.
+    /// Print POSITION:HASH of the last record (or, with --signed, a head
+    /// signed by the ledger).
     #[command(after_help = commands::head::EXAMPLES)]
-    Head,
+    Head(commands::head::HeadArgs),
+    /// Sign a batch (JSON Lines) with an agency's key: prints the detached
+    /// signature that `append --signature` and the API take.
+    Sign(commands::sign::SignArgs),
     /// Print the JSON Schema of one input line.
     #[command(after_help = commands::schema::EXAMPLES)]
     Schema,
@@ -177,7 +182,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Diff(args) => commands::diff::run(spec, args, out),
         Command::Follow(args) => commands::follow::run(spec, args, out),
         Command::Verify(args) => commands::verify::run(spec, args, out),
-        Command::Head => commands::head::run(spec, out),
+        Command::Head(args) => commands::head::run(spec, args, out),
+        Command::Sign(args) => commands::sign::run(args, out),
         Command::Schema => commands::schema::run(out),
         Command::Generate(args) => commands::generate::run(spec, args, out),
         Command::Copy(args) => commands::copy::run(args, out),

@@ -46,7 +46,7 @@ pub use event::{
 };
 pub use money::{format_minor_units, Money};
 pub use operation::{Operation, Period, Refusal, RetractionTarget};
-pub use registry::REGISTRY_STREAM;
+pub use registry::{EVIDENCE_STREAM, REGISTRY_STREAM};
 pub use text::{is_invisible, Pseudonym, Slug, Text, Token, BIDI_CONTROLS, MAX_TEXT_CHARS};
 pub use time::{parse_instant, Day, InstantError, OccurredAt, MAX_FRACTION_DIGITS};
 pub use view::{utc_day_of, EventView};

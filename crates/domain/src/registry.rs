@@ -26,6 +26,11 @@ use crate::{Country, Event, EventType, Slug, Text};
 /// operation.
 pub const REGISTRY_STREAM: &str = "theseus.registry";
 
+/// The stream of the ledger's evidence: batch signatures (each written
+/// just before the records it covers) and the ledger's own public keys.
+/// Not a slug either: no input line can name it and reports never fold it.
+pub const EVIDENCE_STREAM: &str = "theseus.evidence";
+
 /// The schema version of the registry's event types.
 pub const REGISTRY_SCHEMA_VERSION: u32 = 1;
 
@@ -384,11 +389,114 @@ pub struct AgencyRevoked {
     pub reason: Option<Text>,
 }
 
+/// Fixed-size bytes written as lower-case hex (a signing key's id, a
+/// public key).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HexBytes<const N: usize>(pub [u8; N]);
+
+impl<const N: usize> HexBytes<N> {
+    pub fn parse(text: &str) -> Option<HexBytes<N>> {
+        let bytes = text.as_bytes();
+        if bytes.len() != N * 2 {
+            return None;
+        }
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        let mut out = [0u8; N];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            out[i] = (digit(pair[0])? << 4) | digit(pair[1])?;
+        }
+        Some(HexBytes(out))
+    }
+}
+
+impl<const N: usize> fmt::Display for HexBytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl<const N: usize> fmt::Debug for HexBytes<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HexBytes({self})")
+    }
+}
+
+impl<const N: usize> Serialize for HexBytes<N> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de, const N: usize> Deserialize<'de> for HexBytes<N> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<HexBytes<N>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        HexBytes::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom("not hex of the right length"))
+    }
+}
+
+impl<const N: usize> FromJson for HexBytes<N> {
+    fn from_json(value: &Json, path: &str) -> Result<HexBytes<N>, FieldError> {
+        let Json::String(text) = value else {
+            return Err(wrong_kind(path, "a string", value));
+        };
+        HexBytes::parse(text).ok_or_else(|| {
+            FieldError::new(path, format!("must be {} lower-case hex digits", N * 2))
+        })
+    }
+}
+
+/// A signing key's id (see the evidence crate: the first four bytes of a
+/// digest of the agency's name and the public key).
+pub type KeyId = HexBytes<4>;
+
+/// An Ed25519 public key.
+pub type PublicKey = HexBytes<32>;
+
+/// `AgencyKeyRegistered`: the agency signs its batches with this key from
+/// now on (it had none active).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct AgencyKeyRegistered {
+    pub agency: AgencyId,
+    pub key_id: KeyId,
+    pub public_key: PublicKey,
+}
+
+/// `AgencyKeyRotated`: the agency's active key `previous` is retired (the
+/// batches signed with it before stay valid) and this one replaces it.
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct AgencyKeyRotated {
+    pub agency: AgencyId,
+    pub key_id: KeyId,
+    pub public_key: PublicKey,
+    pub previous: KeyId,
+}
+
+/// `AgencyKeyRevoked`: no batch signed with this key after this record is
+/// valid (compromise, loss).
+#[derive(Clone, PartialEq, Eq, Debug, Serialize)]
+pub struct AgencyKeyRevoked {
+    pub agency: AgencyId,
+    pub key_id: KeyId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Text>,
+}
+
 /// The registry's event types, as written in the log's `type` field.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum RegistryEventType {
     AgencyRegistered,
     AgencyRevoked,
+    AgencyKeyRegistered,
+    AgencyKeyRotated,
+    AgencyKeyRevoked,
 }
 
 impl RegistryEventType {
@@ -396,6 +504,9 @@ impl RegistryEventType {
         match self {
             RegistryEventType::AgencyRegistered => "AgencyRegistered",
             RegistryEventType::AgencyRevoked => "AgencyRevoked",
+            RegistryEventType::AgencyKeyRegistered => "AgencyKeyRegistered",
+            RegistryEventType::AgencyKeyRotated => "AgencyKeyRotated",
+            RegistryEventType::AgencyKeyRevoked => "AgencyKeyRevoked",
         }
     }
 
@@ -403,6 +514,9 @@ impl RegistryEventType {
         match name {
             "AgencyRegistered" => Some(RegistryEventType::AgencyRegistered),
             "AgencyRevoked" => Some(RegistryEventType::AgencyRevoked),
+            "AgencyKeyRegistered" => Some(RegistryEventType::AgencyKeyRegistered),
+            "AgencyKeyRotated" => Some(RegistryEventType::AgencyKeyRotated),
+            "AgencyKeyRevoked" => Some(RegistryEventType::AgencyKeyRevoked),
             _ => None,
         }
     }
@@ -413,6 +527,9 @@ impl RegistryEventType {
 pub enum RegistryEvent {
     AgencyRegistered(AgencyRegistered),
     AgencyRevoked(AgencyRevoked),
+    AgencyKeyRegistered(AgencyKeyRegistered),
+    AgencyKeyRotated(AgencyKeyRotated),
+    AgencyKeyRevoked(AgencyKeyRevoked),
 }
 
 impl Serialize for AgencyRegistered {
@@ -462,6 +579,9 @@ impl RegistryEvent {
         match self {
             RegistryEvent::AgencyRegistered(_) => RegistryEventType::AgencyRegistered,
             RegistryEvent::AgencyRevoked(_) => RegistryEventType::AgencyRevoked,
+            RegistryEvent::AgencyKeyRegistered(_) => RegistryEventType::AgencyKeyRegistered,
+            RegistryEvent::AgencyKeyRotated(_) => RegistryEventType::AgencyKeyRotated,
+            RegistryEvent::AgencyKeyRevoked(_) => RegistryEventType::AgencyKeyRevoked,
         }
     }
 
@@ -470,6 +590,9 @@ impl RegistryEvent {
         match self {
             RegistryEvent::AgencyRegistered(e) => &e.grant.agency,
             RegistryEvent::AgencyRevoked(e) => &e.agency,
+            RegistryEvent::AgencyKeyRegistered(e) => &e.agency,
+            RegistryEvent::AgencyKeyRotated(e) => &e.agency,
+            RegistryEvent::AgencyKeyRevoked(e) => &e.agency,
         }
     }
 
@@ -510,6 +633,31 @@ impl RegistryEvent {
                     reason: o.optional("reason")?,
                 })
             }
+            RegistryEventType::AgencyKeyRegistered => {
+                let o = Object::new(&json, path, &["agency", "key_id", "public_key"])?;
+                RegistryEvent::AgencyKeyRegistered(AgencyKeyRegistered {
+                    agency: o.required("agency")?,
+                    key_id: o.required("key_id")?,
+                    public_key: o.required("public_key")?,
+                })
+            }
+            RegistryEventType::AgencyKeyRotated => {
+                let o = Object::new(&json, path, &["agency", "key_id", "public_key", "previous"])?;
+                RegistryEvent::AgencyKeyRotated(AgencyKeyRotated {
+                    agency: o.required("agency")?,
+                    key_id: o.required("key_id")?,
+                    public_key: o.required("public_key")?,
+                    previous: o.required("previous")?,
+                })
+            }
+            RegistryEventType::AgencyKeyRevoked => {
+                let o = Object::new(&json, path, &["agency", "key_id", "reason"])?;
+                RegistryEvent::AgencyKeyRevoked(AgencyKeyRevoked {
+                    agency: o.required("agency")?,
+                    key_id: o.required("key_id")?,
+                    reason: o.optional("reason")?,
+                })
+            }
         })
     }
 
@@ -533,6 +681,9 @@ impl RegistryEvent {
         let written = match self {
             RegistryEvent::AgencyRegistered(e) => serde_json::to_string(e),
             RegistryEvent::AgencyRevoked(e) => serde_json::to_string(e),
+            RegistryEvent::AgencyKeyRegistered(e) => serde_json::to_string(e),
+            RegistryEvent::AgencyKeyRotated(e) => serde_json::to_string(e),
+            RegistryEvent::AgencyKeyRevoked(e) => serde_json::to_string(e),
         };
         // Strings, lists of strings and a digest: serialising cannot fail.
         written.unwrap_or_else(|_| "{}".to_owned())
@@ -601,6 +752,54 @@ impl Agency {
     }
 }
 
+/// One signing key of an agency as the registry knows it. Every part but
+/// the ids is optional so that a fold of a later part of the log (which
+/// may see a rotation or revocation without the registration before it)
+/// can be merged onto an earlier one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgencyKey {
+    pub agency: AgencyId,
+    pub key_id: KeyId,
+    pub public_key: Option<PublicKey>,
+    pub registered: Option<Recorded>,
+    /// When a rotation replaced it.
+    pub retired: Option<Recorded>,
+    pub revoked: Option<Revocation>,
+}
+
+impl AgencyKey {
+    /// Whether a batch recorded at `position` may be signed with this key:
+    /// registered before it, neither retired nor revoked by then.
+    pub fn valid_at(&self, position: u64) -> bool {
+        self.registered
+            .as_ref()
+            .is_some_and(|r| r.position < position)
+            && self.retired.as_ref().is_none_or(|r| position < r.position)
+            && self
+                .revoked
+                .as_ref()
+                .is_none_or(|r| position < r.recorded.position)
+    }
+
+    /// Registered, and neither retired nor revoked.
+    pub fn is_active(&self) -> bool {
+        self.registered.is_some() && self.retired.is_none() && self.revoked.is_none()
+    }
+
+    fn merge(&mut self, later: AgencyKey) {
+        if later.registered.is_some() {
+            self.public_key = later.public_key;
+            self.registered = later.registered;
+        }
+        if later.retired.is_some() {
+            self.retired = later.retired;
+        }
+        if later.revoked.is_some() {
+            self.revoked = later.revoked;
+        }
+    }
+}
+
 /// Why a registry change is refused. Each names the field it is about.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryRefusal {
@@ -612,12 +811,29 @@ pub enum RegistryRefusal {
     AlreadyRevoked(AgencyId),
     #[error("this token digest is already registered, to agency {0}")]
     TokenReused(AgencyId),
+    #[error("agency {0} is revoked: it cannot be given a signing key")]
+    AgencyNotActive(AgencyId),
+    #[error("agency {0} already has an active signing key {1} (rotate it instead)")]
+    KeyAlreadyActive(AgencyId, KeyId),
+    #[error("agency {0} has no active signing key to rotate")]
+    NoActiveKey(AgencyId),
+    #[error("agency {0}'s active signing key is {1}, not {2}")]
+    NotActiveKey(AgencyId, KeyId, KeyId),
+    #[error("key {0} is already registered (to agency {1}): a key is registered once")]
+    KeyReused(KeyId, AgencyId),
+    #[error("agency {0} has no signing key {1}")]
+    UnknownKey(AgencyId, KeyId),
+    #[error("agency {0}'s signing key {1} is already revoked")]
+    KeyAlreadyRevoked(AgencyId, KeyId),
 }
 
 impl RegistryRefusal {
     pub fn field(&self) -> &'static str {
         match self {
             RegistryRefusal::TokenReused(_) => "token_sha256",
+            RegistryRefusal::KeyReused(..) => "public_key",
+            RegistryRefusal::NotActiveKey(..) => "previous",
+            RegistryRefusal::UnknownKey(..) | RegistryRefusal::KeyAlreadyRevoked(..) => "key_id",
             _ => "agency",
         }
     }
@@ -627,6 +843,9 @@ impl RegistryRefusal {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Registry {
     pub agencies: BTreeMap<AgencyId, Agency>,
+    /// Every signing key ever registered, in order of registration.
+    #[serde(default)]
+    pub keys: Vec<AgencyKey>,
     /// The number of registry records folded: the registry stream's
     /// version, which lets a writer see under its lock whether the registry
     /// changed since a grant was read.
@@ -639,11 +858,104 @@ impl Registry {
         self.agencies.get(id)
     }
 
+    /// The agency's key with this id, whatever its state.
+    pub fn key(&self, agency: &str, key_id: &KeyId) -> Option<&AgencyKey> {
+        self.keys
+            .iter()
+            .find(|k| k.agency.as_str() == agency && &k.key_id == key_id)
+    }
+
+    /// The agency's active signing key.
+    pub fn active_key(&self, agency: &str) -> Option<&AgencyKey> {
+        self.keys
+            .iter()
+            .find(|k| k.agency.as_str() == agency && k.is_active())
+    }
+
+    /// Whether the agency had a key valid at `position`: a batch it
+    /// recorded there should have been signed.
+    pub fn had_key_at(&self, agency: &str, position: u64) -> bool {
+        self.keys
+            .iter()
+            .any(|k| k.agency.as_str() == agency && k.valid_at(position))
+    }
+
+    fn key_entry(&mut self, agency: &AgencyId, key_id: KeyId) -> &mut AgencyKey {
+        let index = match self
+            .keys
+            .iter()
+            .position(|k| &k.agency == agency && k.key_id == key_id)
+        {
+            Some(index) => index,
+            None => {
+                self.keys.push(AgencyKey {
+                    agency: agency.clone(),
+                    key_id,
+                    public_key: None,
+                    registered: None,
+                    retired: None,
+                    revoked: None,
+                });
+                self.keys.len() - 1
+            }
+        };
+        &mut self.keys[index]
+    }
+
+    fn decide_new_key(
+        &self,
+        agency: &AgencyId,
+        key_id: &KeyId,
+        public_key: &PublicKey,
+    ) -> Result<(), RegistryRefusal> {
+        match self.agencies.get(agency) {
+            None => return Err(RegistryRefusal::Unknown(agency.clone())),
+            Some(entry) if entry.active().is_none() => {
+                return Err(RegistryRefusal::AgencyNotActive(agency.clone()))
+            }
+            Some(_) => {}
+        }
+        if let Some(used) = self.keys.iter().find(|k| {
+            k.public_key.as_ref() == Some(public_key)
+                || (&k.agency == agency && &k.key_id == key_id)
+        }) {
+            return Err(RegistryRefusal::KeyReused(*key_id, used.agency.clone()));
+        }
+        Ok(())
+    }
+
     /// Accepts or refuses a change given the registry so far.
     pub fn decide(&self, event: &RegistryEvent) -> Result<(), RegistryRefusal> {
         let agency = event.agency();
         let known = self.agencies.get(agency);
         match event {
+            RegistryEvent::AgencyKeyRegistered(e) => {
+                self.decide_new_key(agency, &e.key_id, &e.public_key)?;
+                match self.active_key(agency.as_str()) {
+                    Some(active) => Err(RegistryRefusal::KeyAlreadyActive(
+                        agency.clone(),
+                        active.key_id,
+                    )),
+                    None => Ok(()),
+                }
+            }
+            RegistryEvent::AgencyKeyRotated(e) => {
+                self.decide_new_key(agency, &e.key_id, &e.public_key)?;
+                match self.active_key(agency.as_str()) {
+                    None => Err(RegistryRefusal::NoActiveKey(agency.clone())),
+                    Some(active) if active.key_id != e.previous => Err(
+                        RegistryRefusal::NotActiveKey(agency.clone(), active.key_id, e.previous),
+                    ),
+                    Some(_) => Ok(()),
+                }
+            }
+            RegistryEvent::AgencyKeyRevoked(e) => match self.key(agency.as_str(), &e.key_id) {
+                None => Err(RegistryRefusal::UnknownKey(agency.clone(), e.key_id)),
+                Some(key) if key.revoked.is_some() => {
+                    Err(RegistryRefusal::KeyAlreadyRevoked(agency.clone(), e.key_id))
+                }
+                Some(_) => Ok(()),
+            },
             RegistryEvent::AgencyRegistered(registered) => {
                 if known.and_then(Agency::active).is_some() {
                     return Err(RegistryRefusal::AlreadyRegistered(agency.clone()));
@@ -672,6 +984,29 @@ impl Registry {
     /// Applies a change (decided before, or read from the log). Cannot fail.
     pub fn apply(&mut self, meta: &RegistryMeta<'_>, event: &RegistryEvent) {
         self.version += 1;
+        match event {
+            RegistryEvent::AgencyKeyRegistered(e) => {
+                let key = self.key_entry(&e.agency, e.key_id);
+                key.public_key = Some(e.public_key);
+                key.registered = Some(meta.into());
+                return;
+            }
+            RegistryEvent::AgencyKeyRotated(e) => {
+                self.key_entry(&e.agency, e.previous).retired = Some(meta.into());
+                let key = self.key_entry(&e.agency, e.key_id);
+                key.public_key = Some(e.public_key);
+                key.registered = Some(meta.into());
+                return;
+            }
+            RegistryEvent::AgencyKeyRevoked(e) => {
+                self.key_entry(&e.agency, e.key_id).revoked = Some(Revocation {
+                    reason: e.reason.as_ref().map(|r| r.as_str().to_owned()),
+                    recorded: meta.into(),
+                });
+                return;
+            }
+            _ => {}
+        }
         let entry = self.agencies.entry(event.agency().clone()).or_default();
         match event {
             RegistryEvent::AgencyRegistered(registered) => {
@@ -688,6 +1023,10 @@ impl Registry {
                     recorded: meta.into(),
                 });
             }
+            // Handled above.
+            RegistryEvent::AgencyKeyRegistered(_)
+            | RegistryEvent::AgencyKeyRotated(_)
+            | RegistryEvent::AgencyKeyRevoked(_) => {}
         }
     }
 
@@ -696,6 +1035,10 @@ impl Registry {
     /// alone revokes the earlier registration.
     pub fn merge(&mut self, later: Registry) {
         self.version += later.version;
+        for key in later.keys {
+            let agency = key.agency.clone();
+            self.key_entry(&agency, key.key_id).merge(key);
+        }
         for (id, theirs) in later.agencies {
             let mine = self.agencies.entry(id).or_default();
             if theirs.registration.is_some() {
@@ -960,6 +1303,117 @@ mod tests {
             registered("rs-police", 3),
             revoked("al-police"),
             revoked("rs-police"),
+        ];
+        let fold = |events: &[RegistryEvent], first: u64| {
+            let mut registry = Registry::default();
+            for (i, event) in events.iter().enumerate() {
+                registry.apply(&meta(first + i as u64), event);
+            }
+            registry
+        };
+        let whole = fold(&history, 1);
+        for cut in 0..=history.len() {
+            let mut merged = fold(&history[..cut], 1);
+            merged.merge(fold(&history[cut..], 1 + cut as u64));
+            assert_eq!(merged, whole, "cut at {cut}");
+        }
+    }
+
+    fn key_event(kind: &str, agency: &str, key: u8, previous: u8) -> RegistryEvent {
+        let (agency, key_id, public_key) = (id(agency), HexBytes([key; 4]), HexBytes([key; 32]));
+        match kind {
+            "register" => RegistryEvent::AgencyKeyRegistered(AgencyKeyRegistered {
+                agency,
+                key_id,
+                public_key,
+            }),
+            "rotate" => RegistryEvent::AgencyKeyRotated(AgencyKeyRotated {
+                agency,
+                key_id,
+                public_key,
+                previous: HexBytes([previous; 4]),
+            }),
+            _ => RegistryEvent::AgencyKeyRevoked(AgencyKeyRevoked {
+                agency,
+                key_id,
+                reason: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn signing_keys_are_registered_rotated_and_revoked_in_order_and_valid_between() {
+        let mut registry = Registry::default();
+        let mut position = 0;
+        let mut step = |registry: &mut Registry, event: RegistryEvent| {
+            position += 1;
+            registry
+                .decide(&event)
+                .map(|()| registry.apply(&meta(position), &event))
+        };
+        assert_eq!(
+            step(&mut registry, key_event("register", "rs-police", 1, 0)),
+            Err(RegistryRefusal::Unknown(id("rs-police")))
+        );
+        step(&mut registry, registered("rs-police", 9)).expect("agency"); // 2
+        step(&mut registry, key_event("register", "rs-police", 1, 0)).expect("key 1"); // 3
+        assert!(matches!(
+            step(&mut registry, key_event("register", "rs-police", 2, 0)),
+            Err(RegistryRefusal::KeyAlreadyActive(..))
+        ));
+        assert!(matches!(
+            step(&mut registry, key_event("rotate", "rs-police", 2, 7)),
+            Err(RegistryRefusal::NotActiveKey(..))
+        ));
+        assert!(matches!(
+            step(&mut registry, key_event("rotate", "rs-police", 1, 1)),
+            Err(RegistryRefusal::KeyReused(..))
+        ));
+        step(&mut registry, key_event("rotate", "rs-police", 2, 1)).expect("rotate"); // 7
+        step(&mut registry, key_event("revoke", "rs-police", 2, 0)).expect("revoke"); // 8
+        assert!(matches!(
+            step(&mut registry, key_event("revoke", "rs-police", 2, 0)),
+            Err(RegistryRefusal::KeyAlreadyRevoked(..))
+        ));
+        let old = registry.key("rs-police", &HexBytes([1; 4])).expect("key 1");
+        let new = registry.key("rs-police", &HexBytes([2; 4])).expect("key 2");
+        // Key 1 signs from 4 up to the rotation at 7; key 2 from 8, but it
+        // was revoked at 8.
+        assert_eq!(
+            (
+                old.valid_at(3),
+                old.valid_at(4),
+                old.valid_at(6),
+                old.valid_at(7)
+            ),
+            (false, true, true, false)
+        );
+        assert!(!new.valid_at(8) && !new.valid_at(100));
+        assert!(registry.active_key("rs-police").is_none());
+        assert!(registry.had_key_at("rs-police", 5) && !registry.had_key_at("rs-police", 9));
+        step(&mut registry, key_event("register", "rs-police", 3, 0))
+            .expect("a new key after revocation");
+        for event in [
+            key_event("rotate", "rs-police", 4, 3),
+            key_event("revoke", "rs-police", 4, 0),
+        ] {
+            let text = event.data_json();
+            assert_eq!(
+                RegistryEvent::parse_canonical(event.event_type().as_str(), &text).expect("read"),
+                event
+            );
+        }
+    }
+
+    #[test]
+    fn keys_fold_in_two_parts_and_merge_to_the_whole() {
+        let history = [
+            registered("rs-police", 1),
+            key_event("register", "rs-police", 1, 0),
+            key_event("rotate", "rs-police", 2, 1),
+            key_event("revoke", "rs-police", 1, 0),
+            key_event("rotate", "rs-police", 3, 2),
+            key_event("revoke", "rs-police", 3, 0),
         ];
         let fold = |events: &[RegistryEvent], first: u64| {
             let mut registry = Registry::default();

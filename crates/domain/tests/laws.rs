@@ -632,6 +632,8 @@ mod registry_laws {
             RegistryEvent::AgencyRevoked(e) => model
                 .get(e.agency.as_str())
                 .is_some_and(|(active, _)| *active),
+            // Signing keys have their own tests beside the registry.
+            _ => false,
         }
     }
 
@@ -648,6 +650,7 @@ mod registry_laws {
                     entry.0 = false;
                 }
             }
+            _ => {}
         }
     }
 

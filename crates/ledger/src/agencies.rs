@@ -12,7 +12,8 @@
 use std::fmt;
 
 use domain::registry::{
-    AgencyId, AgencyRegistered, AgencyRevoked, Grant, Registration, Registry, RegistryEvent,
+    AgencyId, AgencyKeyRegistered, AgencyKeyRevoked, AgencyKeyRotated, AgencyRegistered,
+    AgencyRevoked, Grant, HexBytes, KeyId, PublicKey, Registration, Registry, RegistryEvent,
     RegistryMeta, TokenDigest, REGISTRY_SCHEMA_VERSION,
 };
 use domain::{EventView, Text, REGISTRY_STREAM};
@@ -263,6 +264,83 @@ pub fn revoke(
 ) -> Result<Recorded, LedgerError> {
     let event = RegistryEvent::AgencyRevoked(AgencyRevoked { agency, reason });
     record(store, &event, recorded_by)
+}
+
+/// Registers `key` (named by the agency's id) as the agency's signing key;
+/// refused if it already has an active one (rotate it instead).
+pub fn register_key(
+    store: &dyn EventStore,
+    agency: AgencyId,
+    key: &evidence::VerifierKey,
+    recorded_by: &str,
+) -> Result<Recorded, LedgerError> {
+    let (key_id, public_key) = key_parts(&agency, key)?;
+    let event = RegistryEvent::AgencyKeyRegistered(AgencyKeyRegistered {
+        agency,
+        key_id,
+        public_key,
+    });
+    record(store, &event, recorded_by)
+}
+
+/// Replaces the agency's active signing key by `key`: batches signed with
+/// the old key before this stay valid, later ones are refused.
+pub fn rotate_key(
+    store: &dyn EventStore,
+    agency: AgencyId,
+    key: &evidence::VerifierKey,
+    recorded_by: &str,
+) -> Result<Recorded, LedgerError> {
+    let (key_id, public_key) = key_parts(&agency, key)?;
+    let head = store.head()?;
+    let registry = load(store, head, 1)?;
+    let previous = registry
+        .state
+        .0
+        .active_key(agency.as_str())
+        .map(|active| active.key_id)
+        .ok_or_else(|| LedgerError::Registry {
+            field: "agency".into(),
+            message: format!("agency {agency} has no active signing key to rotate (generate one)"),
+        })?;
+    // Decided again under the lock: a rotation in between is refused there.
+    let event = RegistryEvent::AgencyKeyRotated(AgencyKeyRotated {
+        agency,
+        key_id,
+        public_key,
+        previous,
+    });
+    record(store, &event, recorded_by)
+}
+
+/// Revokes one of the agency's signing keys: no batch signed with it is
+/// valid after this record.
+pub fn revoke_key(
+    store: &dyn EventStore,
+    agency: AgencyId,
+    key_id: KeyId,
+    reason: Option<Text>,
+    recorded_by: &str,
+) -> Result<Recorded, LedgerError> {
+    let event = RegistryEvent::AgencyKeyRevoked(AgencyKeyRevoked {
+        agency,
+        key_id,
+        reason,
+    });
+    record(store, &event, recorded_by)
+}
+
+fn key_parts(
+    agency: &AgencyId,
+    key: &evidence::VerifierKey,
+) -> Result<(KeyId, PublicKey), LedgerError> {
+    if key.name() != agency.as_str() {
+        return Err(LedgerError::Registry {
+            field: "key".into(),
+            message: format!("the key is named {:?}, not {agency}", key.name()),
+        });
+    }
+    Ok((HexBytes(key.id().0), HexBytes(*key.public())))
 }
 
 /// Checks the registry stream of the log up to `head` record by record in

@@ -14,9 +14,13 @@
 use std::collections::HashMap;
 use std::io::BufRead;
 use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Mutex;
 
 use domain::registry::Submission;
-use domain::{Event, EventType, RetractionTarget, Slug, Text, REGISTRY_STREAM, SCHEMA_VERSION};
+use domain::{
+    Event, EventType, RetractionTarget, Slug, Text, EVIDENCE_STREAM, REGISTRY_STREAM,
+    SCHEMA_VERSION,
+};
 use event_store::backend::{Batch, CommittedLog};
 use event_store::{AppendTransaction, Envelope, EventStore, NewEvent, Staged, Stamp, StoreError};
 use serde::Serialize;
@@ -25,6 +29,7 @@ use uuid::Uuid;
 
 use crate::agencies::Submitter;
 use crate::input::{parse_line, InputLine, Lines};
+use crate::signatures::{bytes_digest, check_line, signature_error, Hashing, Signature, Tally};
 use crate::{state, LedgerError};
 
 /// Settings for one append.
@@ -279,7 +284,7 @@ pub(crate) struct Parsed {
 }
 
 impl Parsed {
-    fn new(number: u64, line: InputLine) -> Parsed {
+    pub(crate) fn new(number: u64, line: InputLine) -> Parsed {
         Parsed {
             number,
             id: line.id.unwrap_or_else(Uuid::now_v7),
@@ -422,14 +427,88 @@ pub fn append_batch_as(
     batch: &BatchOptions,
     submitter: Option<&Submitter>,
 ) -> Result<BatchOutcome, LedgerError> {
+    append_checked(store, source, options, batch, submitter, None)
+}
+
+/// Appends a batch signed by an agency (JSON Lines read from `input`): as
+/// [`append`], recorded by the signing agency, and only if the signature
+/// verifies with the agency's active key and its statement is this
+/// batch's (agency, operations, lines, the SHA-256 of the exact bytes, the
+/// records digest). Every line must carry an id and name no other
+/// `recorded_by`. The signature is stored in the same transaction, just
+/// before the batch's records. A batch sent again whole is skipped whole
+/// (nothing is written); one whose lines are partly in the log is refused.
+pub fn append_signed(
+    store: &dyn EventStore,
+    input: impl BufRead + Send,
+    stamp: Stamp,
+    batch: &BatchOptions,
+    signature: &Signature,
+) -> Result<BatchOutcome, LedgerError> {
+    if batch.dry_run {
+        return Err(signature_error(
+            "signature",
+            "a dry run checks lines, not signatures: leave out one or the other",
+        ));
+    }
+    let (reader, bytes) = Hashing::new(input);
+    let options = AppendOptions {
+        recorded_by: signature.statement.agency.clone(),
+        stamp,
+    };
+    let signed = SignedInput {
+        signature,
+        bytes: &bytes,
+    };
+    append_checked(
+        store,
+        JsonLines::new(reader),
+        &options,
+        batch,
+        None,
+        Some(signed),
+    )
+}
+
+/// A signed batch on its way in: its signature, and the digest of the
+/// bytes read so far (the whole batch's once the source is read).
+struct SignedInput<'a> {
+    signature: &'a Signature,
+    bytes: &'a Mutex<Sha256>,
+}
+
+fn append_checked(
+    store: &dyn EventStore,
+    source: impl Source,
+    options: &AppendOptions,
+    batch: &BatchOptions,
+    submitter: Option<&Submitter>,
+    signed: Option<SignedInput<'_>>,
+) -> Result<BatchOutcome, LedgerError> {
     let naming = source.naming();
-    let transaction = store.begin(options.stamp)?;
+    let mut transaction = store.begin(options.stamp)?;
     if let Some(submitter) = submitter {
         if transaction.version(REGISTRY_STREAM)? != submitter.registry_version {
             return Err(LedgerError::RegistryChanged);
         }
     }
+    // Read as of the committed head, before anything is staged.
     let mut operations = state::load(store, transaction.head())?;
+    let mut tally = None;
+    if let Some(signed) = &signed {
+        // Under the writers' lock: the key is checked against the registry
+        // as the batch will be recorded.
+        let head = transaction.head();
+        let registry = crate::agencies::load(store, head, 1)?;
+        signed
+            .signature
+            .check_key(&registry.state.0, head.position + 1)?;
+        transaction.stage(signed.signature.record())?;
+        tally = Some(Tally::new());
+    }
+    let agency = signed
+        .as_ref()
+        .map(|signed| signed.signature.statement.agency.clone());
     let mut target = if batch.dry_run {
         Target::Dry(Box::new(DryRun::new(transaction)))
     } else {
@@ -447,6 +526,10 @@ pub fn append_batch_as(
             for parsed in chunk {
                 let outcome = parsed.and_then(|parsed| {
                     let (number, id) = (parsed.number, parsed.id);
+                    if let (Some(tally), Some(agency)) = (tally.as_mut(), agency.as_deref()) {
+                        check_line(&parsed, agency)?;
+                        tally.add(&parsed, agency);
+                    }
                     stage_line(
                         &mut target,
                         &mut operations,
@@ -511,6 +594,39 @@ pub fn append_batch_as(
         }
         Target::Real(transaction) => transaction,
     };
+    // The signature record staged first: not one of the batch's.
+    let mut signature_record = 0;
+    if let (Some(signed), Some(tally)) = (&signed, tally) {
+        let found = tally.statement(
+            &signed.signature.statement.agency,
+            bytes_digest(signed.bytes),
+        );
+        if let Some(difference) = signed.signature.statement.difference(&found) {
+            return Err(signature_error("signature", difference));
+        }
+        if report.valid == 0 {
+            // Sent again whole: nothing new, and the signature is already
+            // stored with the first copy. Dropping writes nothing.
+            drop(transaction);
+            return Ok(BatchOutcome {
+                summary: AppendSummary {
+                    appended: 0,
+                    duplicates,
+                    first_position: None,
+                    last_position: None,
+                },
+                ids,
+                dry_run: None,
+            });
+        }
+        if duplicates > 0 {
+            return Err(signature_error(
+                "id",
+                format!("{duplicates} of the signed batch's lines are already in the log: a signed batch is appended whole (or, sent again, skipped whole)"),
+            ));
+        }
+        signature_record = 1;
+    }
     let committed = transaction.commit()?;
     if committed.appended > 0 {
         // The state now matches the new head; saving it spares the next
@@ -519,9 +635,9 @@ pub fn append_batch_as(
     }
     Ok(BatchOutcome {
         summary: AppendSummary {
-            appended: committed.appended,
+            appended: committed.appended - signature_record,
             duplicates: committed.duplicates + duplicates,
-            first_position: committed.first_position,
+            first_position: committed.first_position.map(|p| p + signature_record),
             last_position: committed.last_position,
         },
         ids,
@@ -617,7 +733,12 @@ impl Target<'_> {
         }
     }
 
-    fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError> {
+    /// Whether the log (or the batch so far) holds an event with this id.
+    pub(crate) fn find_id(&self, id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.find(id)?.is_some())
+    }
+
+    pub(crate) fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError> {
         match self {
             Target::Real(transaction) => transaction.stage(event),
             Target::Dry(dry) => dry.stage(event),
@@ -838,6 +959,16 @@ pub(crate) fn stage_line(
 
 /// What the rules need to know of the event a retraction names.
 fn retraction_target(number: u64, found: &Existing) -> Result<RetractionTarget, LedgerError> {
+    if found.operation == EVIDENCE_STREAM {
+        return Err(refused(
+            number,
+            "data.event_id",
+            format!(
+                "the event named is a record of the ledger's evidence (position {}), not an operation's event",
+                found.position
+            ),
+        ));
+    }
     if found.operation == REGISTRY_STREAM {
         return Err(refused(
             number,

@@ -54,6 +54,11 @@ pub enum LedgerError {
     /// The agency registry changed (a grant or a revocation was recorded)
     /// after the submitter's grant was read: the caller reads the registry
     /// again and decides anew. Nothing was written.
+    /// A batch's signature is missing, unreadable, not the agency's valid
+    /// key's, or does not match the batch.
+    #[error("{field}: {message}")]
+    Signature { field: String, message: String },
+
     #[error("the agency registry changed while the batch was checked: send it again")]
     RegistryChanged,
 

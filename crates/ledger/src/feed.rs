@@ -7,16 +7,17 @@
 //! ```
 //!
 //! `data` is [`domain::Event::public_data_json`]. Records of the agency
-//! registry are no operation's events: they have no line.
+//! registry and of the evidence stream are no operation's events: they
+//! have no line.
 
-use domain::{Event, REGISTRY_STREAM};
+use domain::{Event, EVIDENCE_STREAM, REGISTRY_STREAM};
 use event_store::{EnvelopeRef, StoreError};
 
 use crate::LedgerError;
 
 /// The record's line (without a newline), or `None` for a registry record.
 pub fn event_line(record: &EnvelopeRef<'_>) -> Result<Option<String>, LedgerError> {
-    if record.operation == REGISTRY_STREAM {
+    if record.operation == REGISTRY_STREAM || record.operation == EVIDENCE_STREAM {
         return Ok(None);
     }
     let event = Event::parse(&record.event_type, record.data).map_err(|error| {

@@ -28,9 +28,11 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use domain::REGISTRY_STREAM;
 use event_store::{EventStore, Head, Staged, Stamp};
 use projections::replay::{self, Checkpointed};
+use sha2::{Digest, Sha256};
 
 use crate::agencies::Submitter;
 use crate::append::{ids_of, parse_all, stage_line, Parsed, Target};
+use crate::signatures::{check_line, signature_error, Signature, Tally};
 use crate::state::{self, Operations};
 use crate::{AppendOptions, AppendSummary, BatchOptions, LedgerError};
 
@@ -47,6 +49,9 @@ const SAVE_EVERY: u64 = 64;
 struct Pending {
     lines: Vec<Result<Parsed, LedgerError>>,
     submitter: Submitter,
+    /// Its signature, checked against the submitter's active key by the
+    /// caller, and the SHA-256 of its bytes.
+    signed: Option<(Signature, [u8; 32])>,
 }
 
 impl Pending {
@@ -119,11 +124,47 @@ impl Appender {
         input: &[u8],
         submitter: &Submitter,
     ) -> Result<AppendSummary, LedgerError> {
+        self.append_maybe_signed(store, input, submitter, None)
+    }
+
+    /// [`Appender::append`] of a signed batch (see
+    /// [`crate::append::append_signed`]). The caller has checked the
+    /// signature against the submitter's active key in the registry at
+    /// `submitter.registry_version`, which the group checks is still the
+    /// registry's under the writers' lock.
+    pub fn append_signed(
+        &self,
+        store: &dyn EventStore,
+        input: &[u8],
+        submitter: &Submitter,
+        signature: Signature,
+    ) -> Result<AppendSummary, LedgerError> {
+        if signature.statement.agency != submitter.grant.agency.as_str() {
+            return Err(signature_error(
+                "signature",
+                format!(
+                    "the statement is agency {}'s, the batch is submitted by {}",
+                    signature.statement.agency, submitter.grant.agency
+                ),
+            ));
+        }
+        let digest = Sha256::digest(input).into();
+        self.append_maybe_signed(store, input, submitter, Some((signature, digest)))
+    }
+
+    fn append_maybe_signed(
+        &self,
+        store: &dyn EventStore,
+        input: &[u8],
+        submitter: &Submitter,
+        signed: Option<(Signature, [u8; 32])>,
+    ) -> Result<AppendSummary, LedgerError> {
         // Parsing needs no lock: it runs on the submitting thread, beside
         // the other submitters and the group being written.
         let pending = Pending {
             lines: parse_all(input),
             submitter: submitter.clone(),
+            signed,
         };
         let ticket = {
             let mut queue = locked(&self.queue);
@@ -270,6 +311,41 @@ impl Appender {
             target
                 .prefetch(&ids_of(pending.lines.iter().flatten()))
                 .map_err(|e| store_failed(e.into()))?;
+            if let Some((signature, sha256)) = &pending.signed {
+                let agency = pending.submitter.grant.agency.as_str();
+                let mut tally = Tally::new();
+                let mut known = 0;
+                for parsed in &pending.lines {
+                    let Ok(parsed) = parsed else {
+                        return Err(Stopped::Batch(index, None));
+                    };
+                    check_line(parsed, agency).map_err(refused)?;
+                    tally.add(parsed, agency);
+                    if target
+                        .find_id(parsed.id)
+                        .map_err(|e| store_failed(e.into()))?
+                    {
+                        known += 1;
+                    }
+                }
+                let found = tally.statement(agency, *sha256);
+                if let Some(difference) = signature.statement.difference(&found) {
+                    return Err(refused(signature_error("signature", difference)));
+                }
+                if known > 0 && known < found.lines {
+                    return Err(refused(signature_error(
+                        "id",
+                        format!("{known} of the signed batch's lines are already in the log: a signed batch is appended whole (or, sent again, skipped whole)"),
+                    )));
+                }
+                // Sent again whole: its lines are duplicates, and the
+                // signature is stored with the first copy.
+                if known == 0 {
+                    target
+                        .stage(signature.record())
+                        .map_err(|e| store_failed(e.into()))?;
+                }
+            }
             for parsed in &pending.lines {
                 let Ok(parsed) = parsed else {
                     return Err(Stopped::Batch(index, None));
@@ -383,6 +459,7 @@ mod tests {
         Pending {
             lines: parse_all(input.as_bytes()),
             submitter: submitter.clone(),
+            signed: None,
         }
     }
 

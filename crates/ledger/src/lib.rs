@@ -23,6 +23,9 @@
 //! * [`group`]: group commit for a long-running writer (the server).
 //! * [`audit`]: the audit of the whole history for `verify`: every record
 //!   replayed in order through the domain's rules as they stood.
+//! * [`signatures`]: agencies' signatures over batches, checked on append
+//!   and by [`signatures::verify_signatures`]; [`receipts`]: the ledger's
+//!   signed heads, and checking that a log still holds them.
 //! * [`agencies`]: the agency registry (recorded in the log's reserved
 //!   stream), access tokens, and reading the registry as of a head.
 
@@ -41,8 +44,10 @@ pub mod generate;
 pub mod group;
 pub mod import;
 pub mod input;
+pub mod receipts;
 pub mod reports;
 pub mod scan;
+pub mod signatures;
 pub mod state;
 pub mod trace;
 

@@ -28,7 +28,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::registry::{RegistryEvent, RegistryMeta};
-use domain::{EventType, EventView, REGISTRY_STREAM};
+use domain::{EventType, EventView, EVIDENCE_STREAM, REGISTRY_STREAM};
 use event_store::{
     record_hash, Envelope, EnvelopeRef, EventStore, Hash, Head, Link, Range, StoreError,
 };
@@ -221,6 +221,11 @@ fn fold_record<P: Projection>(
             };
             state.registry(&meta, &event);
         }
+        return Ok(());
+    }
+    // Signatures and the ledger's keys are evidence about records, not
+    // events of an operation: no figure and no rule depends on them.
+    if record.operation == EVIDENCE_STREAM {
         return Ok(());
     }
     let event_type = event_type_of(record.position, &record.event_type)?;

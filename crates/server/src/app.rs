@@ -41,6 +41,10 @@ pub struct App {
     pub stopping: AtomicBool,
     /// The writer: batches posted at once are committed together.
     pub appender: Appender,
+    /// The ledger's key, for receipts.
+    pub ledger_key: Option<evidence::SignerKey>,
+    /// Agencies whose unsigned batches are refused.
+    pub require_signatures: std::collections::BTreeSet<String>,
 }
 
 impl std::fmt::Debug for App {
@@ -90,7 +94,36 @@ impl App {
             appended: Notify::new(),
             stopping: AtomicBool::new(false),
             appender: Appender::new(),
+            ledger_key: None,
+            require_signatures: Default::default(),
         }
+    }
+
+    /// Sets the ledger's key and the agencies that must sign.
+    pub fn with_evidence(
+        mut self,
+        ledger_key: Option<evidence::SignerKey>,
+        require_signatures: std::collections::BTreeSet<String>,
+    ) -> App {
+        self.ledger_key = ledger_key;
+        self.require_signatures = require_signatures;
+        self
+    }
+
+    /// Checks a batch's signature against the agency's active key in the
+    /// registry as last read (at least as new as the caller's grant: if it
+    /// changed since, the writer refuses the batch and it is checked again
+    /// with the new registry). Call it on a blocking thread.
+    pub fn check_signature(
+        &self,
+        signature: &ledger::signatures::Signature,
+    ) -> Result<(), ServerError> {
+        let cached = match self.registry.lock() {
+            Ok(cached) => cached,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // An active key is valid at every position after its registration.
+        Ok(signature.check_key(&cached.state.0, u64::MAX)?)
     }
 
     /// Runs a store call on the blocking pool (the store's API is

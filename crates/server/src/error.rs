@@ -56,6 +56,11 @@ pub enum ServerError {
     #[error("a token goes in the Authorization header (Bearer), never in the URL")]
     TokenInUrl,
 
+    /// The server cannot do this now or at all (503): a receipt asked of
+    /// a server without a ledger key.
+    #[error("{0}")]
+    Unavailable(String),
+
     /// No such resource (404).
     #[error("{0}")]
     NotFound(String),
@@ -147,6 +152,9 @@ impl ServerError {
             },
             ServerError::TokenInUrl => Answer::of(StatusCode::BAD_REQUEST, "token_in_url"),
             ServerError::NotFound(_) => Answer::of(StatusCode::NOT_FOUND, "not_found"),
+            ServerError::Unavailable(_) => {
+                Answer::of(StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ServerError::MethodNotAllowed { .. } => {
                 Answer::of(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
             }
@@ -175,6 +183,12 @@ fn ledger_answer(error: &LedgerError) -> Answer {
         }
         LedgerError::Forbidden { line, field, .. } => {
             return Answer::of(StatusCode::FORBIDDEN, "forbidden").at(*line, Some(field))
+        }
+        LedgerError::Signature { field, .. } => {
+            return Answer {
+                field: Some(field.clone()),
+                ..Answer::of(StatusCode::BAD_REQUEST, "signature")
+            }
         }
         LedgerError::RegistryChanged => {
             return Answer::of(StatusCode::SERVICE_UNAVAILABLE, "unavailable")

@@ -89,6 +89,11 @@ pub struct ServeConfig {
     pub public_dashboard: bool,
     /// Threads a report's replay may use.
     pub parts: u64,
+    /// The ledger's key, which signs receipts (the service's identity);
+    /// `None`: receipts cannot be asked for.
+    pub ledger_key: Option<evidence::SignerKey>,
+    /// Agencies whose unsigned batches are refused (403).
+    pub require_signatures: std::collections::BTreeSet<String>,
 }
 
 /// Where the server listens, once it does.
@@ -111,14 +116,17 @@ pub fn serve(
     // the registry's checkpoint when there is one.
     let head = store.head()?;
     let registry = ledger::agencies::load(store.as_ref(), head, config.parts)?;
-    let app = Arc::new(app::App::new(
-        store,
-        registry,
-        access,
-        config.limits.clone(),
-        config.parts,
-        config.public_dashboard,
-    ));
+    let app = Arc::new(
+        app::App::new(
+            store,
+            registry,
+            access,
+            config.limits.clone(),
+            config.parts,
+            config.public_dashboard,
+        )
+        .with_evidence(config.ledger_key.clone(), config.require_signatures.clone()),
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("theseus-serve")

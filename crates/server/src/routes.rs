@@ -39,6 +39,11 @@ const JSON_LINES: &[&str] = &[
 
 /// The header that says which head a response was built from.
 const HEAD_HEADER: HeaderName = HeaderName::from_static("theseus-head");
+/// A batch's signature: the base64 of the signature file `theseus sign`
+/// writes.
+const SIGNATURE_HEADER: HeaderName = HeaderName::from_static("theseus-signature");
+/// `yes` asks for the ledger's receipt in the response.
+const RECEIPT_HEADER: HeaderName = HeaderName::from_static("theseus-receipt");
 
 /// What reports and pages say made them.
 pub fn generated_by() -> String {
@@ -439,26 +444,54 @@ async fn post_events(
         Query::parse(uri.query(), &[])?;
         refuse_analyst(&caller)?;
         check_media_type(&headers)?;
+        let signature = signature_of(&headers)?;
+        let wants_receipt = receipt_asked(&headers)?;
+        if wants_receipt && app.ledger_key.is_none() {
+            return Err(ServerError::Unavailable(
+                "this server has no ledger key: it cannot sign receipts".into(),
+            ));
+        }
+        if signature.is_none() && app.require_signatures.contains(caller.grant.agency.as_str()) {
+            return Err(ServerError::Forbidden {
+                message: format!(
+                    "agency {} must sign its batches: send the signature in the Theseus-Signature header",
+                    caller.grant.agency
+                ),
+            });
+        }
         let input = read_body(&app, &headers, body).await?;
         let mut attempt = 0;
         let summary = loop {
             let submitter = caller.submitter();
             let batch = input.clone();
+            let signature = signature.clone();
             let appended = app
-                .blocking(move |app| {
-                    Ok(app
+                .blocking(move |app| match signature {
+                    Some(signature) => {
+                        if let Err(error) = app.check_signature(&signature) {
+                            return Ok(Err(error));
+                        }
+                        Ok(app
+                            .appender
+                            .append_signed(app.store.as_ref(), &batch[..], &submitter, signature)
+                            .map_err(ServerError::from))
+                    }
+                    None => Ok(app
                         .appender
-                        .append(app.store.as_ref(), &batch[..], &submitter))
+                        .append(app.store.as_ref(), &batch[..], &submitter)
+                        .map_err(ServerError::from)),
                 })
                 .await?;
             match appended {
                 Ok(summary) => break summary,
-                Err(LedgerError::RegistryChanged) if attempt < REGISTRY_RETRIES => {
+                Err(ServerError::Ledger(LedgerError::RegistryChanged))
+                    if attempt < REGISTRY_RETRIES =>
+                {
                     attempt += 1;
                     caller = authenticated(&app, &headers, &mut note).await?;
                     refuse_analyst(&caller)?;
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => return Err(error),
             }
         };
         if summary.appended > 0 {
@@ -468,6 +501,28 @@ async fn post_events(
         note.duplicates = Some(summary.duplicates);
         note.first_position = summary.first_position;
         note.last_position = summary.last_position;
+        if wants_receipt {
+            let receipt = app
+                .blocking(|app| {
+                    let key = app.ledger_key.as_ref().ok_or_else(|| {
+                        ServerError::Unavailable("no ledger key".into())
+                    })?;
+                    ledger::receipts::record_ledger_key(app.store.as_ref(), key, "theseus-serve")?;
+                    let head = app.store.head()?;
+                    Ok(ledger::receipts::sign_head(key, head)?)
+                })
+                .await?;
+            #[derive(serde::Serialize)]
+            struct WithReceipt<'a> {
+                #[serde(flatten)]
+                summary: &'a ledger::AppendSummary,
+                receipt: String,
+            }
+            return Ok(json_line(&WithReceipt {
+                summary: &summary,
+                receipt,
+            }));
+        }
         Ok(json_line(&summary))
     }
     .await;
@@ -484,4 +539,37 @@ fn refuse_analyst(caller: &Caller) -> Result<(), ServerError> {
         });
     }
     Ok(())
+}
+
+/// The batch's signature from its header, if it has one.
+fn signature_of(headers: &HeaderMap) -> Result<Option<ledger::signatures::Signature>, ServerError> {
+    use base64::Engine;
+    let mut values = headers.get_all(SIGNATURE_HEADER).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    let bad = |message: String| ServerError::BadRequest {
+        field: "Theseus-Signature".into(),
+        message,
+    };
+    if values.next().is_some() {
+        return Err(bad("given twice".into()));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(value.as_bytes())
+        .map_err(|_| bad("not base64 (send base64 of the file `theseus sign` writes)".into()))?;
+    let text = String::from_utf8(bytes).map_err(|_| bad("not UTF-8 text".into()))?;
+    Ok(Some(ledger::signatures::Signature::parse(&text)?))
+}
+
+/// Whether the client asked for a receipt (`Theseus-Receipt: yes`).
+fn receipt_asked(headers: &HeaderMap) -> Result<bool, ServerError> {
+    match headers.get(RECEIPT_HEADER) {
+        None => Ok(false),
+        Some(value) if value.as_bytes().eq_ignore_ascii_case(b"yes") => Ok(true),
+        Some(_) => Err(ServerError::BadRequest {
+            field: "Theseus-Receipt".into(),
+            message: "the only value is yes".into(),
+        }),
+    }
 }

@@ -12,6 +12,7 @@ mod dashboard;
 mod events;
 mod hostile;
 mod operations;
+mod signatures;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -1,5 +1,5 @@
 //! `theseus agency`: register, list and revoke the agencies that may use
-//! the API. Every change is a record of the registry stream in the log,
+//! the API, and manage their signing keys (`agency key`). Every change is a record of the registry stream in the log,
 //! attributed to whoever ran the command (the OS user) and timed by the
 //! store; a running server sees it on its next request.
 
@@ -32,6 +32,52 @@ enum AgencyCommand {
     List(ListArgs),
     /// Revoke an agency's token, at once for a running server.
     Revoke(RevokeArgs),
+    /// Manage an agency's Ed25519 signing key (for signed submissions).
+    #[command(subcommand, after_help = KEY_EXAMPLES)]
+    Key(KeyCommand),
+}
+
+const KEY_EXAMPLES: &str = "Examples:
+  theseus agency key generate rs-police --out rs-police.key
+  theseus sign batch.ndjson --key rs-police.key > batch.sig
+  theseus agency key rotate rs-police --out rs-police-2026.key
+  theseus agency key revoke rs-police --key-id 1a2b3c4d --reason \"laptop lost\"
+
+The private key goes to --out (created 0600, never replaced) for the agency to
+keep; the log records the public key, who registered it and when.";
+
+#[derive(Subcommand, Debug)]
+enum KeyCommand {
+    /// Create a signing key for an agency that has none active: the private
+    /// key is written to --out, the public key recorded in the log.
+    Generate(KeyOutArgs),
+    /// Replace the agency's active key with a new one (batches signed with
+    /// the old one before stay valid).
+    Rotate(KeyOutArgs),
+    /// Revoke one of the agency's keys: batches signed with it after this
+    /// are refused, and flagged by verify.
+    Revoke(KeyRevokeArgs),
+}
+
+#[derive(Args, Debug)]
+struct KeyOutArgs {
+    /// The agency's id.
+    id: String,
+    /// Where to write the private key (a new file, 0600).
+    #[arg(long, value_name = "FILE")]
+    out: std::path::PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct KeyRevokeArgs {
+    /// The agency's id.
+    id: String,
+    /// The key's id (8 hex digits, as `agency key generate` printed it).
+    #[arg(long, value_name = "HEX")]
+    key_id: String,
+    /// Why, for the record.
+    #[arg(long)]
+    reason: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -100,7 +146,94 @@ pub fn run(spec: &StoreSpec, args: AgencyArgs, out: &mut dyn Write) -> Result<()
         AgencyCommand::Add(args) => add(spec, args, out),
         AgencyCommand::List(args) => list(spec, args, out),
         AgencyCommand::Revoke(args) => revoke(spec, args, out),
+        AgencyCommand::Key(KeyCommand::Generate(args)) => new_key(spec, args, false, out),
+        AgencyCommand::Key(KeyCommand::Rotate(args)) => new_key(spec, args, true, out),
+        AgencyCommand::Key(KeyCommand::Revoke(args)) => revoke_key(spec, args, out),
     }
+}
+
+/// `agency key generate` and `agency key rotate`: the private key is
+/// written first (a file that already exists is refused before anything
+/// is recorded); if recording then fails, the file is removed again.
+fn new_key(
+    spec: &StoreSpec,
+    args: KeyOutArgs,
+    rotate: bool,
+    out: &mut dyn Write,
+) -> Result<(), Failure> {
+    let agency = agency_id(&args.id)?;
+    let opened = spec.open()?;
+    let key = evidence::SignerKey::generate(agency.as_str())
+        .map_err(|error| Failure::Refused(error.to_string()))?;
+    evidence::keys::write_private(&args.out, &key.encode())
+        .map_err(|error| Failure::Refused(format!("--out: {error}")))?;
+    let verifier = key.verifier();
+    let recorded = if rotate {
+        agencies::rotate_key(
+            opened.store(),
+            agency.clone(),
+            &verifier,
+            &user::account_name()?,
+        )
+    } else {
+        agencies::register_key(
+            opened.store(),
+            agency.clone(),
+            &verifier,
+            &user::account_name()?,
+        )
+    };
+    let recorded = match recorded {
+        Ok(recorded) => recorded,
+        Err(error) => {
+            let _ = std::fs::remove_file(&args.out);
+            return Err(error.into());
+        }
+    };
+    let line = serde_json::json!({
+        "agency": agency.as_str(),
+        "key_id": verifier.id().to_string(),
+        "public_key": verifier.encode(),
+        "position": recorded.position,
+        "rotated": rotate,
+    });
+    writeln!(out, "{line}")?;
+    Ok(())
+}
+
+fn revoke_key(spec: &StoreSpec, args: KeyRevokeArgs, out: &mut dyn Write) -> Result<(), Failure> {
+    let agency = agency_id(&args.id)?;
+    let key_id = domain::registry::KeyId::parse(&args.key_id).ok_or_else(|| {
+        refused(
+            "key_id",
+            format!(
+                "--key-id: {:?} is not a key id (8 lower-case hex digits)",
+                args.key_id
+            ),
+        )
+    })?;
+    let reason = args
+        .reason
+        .as_deref()
+        .map(Text::new)
+        .transpose()
+        .map_err(|error| refused("reason", format!("--reason: {}", error.message)))?;
+    let opened = spec.open()?;
+    let recorded = agencies::revoke_key(
+        opened.store(),
+        agency.clone(),
+        key_id,
+        reason,
+        &user::account_name()?,
+    )?;
+    let line = serde_json::json!({
+        "agency": agency.as_str(),
+        "key_id": key_id.to_string(),
+        "revoked": true,
+        "position": recorded.position,
+    });
+    writeln!(out, "{line}")?;
+    Ok(())
 }
 
 fn add(spec: &StoreSpec, args: AddArgs, out: &mut dyn Write) -> Result<(), Failure> {

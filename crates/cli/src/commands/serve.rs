@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// on a trusted network.
     #[arg(long)]
     public_dashboard: bool,
+    /// Refuse unsigned batches from this agency (403; repeat for several).
+    #[arg(long = "require-signatures", value_name = "AGENCY")]
+    require_signatures: Vec<String>,
 }
 
 pub fn run(spec: &StoreSpec, args: ServeArgs, out: &mut dyn Write) -> Result<(), Failure> {
@@ -46,6 +49,10 @@ pub fn run(spec: &StoreSpec, args: ServeArgs, out: &mut dyn Write) -> Result<(),
         return Err(Failure::Usage(
             "--request-timeout, --max-connections and --max-body-bytes must be at least 1".into(),
         ));
+    }
+    for agency in &args.require_signatures {
+        domain::registry::AgencyId::parse(agency)
+            .map_err(|message| Failure::Usage(format!("--require-signatures: {message}")))?;
     }
     let opened = spec.open()?;
     let store = opened.into_shared();
@@ -65,6 +72,10 @@ pub fn run(spec: &StoreSpec, args: ServeArgs, out: &mut dyn Write) -> Result<(),
         },
         public_dashboard: args.public_dashboard,
         parts: std::thread::available_parallelism().map_or(1, |n| n.get() as u64),
+        // The service's identity: receipts are signed with the same key as
+        // the CLI's (recorded in the log at the first receipt).
+        ledger_key: Some(crate::ledger_key::load()?),
+        require_signatures: args.require_signatures.into_iter().collect(),
     };
     let mut printed = Ok(());
     server::serve(store, config, |listening| {

@@ -22,10 +22,16 @@ versions, canonical records, JSON data, unique ids), then replays every event
 in order through the domain's rules as they stood (and the agency registry's
 records through the registry's).
 
+  theseus verify --require-signatures --receipt week1.receipt week2.receipt
+
 Exits 4 and names the file, line and position of the first record that does not
 parse or chain, or when the log no longer holds the expected head; exits 4 and
 prints one `error: position P: FIELD: REASON` line per record that breaks the
-rules or is not in canonical form.";
+rules or is not in canonical form. Every stored
+signature is checked against the key its agency had at that position (exit 4
+with the position); --require-signatures also fails on a record of an agency
+with a signing key that no signature covers; each --receipt must be signed by
+this ledger and its head still held (exit 4 naming the receipt).";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -39,6 +45,8 @@ pub struct VerifyArgs {
     /// disagrees is named in a warning and rebuilt (about one more replay).
     #[arg(long)]
     checkpoints: bool,
+    #[command(flatten)]
+    evidence: crate::commands::evidence_checks::EvidenceArgs,
 }
 
 fn parse_head(text: &str) -> Result<(u64, Hash), String> {
@@ -105,5 +113,5 @@ pub fn run(spec: &StoreSpec, args: VerifyArgs, out: &mut dyn Write) -> Result<()
         "ok: {} events of {} operations ({} retractions) and {} registry records pass the rules as they stood",
         audit.events, audit.operations, audit.retractions, audit.registry
     )?;
-    Ok(())
+    crate::commands::evidence_checks::run(opened.store(), verified.head, &args.evidence, out)
 }
