@@ -31,12 +31,14 @@ mod hash;
 pub mod key;
 mod memory;
 mod record;
+pub mod subject_keys;
 
 pub use envelope::{Envelope, EnvelopeRef, Head, Link, NewEvent};
 pub use error::StoreError;
 pub use file::{warn_on_stderr, FileStore, FileStoreConfig, TornTail, Warn};
 pub use hash::Hash;
 pub use key::{DerivedKey, KeyError};
+pub use subject_keys::SubjectKey;
 pub use memory::MemoryStore;
 pub use record::{
     decode_record, encode_record, format_recorded_at, record_hash, RecordFields, RECORD_FORMAT,
@@ -191,6 +193,10 @@ pub trait EventStore: Send + Sync {
     /// Saves a derived artefact atomically (a reader sees the old or the new
     /// bytes, never a mix). Not synced: derived data can always be rebuilt.
     fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The subject key with this id, if the store still holds it (see
+    /// [`subject_keys`]): what opening a sealed reference needs.
+    fn subject_key(&self, key_id: &[u8; 16]) -> Result<Option<SubjectKey>, StoreError>;
 }
 
 /// One atomic batch being assembled under the writers' lock.
@@ -224,6 +230,18 @@ pub trait AppendTransaction {
     /// ([`StoreError::Conflict`]). On error nothing is staged and the
     /// transaction may go on or be dropped.
     fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError>;
+
+    /// The subject key found by `lookup`, as this transaction sees the key
+    /// store (its own additions and removals included).
+    fn find_subject_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError>;
+
+    /// Adds a subject key with the batch: durable before the batch's
+    /// records are, gone if the transaction is dropped.
+    fn add_subject_key(&mut self, key: SubjectKey) -> Result<(), StoreError>;
+
+    /// Removes the subject key found by `lookup` with the batch: gone once
+    /// the batch's records are durable, kept if the transaction is dropped.
+    fn remove_subject_key(&mut self, lookup: &[u8; 32]) -> Result<(), StoreError>;
 
     /// Writes the batch and makes it durable; returns only once it is.
     fn commit(self: Box<Self>) -> Result<Committed, StoreError>;

@@ -49,7 +49,7 @@ use std::sync::atomic::AtomicU64;
 use chrono::{DateTime, Utc};
 use event_store::{
     AppendTransaction, Clock, Envelope, EnvelopeRef, EventStore, Hash, Head, Range, Stamp,
-    StoreError, VerifyReport,
+    StoreError, SubjectKey, VerifyReport,
 };
 use uuid::Uuid;
 
@@ -198,5 +198,9 @@ impl EventStore for PostgresStore {
         event_store::backend::check_derived_name(name)?;
         self.pool
             .with(|conn| read::save_derived(self, conn, name, bytes))
+    }
+
+    fn subject_key(&self, key_id: &[u8; 16]) -> Result<Option<SubjectKey>, StoreError> {
+        self.pool.with(|conn| read::subject_key(self, conn, key_id))
     }
 }

@@ -9,6 +9,8 @@
 //!   one has reached [`FileStoreConfig::segment_bytes`]; a batch never spans
 //!   segments, so a segment can exceed the limit by at most one batch. Any
 //!   other `*.jsonl` name is corruption; other files are ignored.
+//! * `DIR/subject-keys`: the subject keys (see [`crate::subject_keys`]),
+//!   the one file beside the log that changes in place; not derived.
 //! * `DIR/.theseus/`: derived data only (indexes, callers' derived
 //!   artefacts), rebuilt from the log whenever missing or stale.
 //!
@@ -34,6 +36,9 @@
 //!   rebuild and at growth (see `index.rs` for why the boot id makes that
 //!   safe). `.theseus` itself is synced after `ids`/`positions` are renamed
 //!   into place (rebuild, growth);
+//! * a batch that adds subject keys: the key file (written aside, synced,
+//!   renamed, `DIR` synced) before the segment; one that removes keys: the
+//!   key file after the segment is durable (see `subject_keys.rs`);
 //! * a dropped transaction and `save_derived`: nothing.
 //!
 //! Codemap: `segments.rs` (names, chunked line reading), `seek.rs` (finding
@@ -60,7 +65,7 @@ use uuid::Uuid;
 use crate::record::decode_record;
 use crate::{
     system_clock, AppendTransaction, Clock, DerivedKey, Envelope, EnvelopeRef, EventStore, Hash,
-    Head, Range, Stamp, StoreError, VerifyReport,
+    Head, Range, Stamp, StoreError, SubjectKey, VerifyReport,
 };
 
 use index::{IndexReader, IndexWriter};
@@ -728,5 +733,9 @@ impl EventStore for FileStore {
 
     fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         derived::save(&self.dir, name, bytes)
+    }
+
+    fn subject_key(&self, key_id: &[u8; 16]) -> Result<Option<SubjectKey>, StoreError> {
+        Ok(crate::subject_keys::read_keys(&self.dir)?.by_id(key_id))
     }
 }
