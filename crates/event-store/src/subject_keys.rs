@@ -158,7 +158,7 @@ pub(crate) fn write_keys(dir: &Path, keys: &KeyMap) -> Result<(), StoreError> {
 pub(crate) struct StagedKeys {
     /// The committed keys, read on first use.
     pub(crate) committed: Option<KeyMap>,
-    pub(crate) added: Vec<SubjectKey>,
+    pub(crate) added: HashMap<[u8; 32], SubjectKey>,
     pub(crate) removed: Vec<[u8; 32]>,
 }
 
@@ -172,7 +172,7 @@ impl StagedKeys {
         if self.removed.contains(lookup) {
             return Ok(None);
         }
-        if let Some(key) = self.added.iter().find(|key| key.lookup == *lookup) {
+        if let Some(key) = self.added.get(lookup) {
             return Ok(Some(key.clone()));
         }
         if self.committed.is_none() {
@@ -197,12 +197,11 @@ impl StagedKeys {
 
     pub(crate) fn add(&mut self, key: SubjectKey) {
         self.removed.retain(|lookup| *lookup != key.lookup);
-        self.added.retain(|added| added.lookup != key.lookup);
-        self.added.push(key);
+        self.added.insert(key.lookup, key);
     }
 
     pub(crate) fn remove(&mut self, lookup: [u8; 32]) {
-        self.added.retain(|added| added.lookup != lookup);
+        self.added.remove(&lookup);
         if !self.removed.contains(&lookup) {
             self.removed.push(lookup);
         }
@@ -215,8 +214,8 @@ impl StagedKeys {
             return None;
         }
         let mut keys = self.committed.clone().unwrap_or_default();
-        for key in &self.added {
-            keys.by_lookup.insert(key.lookup, key.clone());
+        for (lookup, key) in &self.added {
+            keys.by_lookup.insert(*lookup, key.clone());
         }
         Some(keys)
     }

@@ -37,6 +37,7 @@ pub mod import;
 pub mod input;
 pub mod reports;
 pub mod scan;
+pub mod sealing;
 pub mod state;
 pub mod trace;
 

@@ -28,7 +28,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use domain::registry::{RegistryEvent, RegistryMeta};
-use domain::{EventType, EventView, REGISTRY_STREAM};
+use domain::privacy::PrivacyEvent;
+use domain::{is_reserved_stream, EventType, EventView, PRIVACY_STREAM, REGISTRY_STREAM};
 use event_store::{
     record_hash, Envelope, EnvelopeRef, EventStore, Hash, Head, Link, Range, StoreError,
 };
@@ -219,6 +220,21 @@ fn fold_record<P: Projection>(
                 recorded_by: &record.recorded_by,
             };
             state.registry(&meta, &event);
+        }
+        return Ok(());
+    }
+    // The privacy records (erasures, consultations) likewise: no figure
+    // depends on them.
+    if is_reserved_stream(&record.operation) {
+        if P::READS_PRIVACY && record.operation == PRIVACY_STREAM {
+            let event = PrivacyEvent::parse(&record.event_type, record.data)
+                .map_err(|reason| unreadable(record.position, reason.to_string()))?;
+            let meta = RegistryMeta {
+                position: record.position,
+                recorded_at: record.recorded_at,
+                recorded_by: &record.recorded_by,
+            };
+            state.privacy(&meta, &event);
         }
         return Ok(());
     }
@@ -684,5 +700,8 @@ pub fn build_report_with(
         ReportKind::Victims => report_of::<Victims>(store, kind, as_of, operation, options),
         ReportKind::Arrests => report_of::<Arrests>(store, kind, as_of, operation, options),
         ReportKind::Locations => report_of::<Locations>(store, kind, as_of, operation, options),
+        ReportKind::Consultations => report_of::<crate::consultations::Consultations>(
+            store, kind, as_of, operation, options,
+        ),
     }
 }
