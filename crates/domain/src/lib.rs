@@ -51,8 +51,8 @@ pub use event::{
 };
 pub use money::{format_minor_units, Money};
 pub use operation::{Operation, Period, Refusal, RetractionTarget};
+pub use privacy::{is_reserved_stream, PRIVACY_SCHEMA_VERSION, PRIVACY_STREAM};
 pub use reference::{Reference, SealedReference, SEALED_SCHEMA_VERSION};
-pub use privacy::{is_reserved_stream, PRIVACY_STREAM};
 pub use registry::REGISTRY_STREAM;
 pub use text::{is_invisible, Pseudonym, Slug, Text, Token, BIDI_CONTROLS, MAX_TEXT_CHARS};
 pub use time::{parse_instant, Day, InstantError, OccurredAt, MAX_FRACTION_DIGITS};

@@ -170,11 +170,26 @@ mod tests {
     #[test]
     fn a_sealed_form_is_read_strictly() {
         for (text, field) in [
-            (r#"{"key":"00","sealed":"00112233445566778899aabbccddeeff00"}"#, "data.suspect.key"),
-            (r#"{"key":"000102030405060708090A0B0C0D0E0F","sealed":"00112233445566778899aabbccddeeff00"}"#, "data.suspect.key"),
-            (r#"{"key":"000102030405060708090a0b0c0d0e0f","sealed":"0011"}"#, "data.suspect.sealed"),
-            (r#"{"key":"000102030405060708090a0b0c0d0e0f"}"#, "data.suspect.sealed"),
-            (r#"{"key":"000102030405060708090a0b0c0d0e0f","sealed":"00112233445566778899aabbccddeeff00","x":1}"#, "data.suspect.x"),
+            (
+                r#"{"key":"00","sealed":"00112233445566778899aabbccddeeff00"}"#,
+                "data.suspect.key",
+            ),
+            (
+                r#"{"key":"000102030405060708090A0B0C0D0E0F","sealed":"00112233445566778899aabbccddeeff00"}"#,
+                "data.suspect.key",
+            ),
+            (
+                r#"{"key":"000102030405060708090a0b0c0d0e0f","sealed":"0011"}"#,
+                "data.suspect.sealed",
+            ),
+            (
+                r#"{"key":"000102030405060708090a0b0c0d0e0f"}"#,
+                "data.suspect.sealed",
+            ),
+            (
+                r#"{"key":"000102030405060708090a0b0c0d0e0f","sealed":"00112233445566778899aabbccddeeff00","x":1}"#,
+                "data.suspect.x",
+            ),
         ] {
             let json = Json::parse(text).expect("json");
             let error = Reference::from_json(&json, "data.suspect").expect_err(text);

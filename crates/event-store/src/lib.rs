@@ -38,11 +38,11 @@ pub use error::StoreError;
 pub use file::{warn_on_stderr, FileStore, FileStoreConfig, TornTail, Warn};
 pub use hash::Hash;
 pub use key::{DerivedKey, KeyError};
-pub use subject_keys::SubjectKey;
 pub use memory::MemoryStore;
 pub use record::{
     decode_record, encode_record, format_recorded_at, record_hash, RecordFields, RECORD_FORMAT,
 };
+pub use subject_keys::SubjectKey;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;

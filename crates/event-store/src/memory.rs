@@ -385,7 +385,8 @@ impl AppendTransaction for MemoryTransaction<'_> {
         let committed = self.batch.committed();
         let bytes = std::mem::take(&mut self.batch.out);
         let store = self.store;
-        self.keys.load_with(|| Ok(store.lock_state().keys.clone()))?;
+        self.keys
+            .load_with(|| Ok(store.lock_state().keys.clone()))?;
         let keys = self
             .keys
             .after_records()

@@ -55,9 +55,7 @@ pub struct SubjectKey {
 impl fmt::Debug for SubjectKey {
     // Never print the secret, not even in a panic message.
     fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
-        formatter
-            .debug_struct("SubjectKey")
-            .finish_non_exhaustive()
+        formatter.debug_struct("SubjectKey").finish_non_exhaustive()
     }
 }
 
@@ -225,9 +223,9 @@ impl StagedKeys {
         if self.removed.is_empty() {
             return None;
         }
-        let mut keys = self.before_records().unwrap_or_else(|| {
-            self.committed.clone().unwrap_or_default()
-        });
+        let mut keys = self
+            .before_records()
+            .unwrap_or_else(|| self.committed.clone().unwrap_or_default());
         for lookup in &self.removed {
             keys.by_lookup.remove(lookup);
         }

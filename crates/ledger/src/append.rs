@@ -640,7 +640,10 @@ impl Target<'_> {
 impl KeyAccess for Target<'_> {
     // A dry run finds and adds keys in the real transaction, which is
     // dropped: its keys are never written.
-    fn find_key(&mut self, lookup: &[u8; 32]) -> Result<Option<event_store::SubjectKey>, StoreError> {
+    fn find_key(
+        &mut self,
+        lookup: &[u8; 32],
+    ) -> Result<Option<event_store::SubjectKey>, StoreError> {
         match self {
             Target::Real(transaction) => transaction.find_subject_key(lookup),
             Target::Dry(dry) => dry.committed.0.find_subject_key(lookup),
@@ -867,12 +870,13 @@ pub(crate) fn stage_line(
 
 /// What the rules need to know of the event a retraction names.
 fn retraction_target(number: u64, found: &Existing) -> Result<RetractionTarget, LedgerError> {
-    if found.operation == REGISTRY_STREAM {
+    if domain::is_reserved_stream(&found.operation) {
         return Err(refused(
             number,
             "data.event_id",
             format!(
-                "the event named is a record of the agency registry (position {}), not an operation's event",
+                "the event named is a record of the ledger's own ({}, position {}), not an operation's event",
+                found.operation,
                 found.position
             ),
         ));

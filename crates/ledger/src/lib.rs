@@ -19,6 +19,8 @@
 //!   dashboard`).
 //! * [`feed`]: one event as a line of JSON (`follow`, `GET /v1/events`).
 //! * [`group`]: group commit for a long-running writer (the server).
+//! * [`sealing`]: personal references sealed at append, a key per subject;
+//!   [`privacy`]: erasing a subject's key, recording consultations.
 //! * [`agencies`]: the agency registry (recorded in the log's reserved
 //!   stream), access tokens, and reading the registry as of a head.
 
@@ -35,6 +37,7 @@ pub mod generate;
 pub mod group;
 pub mod import;
 pub mod input;
+pub mod privacy;
 pub mod reports;
 pub mod scan;
 pub mod sealing;

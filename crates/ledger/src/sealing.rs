@@ -106,7 +106,11 @@ pub(crate) fn store_secret(
 }
 
 /// What a subject's key is found by.
-pub(crate) fn subject_lookup(secret: &[u8; 32], operation: &str, reference: &Pseudonym) -> [u8; 32] {
+pub(crate) fn subject_lookup(
+    secret: &[u8; 32],
+    operation: &str,
+    reference: &Pseudonym,
+) -> [u8; 32] {
     hmac(
         secret,
         &[operation.as_bytes(), &[0], reference.reveal().as_bytes()],
@@ -141,13 +145,11 @@ impl Sealer {
     ) -> Result<Option<Event>, LedgerError> {
         let (field, reference) = match event.reference() {
             None => return Ok(None),
-            Some((field, Reference::Sealed(_))) => {
-                return Err(crate::append::refused(
-                    line,
-                    &format!("data.{field}"),
-                    "a sealed reference cannot be sent: send the reference itself, the ledger seals it",
-                ))
-            }
+            Some((field, Reference::Sealed(_))) => return Err(crate::append::refused(
+                line,
+                &format!("data.{field}"),
+                "a sealed reference cannot be sent: send the reference itself, the ledger seals it",
+            )),
             Some((field, Reference::Clear(reference))) => (field, reference.clone()),
         };
         let secret = match self.secret {
@@ -179,7 +181,9 @@ impl Sealer {
             }
         };
         let sealed = seal_with(&key, id, field, &reference)?;
-        Ok(Some(event.clone().with_reference(Reference::Sealed(sealed))))
+        Ok(Some(
+            event.clone().with_reference(Reference::Sealed(sealed)),
+        ))
     }
 }
 
@@ -319,7 +323,9 @@ impl Opener {
             .ok_or_else(|| {
                 LedgerError::Store(StoreError::Corrupt {
                     location: format!("position {position}"),
-                    reason: format!("data.{field}: the sealed reference does not open with its key"),
+                    reason: format!(
+                        "data.{field}: the sealed reference does not open with its key"
+                    ),
                 })
             })
     }
@@ -342,15 +348,23 @@ mod tests {
         let reference = Pseudonym::new("AL-2019-S-0001").expect("valid");
         let (one, other) = (Uuid::from_u128(1), Uuid::from_u128(2));
         let sealed = seal_with(&key(1), one, "suspect", &reference).expect("sealed");
-        assert_eq!(open_with(&key(1), one, "suspect", &sealed), Some(reference.clone()));
+        assert_eq!(
+            open_with(&key(1), one, "suspect", &sealed),
+            Some(reference.clone())
+        );
         assert_eq!(open_with(&key(1), other, "suspect", &sealed), None);
         assert_eq!(open_with(&key(1), one, "victim", &sealed), None);
         assert_eq!(open_with(&key(2), one, "suspect", &sealed), None);
         // Deterministic for one event (a re-send compares equal), and
         // different across events (ciphertexts do not link them).
-        assert_eq!(seal_with(&key(1), one, "suspect", &reference).expect("again"), sealed);
+        assert_eq!(
+            seal_with(&key(1), one, "suspect", &reference).expect("again"),
+            sealed
+        );
         assert_ne!(
-            seal_with(&key(1), other, "suspect", &reference).expect("other").sealed,
+            seal_with(&key(1), other, "suspect", &reference)
+                .expect("other")
+                .sealed,
             sealed.sealed
         );
     }

@@ -43,10 +43,12 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "events, head, streams, derived; append-only triggers; writer and reader roles",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description:
+            "events, head, streams, derived; append-only triggers; writer and reader roles",
+        sql: r#"
 CREATE TABLE {s}.layout (
     version integer PRIMARY KEY,
     description text NOT NULL,
@@ -131,10 +133,12 @@ GRANT INSERT ON {s}.events TO {writer};
 GRANT UPDATE ON {s}.head TO {writer};
 GRANT INSERT, UPDATE ON {s}.streams, {s}.derived TO {writer};
 "#,
-}, Migration {
-    version: 2,
-    description: "subject_keys: the keys personal references are sealed under; mutable, writer only",
-    sql: r#"
+    },
+    Migration {
+        version: 2,
+        description:
+            "subject_keys: the keys personal references are sealed under; mutable, writer only",
+        sql: r#"
 CREATE TABLE {s}.subject_keys (
     lookup bytea PRIMARY KEY CHECK (length(lookup) = 32),
     key_id bytea NOT NULL UNIQUE CHECK (length(key_id) = 16),
@@ -144,7 +148,8 @@ COMMENT ON TABLE {s}.subject_keys IS
     'theseus: the keys personal references are sealed under, one per subject. Not append-only: erasing a subject deletes its row, and the references sealed under it can no longer be opened. Readers have no access.';
 GRANT SELECT, INSERT, DELETE ON {s}.subject_keys TO {writer};
 "#,
-}];
+    },
+];
 
 /// What `init` found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

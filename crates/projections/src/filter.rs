@@ -257,7 +257,9 @@ pub fn build_filtered_report(
         ReportKind::Arrests => filtered_report::<Arrests>(s, k, a, o, f, p),
         ReportKind::Locations => filtered_report::<Locations>(s, k, a, o, f, p),
         // Consultations have no country, day or location to filter by.
-        ReportKind::Consultations => crate::build_report_with(store, kind, as_of, operation, options),
+        ReportKind::Consultations => {
+            crate::build_report_with(store, kind, as_of, operation, options)
+        }
     }
 }
 

@@ -27,8 +27,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use domain::registry::{RegistryEvent, RegistryMeta};
 use domain::privacy::PrivacyEvent;
+use domain::registry::{RegistryEvent, RegistryMeta};
 use domain::{is_reserved_stream, EventType, EventView, PRIVACY_STREAM, REGISTRY_STREAM};
 use event_store::{
     record_hash, Envelope, EnvelopeRef, EventStore, Hash, Head, Link, Range, StoreError,
@@ -700,8 +700,8 @@ pub fn build_report_with(
         ReportKind::Victims => report_of::<Victims>(store, kind, as_of, operation, options),
         ReportKind::Arrests => report_of::<Arrests>(store, kind, as_of, operation, options),
         ReportKind::Locations => report_of::<Locations>(store, kind, as_of, operation, options),
-        ReportKind::Consultations => report_of::<crate::consultations::Consultations>(
-            store, kind, as_of, operation, options,
-        ),
+        ReportKind::Consultations => {
+            report_of::<crate::consultations::Consultations>(store, kind, as_of, operation, options)
+        }
     }
 }
