@@ -35,7 +35,10 @@ fn reveal_without_a_purpose_is_refused_prints_nothing_and_appends_nothing() {
         let run = store.run(&args);
         assert_eq!(run.code, 2, "{args:?}: {run:?}");
         assert_eq!(run.stdout, "", "{args:?} printed something");
-        assert!(run.stderr.contains("--purpose") || run.stderr.contains("--reveal"), "{run:?}");
+        assert!(
+            run.stderr.contains("--purpose") || run.stderr.contains("--reveal"),
+            "{run:?}"
+        );
         assert_eq!(store.log_bytes(), log, "{args:?} appended something");
     }
     assert!(consultations(&store).is_empty());
@@ -112,7 +115,14 @@ fn report_consultations_says_who_why_what_and_how_many_in_every_format() {
     assert_eq!(shown.len(), 2);
     assert!(shown.iter().all(|row| row["reference"].is_string()));
     store
-        .run(&["events", "--reveal", "--purpose", "audit", "--format", "csv"])
+        .run(&[
+            "events",
+            "--reveal",
+            "--purpose",
+            "audit",
+            "--format",
+            "csv",
+        ])
         .ok();
     let rows = consultations(&store);
     assert_eq!(rows.len(), 2);
@@ -123,14 +133,25 @@ fn report_consultations_says_who_why_what_and_how_many_in_every_format() {
     assert_eq!(rows[0]["query"]["types"], serde_json::json!(["ArrestMade"]));
     assert_eq!(rows[1]["purpose"], "audit");
     assert_eq!(rows[1]["events_shown"], 3, "every arrest and rescue");
-    assert!(rows[1]["recorded_by"].as_str().is_some_and(|who| !who.is_empty()));
+    assert!(rows[1]["recorded_by"]
+        .as_str()
+        .is_some_and(|who| !who.is_empty()));
     // --operation keeps the consultations whose query named it.
     let of_op = store
-        .run(&["report", "consultations", "--operation", "op-a", "--format", "json"])
+        .run(&[
+            "report",
+            "consultations",
+            "--operation",
+            "op-a",
+            "--format",
+            "json",
+        ])
         .json();
     assert_eq!(of_op["rows"].as_array().map(Vec::len), Some(1));
     for format in FORMATS {
-        let out = store.run(&["report", "consultations", "--format", format]).ok();
+        let out = store
+            .run(&["report", "consultations", "--format", format])
+            .ok();
         assert!(out.contains("case 7"), "{format}: {out}");
         for reference in REFERENCES {
             assert!(!out.contains(reference), "{format} prints {reference}");
@@ -154,7 +175,14 @@ fn consultations_are_recorded_on_postgresql_too() {
     store.run(&["events", "--reveal"]).fails(2);
     assert_eq!(store.log_bytes(), log);
     let shown = store
-        .run(&["events", "--reveal", "--purpose", "case 9", "--format", "jsonl"])
+        .run(&[
+            "events",
+            "--reveal",
+            "--purpose",
+            "case 9",
+            "--format",
+            "jsonl",
+        ])
         .ok();
     for reference in REFERENCES {
         assert!(shown.contains(reference), "{reference} is not shown");

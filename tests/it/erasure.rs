@@ -41,11 +41,16 @@ fn every_export(store: &Store) -> String {
     for format in FORMATS {
         out += &store.run(&["events", "--format", format]).ok();
         out += &store
-            .run(&["trace", "arrests", "--operation", "op-a", "--format", format])
+            .run(&[
+                "trace",
+                "arrests",
+                "--operation",
+                "op-a",
+                "--format",
+                format,
+            ])
             .ok();
-        out += &store
-            .run(&["diff", "--from", "1", "--format", format])
-            .ok();
+        out += &store.run(&["diff", "--from", "1", "--format", format]).ok();
     }
     for kind in REPORT_KINDS {
         out += &store.run(&["report", kind, "--format", "json"]).ok();
@@ -110,12 +115,17 @@ fn references_are_stored_sealed_and_open_only_through_a_consultation() {
     }
     let key_file = store.path().join("subject-keys");
     let mode = std::os::unix::fs::PermissionsExt::mode(
-        &std::fs::metadata(&key_file).expect("the key file").permissions(),
+        &std::fs::metadata(&key_file)
+            .expect("the key file")
+            .permissions(),
     );
     assert_eq!(mode & 0o777, 0o600, "the key file is for the owner only");
     let shown = revealed(&store);
     for reference in [ERASED, KEPT, "RS-V-1"] {
-        assert!(shown.contains(reference), "{reference} is not revealed: {shown}");
+        assert!(
+            shown.contains(reference),
+            "{reference} is not revealed: {shown}"
+        );
     }
 }
 
@@ -146,7 +156,10 @@ fn after_erase_every_report_is_byte_identical_verify_passes_and_the_reference_is
 
     assert_eq!(every_report(&store, head), reports, "a report changed");
     let after = store.summary();
-    assert_eq!(after["rows"], summary["rows"], "a figure changed at the new head");
+    assert_eq!(
+        after["rows"], summary["rows"],
+        "a figure changed at the new head"
+    );
     assert!(store.run(&["verify"]).ok().starts_with("ok: "));
     // The key is gone from the key file (which shrank by one entry).
     let keys_after = std::fs::read(store.path().join("subject-keys")).expect("keys");
@@ -182,18 +195,48 @@ fn erase_refuses_what_it_cannot_do_and_changes_nothing() {
     let log = store.log_bytes();
     let keys = std::fs::read(store.path().join("subject-keys")).expect("keys");
     let refusals = [
-        (vec!["--operation", "nope", "--subject", ERASED, "--reason", "r"], 1, "no operation nope"),
-        (vec!["--operation", "op-a", "--subject", "NOBODY", "--reason", "r"], 1, "no key for this subject"),
-        (vec!["--operation", "op-a", "--subject", ERASED, "--reason", " "], 1, "--reason"),
-        (vec!["--operation", "Op A", "--subject", ERASED, "--reason", "r"], 1, "--operation"),
-        (vec!["--operation", "op-a", "--subject", ERASED], 2, "--reason"),
+        (
+            vec!["--operation", "nope", "--subject", ERASED, "--reason", "r"],
+            1,
+            "no operation nope",
+        ),
+        (
+            vec![
+                "--operation",
+                "op-a",
+                "--subject",
+                "NOBODY",
+                "--reason",
+                "r",
+            ],
+            1,
+            "no key for this subject",
+        ),
+        (
+            vec!["--operation", "op-a", "--subject", ERASED, "--reason", " "],
+            1,
+            "--reason",
+        ),
+        (
+            vec!["--operation", "Op A", "--subject", ERASED, "--reason", "r"],
+            1,
+            "--operation",
+        ),
+        (
+            vec!["--operation", "op-a", "--subject", ERASED],
+            2,
+            "--reason",
+        ),
     ];
     for (args, code, says) in refusals {
         let mut command = vec!["erase"];
         command.extend(args.iter().copied());
         let error = store.run(&command).fails(code);
         assert!(error.contains(says), "{command:?}: {error}");
-        assert!(!error.contains(ERASED), "{command:?} echoes the reference: {error}");
+        assert!(
+            !error.contains(ERASED),
+            "{command:?} echoes the reference: {error}"
+        );
         assert_eq!(store.log_bytes(), log, "{command:?} wrote to the log");
         assert_eq!(
             std::fs::read(store.path().join("subject-keys")).expect("keys"),
@@ -204,16 +247,38 @@ fn erase_refuses_what_it_cannot_do_and_changes_nothing() {
     // Once erased, a second erasure and a re-send of the erased event are
     // refused, and neither writes anything.
     store
-        .run(&["erase", "--operation", "op-a", "--subject", ERASED, "--reason", "r"])
+        .run(&[
+            "erase",
+            "--operation",
+            "op-a",
+            "--subject",
+            ERASED,
+            "--reason",
+            "r",
+        ])
         .ok();
     let log = store.log_bytes();
     store
-        .run(&["erase", "--operation", "op-a", "--subject", ERASED, "--reason", "r"])
+        .run(&[
+            "erase",
+            "--operation",
+            "op-a",
+            "--subject",
+            ERASED,
+            "--reason",
+            "r",
+        ])
         .fails(1);
     let error = store
-        .append(&crate::support::data("cli/day1.ndjson"))
+        .run_with_input(
+            &["append"],
+            crate::support::data("cli/day1.ndjson").as_bytes(),
+        )
         .fails(1);
-    assert!(error.contains("already used by a different event"), "{error}");
+    assert!(
+        error.contains("already used by a different event"),
+        "{error}"
+    );
     assert_eq!(store.log_bytes(), log);
 }
 
@@ -222,7 +287,9 @@ fn a_re_sent_event_is_a_duplicate_because_sealing_is_deterministic_per_event() {
     let store = Store::new();
     three_batches_in_place(&store);
     let log = store.log_bytes();
-    let again = store.append(&crate::support::data("cli/day1.ndjson")).json();
+    let again = store
+        .append(&crate::support::data("cli/day1.ndjson"))
+        .json();
     assert_eq!(again["appended"], 0);
     assert_eq!(again["duplicates"], 4);
     assert_eq!(store.log_bytes(), log);
@@ -237,7 +304,10 @@ fn a_sealed_reference_in_input_is_refused() {
     let log = store.log_bytes();
     let line = r#"{"operation":"op-a","type":"ArrestMade","data":{"country":"AL","occurred_at":"2019-12-09T10:00:00Z","location":"road","suspect":{"key":"000102030405060708090a0b0c0d0e0f","sealed":"00112233445566778899aabbccddeeff00"}}}"#;
     let error = store.append(line).fails(1);
-    assert!(error.contains("line 1: data.suspect: a sealed reference cannot be sent"), "{error}");
+    assert!(
+        error.contains("line 1: data.suspect: a sealed reference cannot be sent"),
+        "{error}"
+    );
     assert_eq!(store.log_bytes(), log);
 }
 
@@ -245,7 +315,9 @@ fn a_sealed_reference_in_input_is_refused() {
 fn fixture(format: &str) -> Store {
     let old = Store::uninitialised();
     std::fs::copy(
-        root().join(format!("tests/data/fixtures/{format}/00000000000000000001.jsonl")),
+        root().join(format!(
+            "tests/data/fixtures/{format}/00000000000000000001.jsonl"
+        )),
         old.path().join("00000000000000000001.jsonl"),
     )
     .expect("copy the fixture");
@@ -256,8 +328,14 @@ fn fixture(format: &str) -> Store {
 fn a_log_of_the_second_record_format_with_references_in_clear_replays_verifies_and_is_not_erased() {
     let old = fixture("format-2");
     let text = String::from_utf8(old.log_bytes().remove(0).1).expect("utf-8");
-    assert!(text.contains("refers_to"), "the fixture is of the second format");
-    assert!(text.contains(&format!("\"suspect\":\"{ERASED}\"")), "written in clear");
+    assert!(
+        text.contains("refers_to"),
+        "the fixture is of the second format"
+    );
+    assert!(
+        text.contains(&format!("\"suspect\":\"{ERASED}\"")),
+        "written in clear"
+    );
     assert!(old.run(&["verify"]).ok().starts_with("ok: 9 records"));
     // The same batches written today give the same figures.
     let new = Store::new();
@@ -265,18 +343,28 @@ fn a_log_of_the_second_record_format_with_references_in_clear_replays_verifies_a
     let rows = |store: &Store| store.summary()["rows"].clone();
     assert_eq!(rows(&old), rows(&new));
     for kind in REPORT_KINDS {
-        let report = |store: &Store| {
-            store.run(&["report", kind, "--format", "json"]).json()["rows"].clone()
-        };
+        let report =
+            |store: &Store| store.run(&["report", kind, "--format", "json"]).json()["rows"].clone();
         assert_eq!(report(&old), report(&new), "{kind}");
     }
     // Listings leave the clear references out; a consultation shows them.
-    assert!(!old.run(&["events", "--format", "jsonl"]).ok().contains(ERASED));
+    assert!(!old
+        .run(&["events", "--format", "jsonl"])
+        .ok()
+        .contains(ERASED));
     assert!(revealed(&old).contains(ERASED));
     // There is no key to destroy, and the chain cannot change: refused.
     let before = old.log_bytes();
     let error = old
-        .run(&["erase", "--operation", "op-a", "--subject", ERASED, "--reason", "r"])
+        .run(&[
+            "erase",
+            "--operation",
+            "op-a",
+            "--subject",
+            ERASED,
+            "--reason",
+            "r",
+        ])
         .fails(1);
     assert!(error.contains("in clear in 1 records"), "{error}");
     assert_eq!(old.log_bytes(), before);
@@ -300,7 +388,10 @@ fn erasure_on_postgresql_deletes_the_key_row_and_keeps_every_figure() {
     let schema = store.schema().expect("a schema").name().to_owned();
     let keys = || -> i64 {
         crate::postgres::admin()
-            .query_one(&format!("SELECT count(*) FROM \"{schema}\".subject_keys"), &[])
+            .query_one(
+                &format!("SELECT count(*) FROM \"{schema}\".subject_keys"),
+                &[],
+            )
             .expect("count keys")
             .get(0)
     };
@@ -309,7 +400,15 @@ fn erasure_on_postgresql_deletes_the_key_row_and_keeps_every_figure() {
     let reports = every_report(&store, head);
     assert!(revealed(&store).contains(ERASED));
     store
-        .run(&["erase", "--operation", "op-a", "--subject", ERASED, "--reason", "r"])
+        .run(&[
+            "erase",
+            "--operation",
+            "op-a",
+            "--subject",
+            ERASED,
+            "--reason",
+            "r",
+        ])
         .ok();
     assert_eq!(keys(), before - 1);
     assert_eq!(every_report(&store, head), reports);
@@ -326,7 +425,15 @@ fn after_erase_the_api_shows_the_reference_nowhere_and_serves_no_consultations()
     three_batches_in_place(&store);
     let analyst = crate::service::add_agency(&store, &["eu-analyst", "--role", "analyst"]);
     store
-        .run(&["erase", "--operation", "op-a", "--subject", ERASED, "--reason", "r"])
+        .run(&[
+            "erase",
+            "--operation",
+            "op-a",
+            "--subject",
+            ERASED,
+            "--reason",
+            "r",
+        ])
         .ok();
     revealed(&store);
     let server = crate::service::Server::start(&store, &[]);
@@ -342,7 +449,10 @@ fn after_erase_the_api_shows_the_reference_nowhere_and_serves_no_consultations()
             seen += &reply.text();
         }
     }
-    assert!(seen.contains("op-a"), "the listing holds the operation's events");
+    assert!(
+        seen.contains("op-a"),
+        "the listing holds the operation's events"
+    );
     assert!(!seen.contains(ERASED));
     assert!(!seen.contains(KEPT), "the API never shows a reference");
     let consultations = server.get("/v1/reports/consultations", token);
@@ -354,7 +464,15 @@ fn a_copy_takes_the_keys_of_the_references_it_copies_but_not_the_erased_ones() {
     let store = Store::new();
     three_batches_in_place(&store);
     store
-        .run(&["erase", "--operation", "op-a", "--subject", ERASED, "--reason", "r"])
+        .run(&[
+            "erase",
+            "--operation",
+            "op-a",
+            "--subject",
+            ERASED,
+            "--reason",
+            "r",
+        ])
         .ok();
     let copy = Store::uninitialised();
     store
@@ -369,7 +487,10 @@ fn a_copy_takes_the_keys_of_the_references_it_copies_but_not_the_erased_ones() {
     assert_eq!(copy.log_bytes(), store.log_bytes());
     assert!(copy.run(&["verify"]).ok().starts_with("ok: "));
     let shown = revealed(&copy);
-    assert!(shown.contains(KEPT), "the copy opens what the source opens: {shown}");
+    assert!(
+        shown.contains(KEPT),
+        "the copy opens what the source opens: {shown}"
+    );
     assert!(shown.contains("RS-V-1"));
     assert!(!shown.contains(ERASED), "an erased subject stays erased");
 }

@@ -94,13 +94,23 @@ fn the_sample_store_verifies_and_rebuilds_from_its_batches_with_its_references_s
     assert_eq!(new.len(), old.len());
     // What a consultation of the rebuilt store opens, by position.
     let opened: std::collections::HashMap<u64, String> = rebuilt
-        .run(&["events", "--reveal", "--purpose", "test", "--format", "jsonl"])
+        .run(&[
+            "events",
+            "--reveal",
+            "--purpose",
+            "test",
+            "--format",
+            "jsonl",
+        ])
         .ok()
         .lines()
         .skip(1)
         .filter_map(|line| {
             let row: serde_json::Value = serde_json::from_str(line).expect("a row");
-            Some((row["position"].as_u64()?, row["reference"].as_str()?.to_owned()))
+            Some((
+                row["position"].as_u64()?,
+                row["reference"].as_str()?.to_owned(),
+            ))
         })
         .collect();
     // Hashes differ (the bytes do); everything else is the same once a
@@ -132,15 +142,31 @@ fn the_sample_store_verifies_and_rebuilds_from_its_batches_with_its_references_s
         assert_eq!(plain(new, true), plain(old, false));
     }
     assert_eq!(
-        crate::support::figures(&rebuilt.run(&["report", "summary", "--format", "json", "--as-of", "737"]).ok()).replace(&head_hash(&rebuilt, 737), "H"),
-        crate::support::figures(&committed.run(&["report", "summary", "--format", "json"]).ok()).replace(&head_hash(&committed, 737), "H"),
+        crate::support::figures(
+            &rebuilt
+                .run(&["report", "summary", "--format", "json", "--as-of", "737"])
+                .ok()
+        )
+        .replace(&head_hash(&rebuilt, 737), "H"),
+        crate::support::figures(
+            &committed
+                .run(&["report", "summary", "--format", "json"])
+                .ok()
+        )
+        .replace(&head_hash(&committed, 737), "H"),
     );
 }
 
 /// The hash of the record at `position`.
 fn head_hash(store: &Store, position: u64) -> String {
     let out = store
-        .run(&["events", "--as-of", &position.to_string(), "--format", "json"])
+        .run(&[
+            "events",
+            "--as-of",
+            &position.to_string(),
+            "--format",
+            "json",
+        ])
         .json();
     out["as_of"]["hash"].as_str().expect("hash").to_owned()
 }

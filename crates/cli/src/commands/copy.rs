@@ -169,7 +169,8 @@ fn copy_keys(
     transaction: &mut Box<dyn AppendTransaction + '_>,
     record: &EnvelopeRef<'_>,
 ) -> Result<(), StoreError> {
-    if record.schema != domain::SEALED_SCHEMA_VERSION || domain::is_reserved_stream(&record.operation)
+    if record.schema != domain::SEALED_SCHEMA_VERSION
+        || domain::is_reserved_stream(&record.operation)
     {
         return Ok(());
     }
