@@ -19,7 +19,7 @@
 //! * [`registry`]: the agencies that may submit over the network, their
 //!   grants and what each may append, recorded in the reserved stream
 //!   [`REGISTRY_STREAM`].
-//! * [`reference`]: a personal reference as stored, in clear or sealed;
+//! * [`mod@reference`]: a personal reference as stored, in clear or sealed;
 //!   [`privacy`]: erasures and consultations, recorded in the reserved
 //!   stream [`PRIVACY_STREAM`].
 

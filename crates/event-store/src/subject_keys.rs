@@ -96,7 +96,7 @@ impl KeyMap {
         let body = bytes
             .strip_prefix(MAGIC.as_slice())
             .ok_or_else(|| corrupt("not a theseus key file"))?;
-        if body.len() % ENTRY_LEN != 0 {
+        if !body.len().is_multiple_of(ENTRY_LEN) {
             return Err(corrupt("its length is not a whole number of entries"));
         }
         let mut map = KeyMap::default();

@@ -212,7 +212,7 @@ pub(crate) fn seal_with(
 ) -> Result<SealedReference, LedgerError> {
     let mut plain = reference.reveal().as_bytes().to_vec();
     plain.push(0x80);
-    while plain.len() % PAD_TO != 0 {
+    while !plain.len().is_multiple_of(PAD_TO) {
         plain.push(0);
     }
     let (cipher, nonce) = cipher_and_nonce(key, id, field);
