@@ -215,6 +215,7 @@ fn a_bom_at_the_start_crlf_and_blank_lines_are_accepted_and_append_what_the_clea
     let clean = base_store();
     clean.append(&data("accepted-input/clean.ndjson")).ok();
     let expected = clean.log_bytes();
+    let keys = clean;
     for name in [
         "bom-at-start",
         "crlf",
@@ -222,7 +223,7 @@ fn a_bom_at_the_start_crlf_and_blank_lines_are_accepted_and_append_what_the_clea
         "all-together-no-final-newline",
         "duplicate-line-is-a-no-op",
     ] {
-        let store = base_store();
+        let store = base_store_in(Store::with_keys_of(&keys));
         let input = std::fs::read(root().join(format!("tests/data/accepted-input/{name}.ndjson")))
             .expect("input");
         let run = store.run_with_input(

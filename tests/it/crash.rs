@@ -505,14 +505,20 @@ const NEXT_BATCH: &str = r#"{"id": "00000000-0000-4000-8000-0000000000d1", "oper
 "#;
 
 fn torn_fixture() -> TornFixture {
-    let prefix_store = Store::new();
+    // Every store below seals under the same keys (those of every subject
+    // of the three inputs), so that the same input gives the same bytes.
+    let keys = Store::new();
+    keys.append(&data("bad-input/base.ndjson")).ok();
+    keys.append(&data("accepted-input/clean.ndjson")).ok();
+    keys.append(NEXT_BATCH).ok();
+    let prefix_store = Store::with_keys_of(&keys);
     prefix_store.append(&data("bad-input/base.ndjson")).ok();
-    let whole_store = Store::new();
+    let whole_store = Store::with_keys_of(&keys);
     whole_store.append(&data("bad-input/base.ndjson")).ok();
     whole_store
         .append(&data("accepted-input/clean.ndjson"))
         .ok();
-    let after = Store::new();
+    let after = Store::with_keys_of(&keys);
     after.append(&data("bad-input/base.ndjson")).ok();
     after.append(NEXT_BATCH).ok();
     let segments = whole_store.log_bytes();

@@ -43,7 +43,7 @@ fn a_semicolon_delimited_file_with_a_bom_appends_what_the_same_json_lines_append
         summary["appended"], 2,
         "the row of empty cells is skipped: {summary}"
     );
-    let from_json = base_store();
+    let from_json = crate::bad_input::base_store_in(Store::with_keys_of(&from_csv));
     from_json
         .append(&data("import/arrests-equivalent.ndjson"))
         .ok();

@@ -200,16 +200,14 @@ proptest! {
 
     /// The same log gives byte-identical output in every format, whether
     /// built from scratch, from checkpoints, or in another store holding the
-    /// same input.
+    /// same bytes. (Another store given the same input seals its references
+    /// under keys of its own: the same figures, other bytes and hashes.)
     #[test]
     fn replay_is_deterministic(history in history()) {
         let store = log_of(&history);
         let first = rendered(&store);
         let again = rendered(&store); // now from the checkpoints just saved
         prop_assert_eq!(&first, &again);
-        let other = log_of(&history);
-        prop_assert_eq!(other.lines(), store.lines());
-        prop_assert_eq!(&rendered(&other), &first);
         let copy = MemoryStore::from_lines(store.lines());
         prop_assert_eq!(&rendered(&copy), &first);
     }

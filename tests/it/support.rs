@@ -224,6 +224,45 @@ impl Store {
         segments
     }
 
+    /// A new store holding no events and the subject keys of `keys` (a
+    /// file store): references are sealed under a store's own random keys,
+    /// so two stores write the same bytes for the same input only when
+    /// they hold the same keys.
+    pub fn with_keys_of(keys: &Store) -> Store {
+        let store = Store::new();
+        store.take_keys_of(keys);
+        store
+    }
+
+    /// Gives this store (holding no sealed reference yet) the subject keys
+    /// of `from` (a file store).
+    pub fn take_keys_of(&self, from: &Store) {
+        let file = from.path().join("subject-keys");
+        let Ok(bytes) = std::fs::read(&file) else {
+            return;
+        };
+        match &self.backend {
+            Backend::Directory(dir) => {
+                std::fs::copy(&file, dir.path().join("subject-keys")).expect("copy the keys");
+            }
+            Backend::Postgres(schema) => {
+                // The file: a 16-byte header, then (lookup 32, id 16, secret 32).
+                let mut client = crate::postgres::admin();
+                for entry in bytes[16..].chunks_exact(80) {
+                    client
+                        .execute(
+                            &format!(
+                                "INSERT INTO \"{}\".subject_keys (lookup, key_id, secret) VALUES ($1, $2, $3)",
+                                schema.name()
+                            ),
+                            &[&&entry[..32], &&entry[32..48], &&entry[48..]],
+                        )
+                        .expect("insert a key");
+                }
+            }
+        }
+    }
+
     /// The summary report as JSON.
     pub fn summary(&self) -> serde_json::Value {
         self.run(&["report", "summary", "--format", "json"]).json()

@@ -90,8 +90,8 @@ enum Command {
     Record(commands::record::RecordArgs),
     /// Rebuild a report by replaying the log.
     Report(commands::report::ReportArgs),
-    /// List the events themselves, one row each (never a suspect's or a
-    /// victim's reference).
+    /// List the events themselves, one row each (a suspect's or a victim's
+    /// reference only with --reveal --purpose, which is recorded first).
     Events(commands::events::EventsArgs),
     /// Show the events behind one figure of the summary.
     Trace(commands::trace::TraceArgs),
@@ -104,6 +104,9 @@ enum Command {
     /// operation, headline figures, a daily timeline, bars per country and
     /// the seizures.
     Dashboard(commands::dashboard::DashboardArgs),
+    /// Destroy a subject's key (its references can no longer be opened)
+    /// and record the erasure; every figure stays as it was.
+    Erase(commands::erase::EraseArgs),
     /// Check every record and the whole hash chain.
     Verify(commands::verify::VerifyArgs),
     /// Print POSITION:HASH of the last record (or, with --signed, a head
@@ -181,6 +184,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Trace(args) => commands::trace::run(spec, args, out),
         Command::Diff(args) => commands::diff::run(spec, args, out),
         Command::Follow(args) => commands::follow::run(spec, args, out),
+        Command::Erase(args) => commands::erase::run(spec, args, out),
         Command::Verify(args) => commands::verify::run(spec, args, out),
         Command::Head(args) => commands::head::run(spec, args, out),
         Command::Sign(args) => commands::sign::run(args, out),

@@ -51,6 +51,7 @@ mirror! {
         Victims = "victims": "one row per operation and country: rescues, minors, nationality, exploitation",
         Arrests = "arrests": "one row per operation and country: arrests by offence, by location, by network",
         Locations = "locations": "one row per operation and location: arrests, rescues, detections, seizures",
+        Consultations = "consultations": "one row per consultation of personal references: who, when, why, which query",
     }
 }
 

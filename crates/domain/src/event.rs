@@ -16,11 +16,13 @@ use uuid::Uuid;
 
 use crate::json::{FieldError, FromJson, Json, Object};
 use crate::{
-    CheckKind, Country, Day, Exploitation, Item, Location, Money, OccurredAt, Offence, Pseudonym,
-    Text, Token,
+    CheckKind, Country, Day, Exploitation, Item, Location, Money, OccurredAt, Offence, Reference,
+    Text, Token, SEALED_SCHEMA_VERSION,
 };
 
-/// The schema version of every event type in this catalogue.
+/// The schema version of every event type in this catalogue, but for
+/// `ArrestMade` and `VictimRescued` written with a sealed reference
+/// ([`crate::SEALED_SCHEMA_VERSION`]).
 pub const SCHEMA_VERSION: u32 = 1;
 
 macro_rules! event_types {
@@ -193,7 +195,7 @@ pub struct ArrestMade {
     pub country: Country,
     pub occurred_at: OccurredAt,
     pub location: Location,
-    pub suspect: Pseudonym,
+    pub suspect: Reference,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<Text>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -205,7 +207,7 @@ pub struct VictimRescued {
     pub country: Country,
     pub occurred_at: OccurredAt,
     pub location: Location,
-    pub victim: Pseudonym,
+    pub victim: Reference,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub minor: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -358,6 +360,41 @@ impl Event {
             Event::DrugsSeized(e) => Some(e.occurred_at),
             Event::CashSeized(e) => Some(e.occurred_at),
             _ => None,
+        }
+    }
+
+    /// The event's personal reference, if it has one, and the name of its
+    /// field (`suspect`, `victim`).
+    pub fn reference(&self) -> Option<(&'static str, &Reference)> {
+        match self {
+            Event::ArrestMade(e) => Some(("suspect", &e.suspect)),
+            Event::VictimRescued(e) => Some(("victim", &e.victim)),
+            _ => None,
+        }
+    }
+
+    /// The event with its personal reference replaced (no change for an
+    /// event without one).
+    pub fn with_reference(self, reference: Reference) -> Event {
+        match self {
+            Event::ArrestMade(e) => Event::ArrestMade(ArrestMade {
+                suspect: reference,
+                ..e
+            }),
+            Event::VictimRescued(e) => Event::VictimRescued(VictimRescued {
+                victim: reference,
+                ..e
+            }),
+            other => other,
+        }
+    }
+
+    /// The schema version the event is written in: 2 for a sealed
+    /// reference, 1 for everything else.
+    pub fn schema(&self) -> u32 {
+        match self.reference() {
+            Some((_, Reference::Sealed(_))) => SEALED_SCHEMA_VERSION,
+            _ => SCHEMA_VERSION,
         }
     }
 

@@ -19,6 +19,9 @@
 //! * [`registry`]: the agencies that may submit over the network, their
 //!   grants and what each may append, recorded in the reserved stream
 //!   [`REGISTRY_STREAM`].
+//! * [`mod@reference`]: a personal reference as stored, in clear or sealed;
+//!   [`privacy`]: erasures and consultations, recorded in the reserved
+//!   stream [`PRIVACY_STREAM`].
 
 #![forbid(unsafe_code)]
 
@@ -29,7 +32,9 @@ mod event;
 pub mod json;
 mod money;
 mod operation;
+pub mod privacy;
 mod raw;
+pub mod reference;
 pub mod registry;
 pub mod schema;
 mod text;
@@ -46,6 +51,8 @@ pub use event::{
 };
 pub use money::{format_minor_units, Money};
 pub use operation::{Operation, Period, Refusal, RetractionTarget};
+pub use privacy::{is_reserved_stream, PRIVACY_SCHEMA_VERSION, PRIVACY_STREAM};
+pub use reference::{Reference, SealedReference, SEALED_SCHEMA_VERSION};
 pub use registry::{EVIDENCE_STREAM, REGISTRY_STREAM};
 pub use text::{is_invisible, Pseudonym, Slug, Text, Token, BIDI_CONTROLS, MAX_TEXT_CHARS};
 pub use time::{parse_instant, Day, InstantError, OccurredAt, MAX_FRACTION_DIGITS};

@@ -138,6 +138,12 @@ impl Pseudonym {
     pub fn reveal(&self) -> &str {
         &self.0
     }
+
+    /// Checks a reference that does not come from JSON input (a command's
+    /// `--subject`, a reference opened from its sealed form).
+    pub fn new(text: &str) -> Result<Pseudonym, FieldError> {
+        Pseudonym::from_json(&Json::String(text.to_owned()), "reference")
+    }
 }
 
 impl fmt::Debug for Pseudonym {

@@ -31,6 +31,7 @@ mod hash;
 pub mod key;
 mod memory;
 mod record;
+pub mod subject_keys;
 
 pub use envelope::{Envelope, EnvelopeRef, Head, Link, NewEvent};
 pub use error::StoreError;
@@ -41,6 +42,7 @@ pub use memory::MemoryStore;
 pub use record::{
     decode_record, encode_record, format_recorded_at, record_hash, RecordFields, RECORD_FORMAT,
 };
+pub use subject_keys::SubjectKey;
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -228,6 +230,10 @@ pub trait EventStore: Send + Sync {
     /// write) saves nothing, warns once, and returns `Ok`: derived data
     /// only ever saves time.
     fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The subject key with this id, if the store still holds it (see
+    /// [`subject_keys`]): what opening a sealed reference needs.
+    fn subject_key(&self, key_id: &[u8; 16]) -> Result<Option<SubjectKey>, StoreError>;
 }
 
 /// One atomic batch being assembled under the writers' lock.
@@ -261,6 +267,18 @@ pub trait AppendTransaction {
     /// ([`StoreError::Conflict`]). On error nothing is staged and the
     /// transaction may go on or be dropped.
     fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError>;
+
+    /// The subject key found by `lookup`, as this transaction sees the key
+    /// store (its own additions and removals included).
+    fn find_subject_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError>;
+
+    /// Adds a subject key with the batch: durable before the batch's
+    /// records are, gone if the transaction is dropped.
+    fn add_subject_key(&mut self, key: SubjectKey) -> Result<(), StoreError>;
+
+    /// Removes the subject key found by `lookup` with the batch: gone once
+    /// the batch's records are durable, kept if the transaction is dropped.
+    fn remove_subject_key(&mut self, lookup: &[u8; 32]) -> Result<(), StoreError>;
 
     /// Writes the batch and makes it durable; returns only once it is.
     fn commit(self: Box<Self>) -> Result<Committed, StoreError>;

@@ -15,9 +15,10 @@ use uuid::Uuid;
 use crate::batch::{resolve_stamp, Batch, CommittedLog, StagedRecord};
 use crate::check::LogChecker;
 use crate::record::{decode_record, parse_recorded_at};
+use crate::subject_keys::{KeyMap, StagedKeys};
 use crate::{
     system_clock, AppendTransaction, Clock, Committed, Envelope, EnvelopeRef, EventStore, Hash,
-    Head, NewEvent, Range, Staged, Stamp, StoreError, VerifyReport,
+    Head, NewEvent, Range, Staged, Stamp, StoreError, SubjectKey, VerifyReport,
 };
 
 /// A log in memory.
@@ -50,6 +51,7 @@ struct State {
     ids: HashMap<Uuid, u64>,
     versions: HashMap<String, u64>,
     derived: HashMap<String, Vec<u8>>,
+    keys: KeyMap,
 }
 
 impl MemoryStore {
@@ -256,6 +258,7 @@ impl EventStore for MemoryStore {
             store: self,
             _writer: guard,
             batch: Batch::new(head, recorded_at, 0),
+            keys: StagedKeys::default(),
         }))
     }
 
@@ -289,6 +292,10 @@ impl EventStore for MemoryStore {
             .insert(name.to_owned(), bytes.to_vec());
         Ok(())
     }
+
+    fn subject_key(&self, key_id: &[u8; 16]) -> Result<Option<SubjectKey>, StoreError> {
+        Ok(self.lock_state().keys.by_id(key_id))
+    }
 }
 
 /// A batch on a [`MemoryStore`]; holds the writers' lock until dropped.
@@ -296,6 +303,7 @@ struct MemoryTransaction<'s> {
     store: &'s MemoryStore,
     _writer: MutexGuard<'s, ()>,
     batch: Batch,
+    keys: StagedKeys,
 }
 
 /// The committed side of a memory transaction's lookups.
@@ -356,11 +364,37 @@ impl AppendTransaction for MemoryTransaction<'_> {
         self.batch.stage(&mut log, event)
     }
 
+    fn find_subject_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError> {
+        let store = self.store;
+        self.keys
+            .get(|| Ok(store.lock_state().keys.clone()), lookup)
+    }
+
+    fn add_subject_key(&mut self, key: SubjectKey) -> Result<(), StoreError> {
+        self.keys.add(key);
+        Ok(())
+    }
+
+    fn remove_subject_key(&mut self, lookup: &[u8; 32]) -> Result<(), StoreError> {
+        self.keys.remove(*lookup);
+        Ok(())
+    }
+
     fn commit(mut self: Box<Self>) -> Result<Committed, StoreError> {
         self.batch.finish();
         let committed = self.batch.committed();
         let bytes = std::mem::take(&mut self.batch.out);
+        let store = self.store;
+        self.keys
+            .load_with(|| Ok(store.lock_state().keys.clone()))?;
+        let keys = self
+            .keys
+            .after_records()
+            .or_else(|| self.keys.before_records());
         let mut state = self.store.lock_state();
+        if let (Some(keys), true) = (keys, committed.appended > 0) {
+            state.keys = keys;
+        }
         // Like the file store's next writer, drop exactly the torn tail
         // (whatever follows the last batch end) before writing.
         let committed_lines = state.committed;

@@ -29,6 +29,7 @@ use uuid::Uuid;
 
 use crate::agencies::Submitter;
 use crate::input::{parse_line, InputLine, Lines};
+use crate::sealing::{KeyAccess, Sealer};
 use crate::signatures::{bytes_digest, check_line, signature_error, Hashing, Signature, Tally};
 use crate::{state, LedgerError};
 
@@ -517,6 +518,7 @@ fn append_checked(
     let mut report = DryRunReport::default();
     let mut ids = Vec::new();
     let mut duplicates = 0;
+    let mut sealer = Sealer::default();
     std::thread::scope(|scope| -> Result<(), LedgerError> {
         let (sender, receiver) = sync_channel(PIPELINE_DEPTH);
         let go_on = batch.dry_run;
@@ -533,6 +535,7 @@ fn append_checked(
                     stage_line(
                         &mut target,
                         &mut operations,
+                        &mut sealer,
                         parsed,
                         options,
                         batch,
@@ -755,6 +758,27 @@ impl Target<'_> {
     }
 }
 
+impl KeyAccess for Target<'_> {
+    // A dry run finds and adds keys in the real transaction, which is
+    // dropped: its keys are never written.
+    fn find_key(
+        &mut self,
+        lookup: &[u8; 32],
+    ) -> Result<Option<event_store::SubjectKey>, StoreError> {
+        match self {
+            Target::Real(transaction) => transaction.find_subject_key(lookup),
+            Target::Dry(dry) => dry.committed.0.find_subject_key(lookup),
+        }
+    }
+
+    fn add_key(&mut self, key: event_store::SubjectKey) -> Result<(), StoreError> {
+        match self {
+            Target::Real(transaction) => transaction.add_subject_key(key),
+            Target::Dry(dry) => dry.committed.0.add_subject_key(key),
+        }
+    }
+}
+
 /// A dry run: the real transaction holds the lock and answers for the
 /// committed log; staging goes to a [`Batch`] of its own whose bytes are
 /// dropped as they are encoded, so that positions, versions, duplicates
@@ -840,6 +864,7 @@ impl<'s> DryRun<'s> {
 pub(crate) fn stage_line(
     target: &mut Target<'_>,
     operations: &mut state::Operations,
+    sealer: &mut Sealer,
     parsed: Parsed,
     options: &AppendOptions,
     batch: &BatchOptions,
@@ -881,6 +906,13 @@ pub(crate) fn stage_line(
             "missing: --require-ids refuses lines without an id (send a UUID per event, so that the batch can be sent again safely)",
         ));
     }
+    // Sealed before the duplicate check: sealing is deterministic for one
+    // event, so a re-sent event compares equal to the stored one.
+    let sealed = sealer.seal(target, number, line.operation.as_str(), id, &line.event)?;
+    let (data, schema) = match &sealed {
+        Some(sealed) => (sealed.data_json(), sealed.schema()),
+        None => (data, SCHEMA_VERSION),
+    };
     if line.id.is_some() {
         if let Some(existing) = target.find(id)? {
             if existing.same(line.operation.as_str(), event_type.as_str(), &data) {
@@ -929,7 +961,7 @@ pub(crate) fn stage_line(
             id,
             operation: line.operation.as_str().to_owned(),
             event_type: event_type.as_str().to_owned(),
-            schema: SCHEMA_VERSION,
+            schema,
             recorded_by,
             reported_at: line.reported_at.map(|instant| instant.to_string()),
             data,
@@ -969,12 +1001,13 @@ fn retraction_target(number: u64, found: &Existing) -> Result<RetractionTarget, 
             ),
         ));
     }
-    if found.operation == REGISTRY_STREAM {
+    if domain::is_reserved_stream(&found.operation) {
         return Err(refused(
             number,
             "data.event_id",
             format!(
-                "the event named is a record of the agency registry (position {}), not an operation's event",
+                "the event named is a record of the ledger's own ({}, position {}), not an operation's event",
+                found.operation,
                 found.position
             ),
         ));

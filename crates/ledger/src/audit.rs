@@ -105,6 +105,9 @@ enum Read {
         /// For a retraction: what the rules need of the event it names.
         target: Option<RetractionTarget>,
     },
+    /// A record of a reserved stream other than the registry (the evidence
+    /// stream, the privacy records): read, but no operation's rule applies.
+    Reserved,
     /// A record the rules cannot even be asked about.
     Unreadable(Finding),
     /// Findings of the reading, and the event still decided.
@@ -228,6 +231,23 @@ fn read(store: &dyn EventStore, record: &EnvelopeRef<'_>) -> Read {
             )),
         };
     }
+    if domain::is_reserved_stream(&record.operation) {
+        // Signatures and the ledger's keys are checked by
+        // `signatures::verify_signatures` in the same `verify`; privacy
+        // records must at least read strictly.
+        if record.operation == domain::PRIVACY_STREAM {
+            if let Err(error) =
+                domain::privacy::PrivacyEvent::parse(&record.event_type, record.data)
+            {
+                return Read::Unreadable(finding(
+                    position,
+                    &error.path,
+                    format!("privacy record: {}", error.message),
+                ));
+            }
+        }
+        return Read::Reserved;
+    }
     let slug = match Slug::parse(&record.operation) {
         Ok(slug) => slug,
         Err(error) => {
@@ -238,7 +258,7 @@ fn read(store: &dyn EventStore, record: &EnvelopeRef<'_>) -> Read {
             ))
         }
     };
-    if record.schema != SCHEMA_VERSION {
+    if record.schema != SCHEMA_VERSION && record.schema != domain::SEALED_SCHEMA_VERSION {
         return Read::Unreadable(finding(
             position,
             "schema",
@@ -381,6 +401,9 @@ fn decide(
         Read::Unreadable(found) => {
             report.records += 1;
             note(report, found);
+        }
+        Read::Reserved => {
+            report.records += 1;
         }
         Read::Registry {
             position,

@@ -5,7 +5,10 @@
 //! not grow with the log.
 //!
 //! An event is shown through [`domain::Event::public_data_json`], which
-//! leaves the suspects' and victims' references out.
+//! leaves the suspects' and victims' references out. Only
+//! [`events_revealed`] shows them, in a column of their own, and only
+//! after a consultation record naming the purpose, the query and the
+//! events shown is durable in the log ([`crate::privacy::consulted`]).
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -20,6 +23,10 @@ use projections::stream::{Columns, Stream};
 use projections::{Cell, Filter, Format};
 
 use crate::scan::{self, checked_from_start, Retractions};
+use crate::sealing::Opener;
+
+/// What a consultation shows for a reference whose subject was erased.
+pub const ERASED: &str = "(erased)";
 use crate::{AsOf, LedgerError};
 
 /// Which events, by whether a retraction has taken them back.
@@ -78,6 +85,44 @@ pub const COLUMNS: [&str; 19] = [
     "recorded_at",
     "reported_at",
     "data",
+];
+
+/// [`COLUMNS`] and the references, for a consultation.
+const REVEALED_COLUMNS: [&str; 20] = [
+    "position",
+    "id",
+    "operation",
+    "type",
+    "occurred_at",
+    "country",
+    "location",
+    "figure",
+    "count",
+    "amount",
+    "currency",
+    "retracted",
+    "retracted_by",
+    "retraction_reason",
+    "retracts",
+    "recorded_by",
+    "recorded_at",
+    "reported_at",
+    "data",
+    "reference",
+];
+
+/// [`PEOPLE`] and the references, for a consultation.
+const REVEALED_PEOPLE: [(&str, usize, bool); 10] = [
+    ("position", 8, true),
+    ("operation", 12, false),
+    ("type", 17, false),
+    ("occurred_at", 25, false),
+    ("country", 7, false),
+    ("location", 22, false),
+    ("figure", 20, false),
+    ("quantity", 12, true),
+    ("status", 36, false),
+    ("reference", 20, false),
 ];
 
 /// The columns people get (table, Markdown, HTML), and their widths.
@@ -231,12 +276,92 @@ fn status_words(retracted: Option<(u64, &str)>, retracts: Option<u64>) -> String
 }
 
 /// The columns of the listing in `format`.
-fn columns(format: Format) -> Columns {
-    if people(format) {
-        Columns::people(&PEOPLE)
-    } else {
-        Columns::plain(&COLUMNS)
+fn columns(format: Format, revealed: bool) -> Columns {
+    match (people(format), revealed) {
+        (true, false) => Columns::people(&PEOPLE),
+        (true, true) => Columns::people(&REVEALED_PEOPLE),
+        (false, false) => Columns::plain(&COLUMNS),
+        (false, true) => Columns::plain(&REVEALED_COLUMNS),
     }
+}
+
+/// How a listing treats references.
+enum Mode<'a> {
+    /// Left out (every listing but a consultation).
+    Public,
+    /// Nothing is printed: the events with a reference are noted, for the
+    /// consultation record.
+    Collect(&'a mut Collected),
+    /// Shown, opened with their subjects' keys.
+    Reveal(&'a mut Opener),
+}
+
+/// The events a consultation will show.
+#[derive(Default)]
+struct Collected {
+    ids: Vec<uuid::Uuid>,
+    not_listed: u64,
+}
+
+/// Who consults references, and why.
+#[derive(Clone, Copy, Debug)]
+pub struct Reveal<'a> {
+    pub purpose: &'a str,
+    pub recorded_by: &'a str,
+}
+
+/// [`events`] with the references shown: the listing is first selected
+/// without printing anything, a consultation record (purpose, query, head,
+/// the events shown) is appended and made durable, and only then is the
+/// listing printed, as of the same head. Returns the rows written and the
+/// consultation record's position.
+pub fn events_revealed(
+    store: &dyn EventStore,
+    query: &EventQuery,
+    format: Format,
+    out: &mut dyn Write,
+    generated_by: &str,
+    reveal: Reveal<'_>,
+) -> Result<(u64, u64), LedgerError> {
+    if reveal.purpose.trim().is_empty() {
+        return Err(LedgerError::Request(
+            "--purpose: must say why the references are consulted".into(),
+        ));
+    }
+    let head = query.as_of.resolve(store)?;
+    let mut collected = Collected::default();
+    list(
+        store,
+        head,
+        query,
+        format,
+        &mut std::io::sink(),
+        generated_by,
+        Mode::Collect(&mut collected),
+    )?;
+    let position = crate::privacy::consulted(
+        store,
+        crate::privacy::Consultation {
+            purpose: reveal.purpose,
+            command: "events",
+            query: filters_json(query).compact(),
+            as_of: head,
+            events: collected.ids,
+            events_not_listed: collected.not_listed,
+        },
+        reveal.recorded_by,
+    )?;
+    let mut opener = Opener::default();
+    let rows = list(
+        store,
+        head,
+        query,
+        format,
+        out,
+        generated_by,
+        Mode::Reveal(&mut opener),
+    )?;
+    Ok((rows, position))
 }
 
 pub(crate) fn people(format: Format) -> bool {
@@ -253,6 +378,19 @@ pub fn events(
     generated_by: &str,
 ) -> Result<u64, LedgerError> {
     let head = query.as_of.resolve(store)?;
+    list(store, head, query, format, out, generated_by, Mode::Public)
+}
+
+fn list(
+    store: &dyn EventStore,
+    head: Head,
+    query: &EventQuery,
+    format: Format,
+    out: &mut dyn Write,
+    generated_by: &str,
+    mut mode: Mode<'_>,
+) -> Result<u64, LedgerError> {
+    let revealed = matches!(mode, Mode::Reveal(_));
     let operation = query.operation.as_deref();
     let retractions = Retractions::collect(store, head, operation)?;
     if let Some(operation) = operation {
@@ -283,7 +421,7 @@ pub fn events(
     .map_err(LedgerError::Output)?;
     stream.noun("event", "events");
     stream
-        .begin("rows", "Events", &columns(format))
+        .begin("rows", "Events", &columns(format, revealed))
         .map_err(LedgerError::Output)?;
     let mut written = 0;
     scan::scan_checked(store, Head::EMPTY, head, &mut |record| {
@@ -325,7 +463,34 @@ pub fn events(
             .map(|position| scan::reason(store, position))
             .transpose()?;
         let shown = Shown::of(record, &view)?;
-        let cells = if people(format) {
+        let reference = match &mut mode {
+            Mode::Public => None,
+            Mode::Collect(collected) => {
+                let event = scan::event(record.position, event_type, record.data)?;
+                if event.reference().is_some() {
+                    if collected.ids.len() < domain::privacy::MAX_LISTED_EVENTS {
+                        collected.ids.push(record.id);
+                    } else {
+                        collected.not_listed += 1;
+                    }
+                }
+                None
+            }
+            Mode::Reveal(opener) => {
+                let event = scan::event(record.position, event_type, record.data)?;
+                match event.reference() {
+                    Some((field, reference)) => Some(
+                        opener
+                            .open(store, record.position, record.id, field, reference)?
+                            .reference()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| ERASED.to_owned()),
+                    ),
+                    None => None,
+                }
+            }
+        };
+        let mut cells = if people(format) {
             vec![
                 Cell::Int(i128::from(shown.position)),
                 Cell::text(shown.operation.as_str()),
@@ -360,6 +525,9 @@ pub fn events(
                 Cell::Json(shown.data.clone()),
             ]
         };
+        if revealed {
+            cells.push(Cell::optional_text(reference));
+        }
         stream.row(&cells).map_err(LedgerError::Output)?;
         written += 1;
         Ok(())

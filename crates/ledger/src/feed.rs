@@ -7,17 +7,18 @@
 //! ```
 //!
 //! `data` is [`domain::Event::public_data_json`]. Records of the agency
-//! registry and of the evidence stream are no operation's events: they
-//! have no line.
+//! registry, of the evidence stream and the privacy records are no
+//! operation's events: they have no line.
 
-use domain::{Event, EVIDENCE_STREAM, REGISTRY_STREAM};
+use domain::{is_reserved_stream, Event};
 use event_store::{EnvelopeRef, StoreError};
 
 use crate::LedgerError;
 
-/// The record's line (without a newline), or `None` for a registry record.
+/// The record's line (without a newline), or `None` for a registry or
+/// privacy record.
 pub fn event_line(record: &EnvelopeRef<'_>) -> Result<Option<String>, LedgerError> {
-    if record.operation == REGISTRY_STREAM || record.operation == EVIDENCE_STREAM {
+    if is_reserved_stream(&record.operation) {
         return Ok(None);
     }
     let event = Event::parse(&record.event_type, record.data).map_err(|error| {

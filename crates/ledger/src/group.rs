@@ -291,6 +291,8 @@ impl Appender {
             .rules_at(store, transaction.head())
             .map_err(store_failed)?;
         let mut target = Target::Real(transaction);
+        // One per transaction: the keys it remembers were staged in this one.
+        let mut sealer = crate::sealing::Sealer::default();
         let plain = BatchOptions::default();
         let mut summaries = Vec::with_capacity(group.len());
         for (index, (_, pending)) in group.iter().enumerate() {
@@ -353,6 +355,7 @@ impl Appender {
                 let staged = stage_line(
                     &mut target,
                     &mut operations,
+                    &mut sealer,
                     parsed.clone(),
                     &options,
                     &plain,

@@ -26,6 +26,8 @@
 //! * [`signatures`]: agencies' signatures over batches, checked on append
 //!   and by [`signatures::verify_signatures`]; [`receipts`]: the ledger's
 //!   signed heads, and checking that a log still holds them.
+//! * [`sealing`]: personal references sealed at append, a key per subject;
+//!   [`privacy`]: erasing a subject's key, recording consultations.
 //! * [`agencies`]: the agency registry (recorded in the log's reserved
 //!   stream), access tokens, and reading the registry as of a head.
 
@@ -44,9 +46,11 @@ pub mod generate;
 pub mod group;
 pub mod import;
 pub mod input;
+pub mod privacy;
 pub mod receipts;
 pub mod reports;
 pub mod scan;
+pub mod sealing;
 pub mod signatures;
 pub mod state;
 pub mod trace;

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use domain::{Event, EventType, EventView, EVIDENCE_STREAM, REGISTRY_STREAM};
+use domain::{is_reserved_stream, Event, EventType, EventView};
 use event_store::{record_hash, EnvelopeRef, EventStore, Hash, Head, Range, StoreError};
 use projections::ProjectionError;
 
@@ -30,8 +30,10 @@ pub(crate) fn unreadable(position: u64, reason: impl Into<String>) -> LedgerErro
 /// each only once its hash has been checked against its predecessor's
 /// (`from`'s for the first); at the end, the last hash must be `to`'s. A
 /// record that does not chain stops the scan with an integrity error.
-/// Records of the agency registry ([`REGISTRY_STREAM`]) and of the
-/// evidence stream ([`EVIDENCE_STREAM`]) are checked and not visited: they are no operation's events.
+/// Records of the agency registry ([`domain::REGISTRY_STREAM`]), of the
+/// evidence stream ([`domain::EVIDENCE_STREAM`]) and the privacy records
+/// ([`domain::PRIVACY_STREAM`]) are checked and not visited: they are no
+/// operation's events.
 pub fn scan_checked(
     store: &dyn EventStore,
     from: Head,
@@ -60,7 +62,7 @@ pub fn scan_checked(
             }
             previous = record.hash;
             next += 1;
-            if record.operation == REGISTRY_STREAM || record.operation == EVIDENCE_STREAM {
+            if is_reserved_stream(&record.operation) {
                 return Ok(());
             }
             visit(record)

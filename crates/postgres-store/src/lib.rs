@@ -50,7 +50,7 @@ use chrono::{DateTime, Utc};
 use event_store::backend::WarnOnce;
 use event_store::{
     warn_on_stderr, AppendTransaction, Clock, DerivedKey, Envelope, EnvelopeRef, EventStore, Hash,
-    Head, Range, Stamp, StoreError, VerifyReport, Warn,
+    Head, Range, Stamp, StoreError, SubjectKey, VerifyReport, Warn,
 };
 use uuid::Uuid;
 
@@ -285,5 +285,9 @@ impl EventStore for PostgresStore {
             self.derived_unusable(&error);
         }
         Ok(())
+    }
+
+    fn subject_key(&self, key_id: &[u8; 16]) -> Result<Option<SubjectKey>, StoreError> {
+        self.pool.with(|conn| read::subject_key(self, conn, key_id))
     }
 }

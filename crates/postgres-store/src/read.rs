@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use chrono::{DateTime, Utc};
 use event_store::backend::LogChecker;
 use event_store::{
-    decode_record, Envelope, EnvelopeRef, Hash, Head, Range, StoreError, VerifyReport,
+    decode_record, Envelope, EnvelopeRef, Hash, Head, Range, StoreError, SubjectKey, VerifyReport,
 };
 use uuid::Uuid;
 
@@ -427,6 +427,54 @@ pub(crate) fn load_derived(
         .query_opt(&statement, &[&name])
         .map_err(|e| server(address, &e))?;
     Ok(row.map(|row| row.get(0)))
+}
+
+/// The subject key with this id (see `event_store::subject_keys`).
+pub(crate) fn subject_key(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    key_id: &[u8; 16],
+) -> Result<Option<SubjectKey>, StoreError> {
+    let address = store.address();
+    let statement = conn
+        .statement("subject_key", &|| {
+            format!(
+                "SELECT lookup, secret FROM {}.subject_keys WHERE key_id = $1",
+                store.sql.s
+            )
+        })
+        .map_err(|e| server(address, &e))?;
+    let row = conn
+        .client
+        .query_opt(&statement, &[&key_id.as_slice()])
+        .map_err(|e| server(address, &e))?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let lookup: Vec<u8> = row.get(0);
+    let lookup = <[u8; 32]>::try_from(lookup).map_err(|_| bad_key(store))?;
+    subject_key_of(store, lookup, key_id.to_vec(), row.get(1)).map(Some)
+}
+
+/// A key row's bytes as a key, refusing lengths the table's checks forbid.
+pub(crate) fn subject_key_of(
+    store: &PostgresStore,
+    lookup: [u8; 32],
+    key_id: Vec<u8>,
+    secret: Vec<u8>,
+) -> Result<SubjectKey, StoreError> {
+    Ok(SubjectKey {
+        lookup,
+        key_id: <[u8; 16]>::try_from(key_id).map_err(|_| bad_key(store))?,
+        secret: <[u8; 32]>::try_from(secret).map_err(|_| bad_key(store))?,
+    })
+}
+
+fn bad_key(store: &PostgresStore) -> StoreError {
+    StoreError::Corrupt {
+        location: format!("{}.subject_keys", store.sql.s.trim_matches('"')),
+        reason: "a key row has the wrong length".into(),
+    }
 }
 
 /// Upserts in one statement: a reader sees the old bytes or the new ones.

@@ -15,6 +15,11 @@
 //! * `S.derived (name, bytes)`: checkpoints and caches, never needed for a
 //!   correct answer.
 //! * `S.layout (version, description, applied_at)`: the migrations applied.
+//!
+//! Layout 2 adds `S.subject_keys (lookup, key_id, secret)`: the keys
+//! personal references are sealed under (see `event_store::subject_keys`),
+//! outside the append-only triggers (erasure deletes a row), changed in
+//! the batch's own transaction, readable by the writer role only.
 //! * Triggers that refuse `UPDATE`, `DELETE` and `TRUNCATE` on `events`,
 //!   moving the head back, lowering a version, and deleting either.
 //! * Roles `S_writer` (insert records, move the head and versions, save
@@ -27,7 +32,7 @@ use crate::conn::describe;
 use crate::PostgresError;
 
 /// The newest layout this code writes and reads.
-pub const LAYOUT_VERSION: i32 = 1;
+pub const LAYOUT_VERSION: i32 = 2;
 
 struct Migration {
     version: i32,
@@ -38,10 +43,12 @@ struct Migration {
     sql: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    description: "events, head, streams, derived; append-only triggers; writer and reader roles",
-    sql: r#"
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        description:
+            "events, head, streams, derived; append-only triggers; writer and reader roles",
+        sql: r#"
 CREATE TABLE {s}.layout (
     version integer PRIMARY KEY,
     description text NOT NULL,
@@ -126,7 +133,23 @@ GRANT INSERT ON {s}.events TO {writer};
 GRANT UPDATE ON {s}.head TO {writer};
 GRANT INSERT, UPDATE ON {s}.streams, {s}.derived TO {writer};
 "#,
-}];
+    },
+    Migration {
+        version: 2,
+        description:
+            "subject_keys: the keys personal references are sealed under; mutable, writer only",
+        sql: r#"
+CREATE TABLE {s}.subject_keys (
+    lookup bytea PRIMARY KEY CHECK (length(lookup) = 32),
+    key_id bytea NOT NULL UNIQUE CHECK (length(key_id) = 16),
+    secret bytea NOT NULL CHECK (length(secret) = 32)
+);
+COMMENT ON TABLE {s}.subject_keys IS
+    'theseus: the keys personal references are sealed under, one per subject. Not append-only: erasing a subject deletes its row, and the references sealed under it can no longer be opened. Readers have no access.';
+GRANT SELECT, INSERT, DELETE ON {s}.subject_keys TO {writer};
+"#,
+    },
+];
 
 /// What `init` found and did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -23,7 +23,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use event_store::backend::{resolve_stamp_at, Batch, CommittedLog, StagedRecord};
 use event_store::{
     decode_record, format_recorded_at, AppendTransaction, Committed, Envelope, Head, NewEvent,
-    Staged, Stamp, StoreError,
+    Staged, Stamp, StoreError, SubjectKey,
 };
 use postgres::error::SqlState;
 use postgres::SimpleQueryMessage;
@@ -472,6 +472,68 @@ impl AppendTransaction for PostgresTransaction<'_> {
             self.flush()?;
         }
         Ok(staged)
+    }
+
+    // The key table changes in the batch's own transaction: an added key
+    // commits with the records that name it, a removed one with the
+    // erasure's record, and neither if the transaction is dropped.
+    fn find_subject_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError> {
+        let store = self.store;
+        let row = self.on_conn(|conn| {
+            let statement = conn
+                .statement("find_subject_key", &|| {
+                    format!(
+                        "SELECT key_id, secret FROM {}.subject_keys WHERE lookup = $1",
+                        store.sql.s
+                    )
+                })
+                .map_err(|e| server(store.address(), &e))?;
+            conn.client
+                .query_opt(&statement, &[&lookup.as_slice()])
+                .map_err(|e| server(store.address(), &e))
+        })?;
+        row.map(|row| crate::read::subject_key_of(store, *lookup, row.get(0), row.get(1)))
+            .transpose()
+    }
+
+    fn add_subject_key(&mut self, key: SubjectKey) -> Result<(), StoreError> {
+        let store = self.store;
+        self.on_conn(|conn| {
+            let statement = conn
+                .statement("add_subject_key", &|| {
+                    format!(
+                        "INSERT INTO {}.subject_keys (lookup, key_id, secret) VALUES ($1, $2, $3)",
+                        store.sql.s
+                    )
+                })
+                .map_err(|e| server(store.address(), &e))?;
+            conn.client
+                .execute(
+                    &statement,
+                    &[
+                        &key.lookup.as_slice(),
+                        &key.key_id.as_slice(),
+                        &key.secret.as_slice(),
+                    ],
+                )
+                .map_err(|e| server(store.address(), &e))
+        })?;
+        Ok(())
+    }
+
+    fn remove_subject_key(&mut self, lookup: &[u8; 32]) -> Result<(), StoreError> {
+        let store = self.store;
+        self.on_conn(|conn| {
+            let statement = conn
+                .statement("remove_subject_key", &|| {
+                    format!("DELETE FROM {}.subject_keys WHERE lookup = $1", store.sql.s)
+                })
+                .map_err(|e| server(store.address(), &e))?;
+            conn.client
+                .execute(&statement, &[&lookup.as_slice()])
+                .map_err(|e| server(store.address(), &e))
+        })?;
+        Ok(())
     }
 
     fn commit(mut self: Box<Self>) -> Result<Committed, StoreError> {

@@ -256,6 +256,10 @@ pub fn build_filtered_report(
         ReportKind::Victims => filtered_report::<Victims>(s, k, a, o, f, p),
         ReportKind::Arrests => filtered_report::<Arrests>(s, k, a, o, f, p),
         ReportKind::Locations => filtered_report::<Locations>(s, k, a, o, f, p),
+        // Consultations have no country, day or location to filter by.
+        ReportKind::Consultations => {
+            crate::build_report_with(store, kind, as_of, operation, options)
+        }
     }
 }
 

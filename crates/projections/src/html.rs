@@ -389,7 +389,7 @@ fn card_columns(kind: ReportKind) -> &'static [&'static str] {
             "items_seized",
         ],
         ReportKind::Networks => &["arrests"],
-        ReportKind::Seizures => &[],
+        ReportKind::Seizures | ReportKind::Consultations => &[],
     }
 }
 
@@ -415,7 +415,9 @@ fn chart_columns(kind: ReportKind) -> (ChartKind, &'static str, &'static [&'stat
             &["arrests", "migrants_detected"],
         ),
         ReportKind::Networks => (ChartKind::Bars, "network", &["arrests"]),
-        ReportKind::Summary | ReportKind::Seizures => (ChartKind::Bars, "", &[]),
+        ReportKind::Summary | ReportKind::Seizures | ReportKind::Consultations => {
+            (ChartKind::Bars, "", &[])
+        }
     }
 }
 

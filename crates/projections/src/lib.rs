@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 pub mod arrests;
+pub mod consultations;
 pub mod countries;
 pub mod dashboard;
 mod error;
@@ -97,6 +98,13 @@ pub trait Projection: Default + Clone + Serialize + DeserializeOwned + Send {
 
     /// Folds one registry record (only when [`Projection::READS_REGISTRY`]).
     fn registry(&mut self, _meta: &RegistryMeta<'_>, _event: &RegistryEvent) {}
+
+    /// Whether the projection reads the privacy records (erasures and
+    /// consultations, [`domain::PRIVACY_STREAM`]). No figure does.
+    const READS_PRIVACY: bool = false;
+
+    /// Folds one privacy record (only when [`Projection::READS_PRIVACY`]).
+    fn privacy(&mut self, _meta: &RegistryMeta<'_>, _event: &domain::privacy::PrivacyEvent) {}
 }
 
 /// A projection that reports rows.

@@ -27,8 +27,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use domain::privacy::PrivacyEvent;
 use domain::registry::{RegistryEvent, RegistryMeta};
-use domain::{EventType, EventView, EVIDENCE_STREAM, REGISTRY_STREAM};
+use domain::{is_reserved_stream, EventType, EventView, PRIVACY_STREAM, REGISTRY_STREAM};
 use event_store::{
     record_hash, Envelope, EnvelopeRef, EventStore, Hash, Head, Link, Range, StoreError,
 };
@@ -223,9 +224,19 @@ fn fold_record<P: Projection>(
         }
         return Ok(());
     }
-    // Signatures and the ledger's keys are evidence about records, not
-    // events of an operation: no figure and no rule depends on them.
-    if record.operation == EVIDENCE_STREAM {
+    // Signatures and the ledger's keys (the evidence stream), and the
+    // privacy records (erasures, consultations): no figure depends on them.
+    if is_reserved_stream(&record.operation) {
+        if P::READS_PRIVACY && record.operation == PRIVACY_STREAM {
+            let event = PrivacyEvent::parse(&record.event_type, record.data)
+                .map_err(|reason| unreadable(record.position, reason.to_string()))?;
+            let meta = RegistryMeta {
+                position: record.position,
+                recorded_at: record.recorded_at,
+                recorded_by: &record.recorded_by,
+            };
+            state.privacy(&meta, &event);
+        }
         return Ok(());
     }
     let event_type = event_type_of(record.position, &record.event_type)?;
@@ -751,5 +762,8 @@ pub fn build_report_with(
         ReportKind::Victims => report_of::<Victims>(store, kind, as_of, operation, options),
         ReportKind::Arrests => report_of::<Arrests>(store, kind, as_of, operation, options),
         ReportKind::Locations => report_of::<Locations>(store, kind, as_of, operation, options),
+        ReportKind::Consultations => {
+            report_of::<crate::consultations::Consultations>(store, kind, as_of, operation, options)
+        }
     }
 }

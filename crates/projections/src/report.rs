@@ -32,10 +32,13 @@ pub enum ReportKind {
     /// One row per operation and location: arrests, rescues, detections,
     /// items seized.
     Locations,
+    /// One row per consultation of personal references (who, when, why,
+    /// which query): from the privacy records, not a figure.
+    Consultations,
 }
 
 impl ReportKind {
-    pub const ALL: [ReportKind; 8] = [
+    pub const ALL: [ReportKind; 9] = [
         ReportKind::Summary,
         ReportKind::Countries,
         ReportKind::Timeline,
@@ -44,6 +47,7 @@ impl ReportKind {
         ReportKind::Victims,
         ReportKind::Arrests,
         ReportKind::Locations,
+        ReportKind::Consultations,
     ];
 
     pub fn as_str(&self) -> &'static str {
@@ -56,6 +60,7 @@ impl ReportKind {
             ReportKind::Victims => "victims",
             ReportKind::Arrests => "arrests",
             ReportKind::Locations => "locations",
+            ReportKind::Consultations => "consultations",
         }
     }
 }

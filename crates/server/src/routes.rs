@@ -185,6 +185,13 @@ async fn report(
         let kind: ReportKind = kind.parse().map_err(|message: String| {
             ServerError::NotFound(format!("no report {kind:?}: {message}"))
         })?;
+        // Who consulted personal references, and why, is for the ledger's
+        // keepers (`theseus report consultations`), not for every agency.
+        if kind == ReportKind::Consultations {
+            return Err(ServerError::NotFound(
+                "the consultations report is not served over the API: run theseus report consultations on the ledger's host".into(),
+            ));
+        }
         let query = Query::parse_repeatable(
             uri.query(),
             &[

@@ -133,12 +133,12 @@ fn init_twice_changes_nothing_and_unknown_layouts_are_refused() {
     store.run(&["verify"]).ok();
 
     let schema = store.schema().expect("postgres");
-    schema.sql("INSERT INTO {s}.layout (version, description) VALUES (2, 'from a later theseus')");
+    schema.sql("INSERT INTO {s}.layout (version, description) VALUES (3, 'from a later theseus')");
     for args in [&["head"][..], &["init"], &["report", "summary"]] {
         let stderr = store.run(args).fails(1);
         assert!(
             stderr.starts_with("error: postgres://")
-                && stderr.contains("layout 2, newer than this theseus knows (1)")
+                && stderr.contains("layout 3, newer than this theseus knows (2)")
                 && stderr.lines().count() == 1,
             "{args:?}: {stderr}"
         );

@@ -9,6 +9,11 @@
 //! the canonical layout) stops the copy with nothing of its batch written.
 //! Only what the target lacks is copied: a target that holds a prefix of the
 //! source's log gets the rest, one that holds anything else is refused.
+//!
+//! The subject keys that the copied records' sealed references name go
+//! with them, in the same target transaction (durable before the records):
+//! a copy opens as the source does. Keys the source no longer holds
+//! (erased subjects) are not there to copy: they stay erased.
 
 use std::io::Write;
 
@@ -127,6 +132,7 @@ fn copy_range(
             ),
             None => None,
         };
+        copy_keys(source, transaction, record)?;
         match transaction.stage(new_event(record, refers_to))? {
             Staged::New { position, .. } if position == record.position => {}
             other => {
@@ -153,6 +159,36 @@ fn copy_range(
         Ok(())
     })?;
     Ok(copied)
+}
+
+/// Adds to the target the source's subject key that `record`'s sealed
+/// reference names, and the source's lookup secret, unless the target has
+/// them.
+fn copy_keys(
+    source: &dyn EventStore,
+    transaction: &mut Box<dyn AppendTransaction + '_>,
+    record: &EnvelopeRef<'_>,
+) -> Result<(), StoreError> {
+    if record.schema != domain::SEALED_SCHEMA_VERSION
+        || domain::is_reserved_stream(&record.operation)
+    {
+        return Ok(());
+    }
+    let Ok(event) = domain::Event::parse(&record.event_type, record.data) else {
+        return Ok(());
+    };
+    let Some((_, domain::Reference::Sealed(sealed))) = event.reference() else {
+        return Ok(());
+    };
+    // The lookup secret is the entry with the all-zero id.
+    for key_id in [sealed.key_id, [0; 16]] {
+        if let Some(key) = source.subject_key(&key_id)? {
+            if transaction.find_subject_key(&key.lookup)?.is_none() {
+                transaction.add_subject_key(key)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn recorded_at(record: &EnvelopeRef<'_>) -> Result<DateTime<Utc>, StoreError> {

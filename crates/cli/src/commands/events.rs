@@ -3,12 +3,13 @@
 use std::io::Write;
 
 use clap::Args;
-use ledger::events::{EventQuery, Status};
+use ledger::events::{EventQuery, Reveal, Status};
 use ledger::AsOf;
 
 use crate::commands::report::{generated_by, unless_pipe_closed, FilterArgs};
 use crate::exit::Failure;
 use crate::store::StoreSpec;
+use crate::user;
 use crate::values::{FormatArg, TypeArg};
 
 const EXAMPLES: &str = "Examples:
@@ -16,7 +17,12 @@ const EXAMPLES: &str = "Examples:
   theseus events --retracted --format json
   theseus events --operation dunqett --from 2020-01-21 --to 2020-01-21 --format csv > day.csv
 
-Suspects' and victims' references are never printed.";
+Suspects' and victims' references are printed only with --reveal, which needs
+--purpose: the consultation (who, when, purpose, the query and the events shown,
+never the references) is appended to the log and made durable before anything
+is printed; `theseus report consultations` lists them. A reference whose subject
+was erased shows as (erased).
+  theseus events --operation theseus --type arrest --reveal --purpose \"case 2020/41\"";
 
 #[derive(Args, Debug)]
 #[command(after_help = EXAMPLES)]
@@ -45,6 +51,13 @@ pub struct EventsArgs {
     /// How to print it.
     #[arg(long, value_name = "FORMAT", value_enum, default_value_t = FormatArg::Table)]
     format: FormatArg,
+    /// Show the suspects' and victims' references (needs --purpose; the
+    /// consultation is recorded in the log before anything is printed).
+    #[arg(long, requires = "purpose")]
+    reveal: bool,
+    /// Why the references are consulted (kept in the consultation record).
+    #[arg(long, value_name = "TEXT", requires = "reveal")]
+    purpose: Option<String>,
 }
 
 pub fn run(spec: &StoreSpec, args: EventsArgs, out: &mut dyn Write) -> Result<(), Failure> {
@@ -60,7 +73,25 @@ pub fn run(spec: &StoreSpec, args: EventsArgs, out: &mut dyn Write) -> Result<()
             _ => Status::All,
         },
     };
+    if args.purpose.as_deref().is_some_and(|p| p.trim().is_empty()) {
+        return Err(Failure::Usage(
+            "--purpose: must say why the references are consulted".into(),
+        ));
+    }
     let opened = spec.open()?;
+    if let (true, Some(purpose)) = (args.reveal, args.purpose.as_deref()) {
+        return unless_pipe_closed(ledger::events::events_revealed(
+            opened.store(),
+            &query,
+            args.format.into(),
+            out,
+            &generated_by(),
+            Reveal {
+                purpose,
+                recorded_by: &user::account_name()?,
+            },
+        ));
+    }
     unless_pipe_closed(ledger::events::events(
         opened.store(),
         &query,

@@ -6,6 +6,7 @@ pub mod completions;
 pub mod copy;
 pub mod dashboard;
 pub mod diff;
+pub mod erase;
 pub mod events;
 pub mod evidence_checks;
 pub mod follow;

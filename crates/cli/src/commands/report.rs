@@ -126,6 +126,11 @@ pub fn generated_by() -> String {
 
 pub fn run(spec: &StoreSpec, args: ReportArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let filter = args.filter.filter()?;
+    if matches!(args.kind, ReportKindArg::Consultations) && !filter.is_empty() {
+        return Err(Failure::Usage(
+            "report consultations takes no --country, --from, --to or --location: consultations have none".into(),
+        ));
+    }
     let opened = spec.open()?;
     let store = opened.store();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);

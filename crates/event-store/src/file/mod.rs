@@ -13,6 +13,8 @@
 //!   warning). A segment-named entry that is not a regular file (a link, a
 //!   FIFO, a directory, a device) is corruption: it is never followed or
 //!   waited on (see `segments.rs`).
+//! * `DIR/subject-keys`: the subject keys (see [`crate::subject_keys`]),
+//!   the one file beside the log that changes in place; not derived.
 //! * `DIR/.theseus/`: derived data only (indexes, callers' derived
 //!   artefacts), rebuilt from the log whenever missing, stale or damaged; the indexes in
 //!   `DIR/.theseus/<key id>/` (`index/`). Callers'
@@ -40,6 +42,9 @@
 //!   its checks and caught up or rebuilt (see `index/mod.rs`). A rebuild
 //!   syncs `ids` and `positions` and the index folder before `head` names
 //!   them;
+//! * a batch that adds subject keys: the key file (written aside, synced,
+//!   renamed, `DIR` synced) before the segment; one that removes keys: the
+//!   key file after the segment is durable (see `subject_keys.rs`);
 //! * a dropped transaction and `save_derived`: nothing.
 //!
 //! Codemap: `segments.rs` (names, chunked line reading), `seek.rs` (finding
@@ -68,7 +73,7 @@ use uuid::Uuid;
 use crate::record::decode_record;
 use crate::{
     system_clock, AppendTransaction, Clock, DerivedKey, Envelope, EnvelopeRef, EventStore, Hash,
-    Head, Range, Stamp, StoreError, VerifyReport,
+    Head, Range, Stamp, StoreError, SubjectKey, VerifyReport,
 };
 
 use index::{hinted_line, Hint, IndexPlace, IndexReader, IndexWriter};
@@ -888,5 +893,9 @@ impl EventStore for FileStore {
 
     fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
         self.derived.save(name, bytes)
+    }
+
+    fn subject_key(&self, key_id: &[u8; 16]) -> Result<Option<SubjectKey>, StoreError> {
+        Ok(crate::subject_keys::read_keys(&self.dir)?.by_id(key_id))
     }
 }

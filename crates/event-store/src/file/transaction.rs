@@ -28,7 +28,10 @@ use uuid::Uuid;
 
 use crate::batch::{resolve_stamp, Batch, CommittedLog, StagedRecord};
 use crate::record::decode_record;
-use crate::{AppendTransaction, Committed, Envelope, Head, NewEvent, Staged, Stamp, StoreError};
+use crate::subject_keys::{read_keys, write_keys, StagedKeys};
+use crate::{
+    AppendTransaction, Committed, Envelope, Head, NewEvent, Staged, Stamp, StoreError, SubjectKey,
+};
 
 use super::index::IndexWriter;
 use super::segments::{list_segments, open_write, read_line_at, segment_name};
@@ -55,6 +58,7 @@ pub(crate) struct FileTransaction<'s> {
     target: Target,
     file: Option<File>,
     committed: bool,
+    keys: StagedKeys,
 }
 
 /// The committed log as the lock holder sees it.
@@ -111,6 +115,7 @@ impl<'s> FileTransaction<'s> {
             target,
             file: None,
             committed: false,
+            keys: StagedKeys::default(),
         })
     }
 
@@ -271,9 +276,31 @@ impl AppendTransaction for FileTransaction<'_> {
         Ok(staged)
     }
 
+    fn find_subject_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError> {
+        let dir = self.log.dir.clone();
+        self.keys.get(|| read_keys(&dir), lookup)
+    }
+
+    fn add_subject_key(&mut self, key: SubjectKey) -> Result<(), StoreError> {
+        self.keys.add(key);
+        Ok(())
+    }
+
+    fn remove_subject_key(&mut self, lookup: &[u8; 32]) -> Result<(), StoreError> {
+        self.keys.remove(*lookup);
+        Ok(())
+    }
+
     fn commit(mut self: Box<Self>) -> Result<Committed, StoreError> {
         if self.batch.is_empty() {
             return Ok(self.batch.committed());
+        }
+        let dir = self.log.dir.clone();
+        self.keys.load_with(|| read_keys(&dir))?;
+        // A record must never name a key a crash could lose: added keys
+        // are durable before the records are.
+        if let Some(keys) = self.keys.before_records() {
+            write_keys(&dir, &keys)?;
         }
         self.batch.finish();
         self.flush()?;
@@ -287,6 +314,11 @@ impl AppendTransaction for FileTransaction<'_> {
         }
         self.committed = true;
         let committed = self.batch.committed();
+        // An erasure is recorded before its key is destroyed: a failure
+        // here leaves the key, which `erase` destroys when run again.
+        if let Some(keys) = self.keys.after_records() {
+            write_keys(&dir, &keys)?;
+        }
         let first_position = self.log.view.head.position + 1;
         // The batch is durable: an index failure must not report it as
         // failed. The next writer or reader catches the index up from the log.
