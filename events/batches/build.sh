@@ -21,4 +21,8 @@ mkdir -p "$store"
 rm -f "$store"/*.jsonl
 rm -rf "$store/.theseus"
 cp "$build/store"/*.jsonl "$store"/
+# The subject keys that open the sealed references travel with the log.
+if [ -e "$build/store/subject-keys" ]; then
+  cp -p "$build/store/subject-keys" "$store"/
+fi
 "$theseus" --store "$store" head

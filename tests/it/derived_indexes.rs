@@ -98,6 +98,11 @@ fn twin(store: &Store) -> Store {
     for (name, bytes) in store.log_bytes() {
         std::fs::write(fresh.path().join(name), bytes).expect("segment");
     }
+    // The subject keys are not derived: they travel with the log.
+    let keys = store.path().join("subject-keys");
+    if keys.exists() {
+        std::fs::copy(&keys, fresh.path().join("subject-keys")).expect("subject keys");
+    }
     fresh
 }
 
