@@ -18,7 +18,7 @@
 //! keeps them in memory (for tests and embedding), and a PostgreSQL backend
 //! will implement the same trait and pass the same conformance suite.
 
-// One measured exception, in `file/index.rs`: the writer maps the derived
+// One measured exception, in `file/index/ids.rs`: the writer maps the derived
 // id table into memory (see the SAFETY comment there).
 #![deny(unsafe_code)]
 
