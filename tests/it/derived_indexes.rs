@@ -418,3 +418,46 @@ fn a_store_without_a_usable_key_still_answers() {
     same_as_fresh("no usable key", store.path(), fresh.path(), &unreadable_key);
     assert_eq!(log_bytes(store.path()), log_bytes(fresh.path()));
 }
+
+#[test]
+fn quiet_silences_the_warnings_about_derived_data() {
+    let keys = tempfile::tempdir().expect("temp dir");
+    let key = keys.path().join("derived.key");
+    let (store, _) = build(&key);
+    let dir = index_dir(store.path());
+    let report = ["report", "summary", "--format", "json", "--no-checkpoint"];
+    let expected = theseus(store.path(), &key, &report);
+    assert_eq!(expected.code, 0, "{}", expected.stderr);
+
+    // A damaged id table: told without --quiet, silent with it, and the
+    // figures are the same either way.
+    let damage = |dir: &Path| {
+        let mut ids = std::fs::read(dir.join("ids")).expect("ids");
+        let len = ids.len() - HEADER_LEN;
+        ids[HEADER_LEN..].copy_from_slice(&noise(len, 7));
+        std::fs::write(dir.join("ids"), ids).expect("ids");
+    };
+    damage(&dir);
+    let sent = append(store.path(), &key, "c-resend-and-retract.ndjson", 3);
+    assert!(sent.stderr.contains("warning:"), "{}", sent.stderr);
+    damage(&dir);
+    let mut quiet = vec!["--quiet", "append", "--recorded-by", "test"];
+    quiet.extend(["--recorded-at", "2020-06-04T00:00:00Z"]);
+    let file = batch("c-resend-and-retract.ndjson");
+    quiet.push(file.to_str().expect("UTF-8 path"));
+    let resent = theseus(store.path(), &key, &quiet);
+    assert_eq!(resent.code, 0, "{}", resent.stderr);
+    assert_eq!(resent.stderr, "", "--quiet prints no warning");
+
+    // A key that cannot be used: the same.
+    let bad_key = keys.path().join("not-a-key");
+    std::fs::write(&bad_key, "not a key\n").expect("write");
+    let loud = theseus(store.path(), &bad_key, &report);
+    assert!(loud.stderr.contains("warning:"), "{}", loud.stderr);
+    let mut quiet_report = vec!["--quiet"];
+    quiet_report.extend(report);
+    let silent = theseus(store.path(), &bad_key, &quiet_report);
+    assert_eq!(silent.code, 0, "{}", silent.stderr);
+    assert_eq!(silent.stderr, "", "--quiet prints no warning");
+    assert_eq!(silent.stdout, loud.stdout, "and the same figures");
+}

@@ -65,7 +65,7 @@ impl StoreSpec {
     pub fn init(&self) -> Result<(Opened, Initialised), Failure> {
         match self {
             StoreSpec::Directory(dir) => Ok((
-                Opened::File(FileStore::init(dir, FileStoreConfig::default())?),
+                Opened::File(FileStore::init(dir, file_config())?),
                 Initialised::Created,
             )),
             StoreSpec::Postgres(address) => {
@@ -86,9 +86,7 @@ impl StoreSpec {
     /// what a human should know (a torn tail left by a crash).
     pub fn open(&self) -> Result<Opened, Failure> {
         let opened = match self {
-            StoreSpec::Directory(dir) => {
-                Opened::File(FileStore::open(dir, FileStoreConfig::default())?)
-            }
+            StoreSpec::Directory(dir) => Opened::File(FileStore::open(dir, file_config())?),
             StoreSpec::Postgres(address) => {
                 Opened::Postgres(PostgresStore::open(address, PostgresConfig::default())?)
             }
@@ -106,6 +104,13 @@ impl StoreSpec {
             other => other.map(|(opened, _)| opened),
         }
     }
+}
+
+/// The file store's configuration: its warnings (damaged or stale derived
+/// data, an unusable key) go through [`crate::output::warn`], so that
+/// `--quiet` silences them like every other warning.
+fn file_config() -> FileStoreConfig {
+    FileStoreConfig::warning_to(crate::output::warn)
 }
 
 /// An open store of any backend.

@@ -88,42 +88,23 @@ pub const COLUMNS: [&str; 19] = [
 ];
 
 /// [`COLUMNS`] and the references, for a consultation.
-const REVEALED_COLUMNS: [&str; 20] = [
-    "position",
-    "id",
-    "operation",
-    "type",
-    "occurred_at",
-    "country",
-    "location",
-    "figure",
-    "count",
-    "amount",
-    "currency",
-    "retracted",
-    "retracted_by",
-    "retraction_reason",
-    "retracts",
-    "recorded_by",
-    "recorded_at",
-    "reported_at",
-    "data",
-    "reference",
-];
+const REVEALED_COLUMNS: [&str; 20] = with_last(COLUMNS, "reference");
 
 /// [`PEOPLE`] and the references, for a consultation.
-const REVEALED_PEOPLE: [(&str, usize, bool); 10] = [
-    ("position", 8, true),
-    ("operation", 12, false),
-    ("type", 17, false),
-    ("occurred_at", 25, false),
-    ("country", 7, false),
-    ("location", 22, false),
-    ("figure", 20, false),
-    ("quantity", 12, true),
-    ("status", 36, false),
-    ("reference", 20, false),
-];
+const REVEALED_PEOPLE: [(&str, usize, bool); 10] = with_last(PEOPLE, ("reference", 20, false));
+
+/// `columns` with `last` after them: the revealing listings show every
+/// ordinary column, in the same order, and one more.
+const fn with_last<T: Copy, const N: usize, const M: usize>(columns: [T; N], last: T) -> [T; M] {
+    assert!(M == N + 1);
+    let mut out = [last; M];
+    let mut i = 0;
+    while i < N {
+        out[i] = columns[i];
+        i += 1;
+    }
+    out
+}
 
 /// The columns people get (table, Markdown, HTML), and their widths.
 const PEOPLE: [(&str, usize, bool); 9] = [

@@ -116,10 +116,19 @@ impl Default for FileStoreConfig {
     /// ([`DerivedKey::load_or_create`]); if there is none and none can be
     /// made, a warning and no key.
     fn default() -> FileStoreConfig {
+        FileStoreConfig::warning_to(warn_on_stderr)
+    }
+}
+
+impl FileStoreConfig {
+    /// The default configuration with warnings sent to `warn` instead of
+    /// stderr, the key's own warning included (a command line's `--quiet`,
+    /// an embedding's log).
+    pub fn warning_to(warn: Warn) -> FileStoreConfig {
         let key = match DerivedKey::load_or_create() {
             Ok(key) => Some(key),
             Err(error) => {
-                warn_on_stderr(&format!("{error}; derived data is not used"));
+                warn(&format!("{error}; derived data is not used"));
                 None
             }
         };
@@ -127,7 +136,7 @@ impl Default for FileStoreConfig {
             segment_bytes: 64 << 20,
             clock: system_clock,
             key,
-            warn: warn_on_stderr,
+            warn,
         }
     }
 }
