@@ -11,6 +11,7 @@ use event_store::backend::LogChecker;
 use event_store::{
     decode_record, Envelope, EnvelopeRef, Hash, Head, Range, StoreError, SubjectKey, VerifyReport,
 };
+use postgres::types::Type;
 use uuid::Uuid;
 
 use crate::binary::RowReader;
@@ -80,12 +81,9 @@ pub(crate) fn head_row(
     conn: &mut Conn,
 ) -> Result<(Head, Option<String>), StoreError> {
     let address = store.address();
-    let statement = conn
-        .statement("head", &|| store.sql.head())
-        .map_err(|e| server(address, &e))?;
     let row = conn
         .client
-        .query_one(&statement, &[])
+        .query_typed_one(&store.sql.head(), &[])
         .map_err(|e| server(address, &e))?;
     parse_head(
         store,
@@ -143,12 +141,9 @@ pub(crate) fn get(
     id: Uuid,
 ) -> Result<Option<Envelope>, StoreError> {
     let address = store.address();
-    let statement = conn
-        .statement("line_by_id", &|| store.sql.line_by_id())
-        .map_err(|e| server(address, &e))?;
     let row = conn
         .client
-        .query_opt(&statement, &[&id])
+        .query_typed_opt(&store.sql.line_by_id(), &[(&id, Type::UUID)])
         .map_err(|e| server(address, &e))?;
     match row {
         None => Ok(None),
@@ -168,12 +163,12 @@ fn line_at(
     position: u64,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let address = store.address();
-    let statement = conn
-        .statement("line_at", &|| store.sql.line_at())
-        .map_err(|e| server(address, &e))?;
     let row = conn
         .client
-        .query_opt(&statement, &[&to_sql_position(position)])
+        .query_typed_opt(
+            &store.sql.line_at(),
+            &[(&to_sql_position(position), Type::INT8)],
+        )
         .map_err(|e| server(address, &e))?;
     Ok(row.map(|row| row.get::<_, Vec<u8>>(0)))
 }
@@ -416,16 +411,13 @@ pub(crate) fn load_derived(
     conn: &mut Conn,
     name: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let address = store.address();
-    let statement = conn
-        .statement("load_derived", &|| {
-            format!("SELECT bytes FROM {}.derived WHERE name = $1", store.sql.s)
-        })
-        .map_err(|e| server(address, &e))?;
     let row = conn
         .client
-        .query_opt(&statement, &[&name])
-        .map_err(|e| server(address, &e))?;
+        .query_typed_opt(
+            &format!("SELECT bytes FROM {}.derived WHERE name = $1", store.sql.s),
+            &[(&name, Type::TEXT)],
+        )
+        .map_err(|e| server(store.address(), &e))?;
     Ok(row.map(|row| row.get(0)))
 }
 
@@ -477,35 +469,29 @@ fn bad_key(store: &PostgresStore) -> StoreError {
     }
 }
 
-/// Upserts in one statement: a reader sees the old bytes or the new ones.
-/// Its commit does not wait for the WAL to reach the disk
-/// (`synchronous_commit` off for this transaction only): derived data can
-/// always be rebuilt, and the rule-state checkpoint is written after every
-/// append. A reader role, or a replica, cannot save derived data: callers
-/// treat that as a missed cache.
+/// Upserts in one statement and one round trip: a reader sees the old
+/// bytes or the new ones. Its commit does not wait for the WAL to reach the
+/// disk: the statement itself sets `synchronous_commit` off for its own
+/// (implicit) transaction, which the server reads when that transaction
+/// commits. Derived data can always be rebuilt, and the rule-state
+/// checkpoint is written after every append. A reader role, or a replica,
+/// cannot save derived data: callers treat that as a missed cache.
 pub(crate) fn save_derived(
     store: &PostgresStore,
     conn: &mut Conn,
     name: &str,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    let address = store.address();
-    let statement = conn
-        .statement("save_derived", &|| {
-            format!(
-                "INSERT INTO {}.derived (name, bytes) VALUES ($1, $2) \
+    conn.client
+        .execute_typed(
+            &format!(
+                "WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true)) \
+                 INSERT INTO {}.derived (name, bytes) SELECT $1, $2 FROM unflushed \
                  ON CONFLICT (name) DO UPDATE SET bytes = EXCLUDED.bytes",
                 store.sql.s
-            )
-        })
-        .map_err(|e| server(address, &e))?;
-    conn.client
-        .batch_execute("BEGIN; SET LOCAL synchronous_commit TO off")
-        .map_err(|e| server(address, &e))?;
-    let saved = conn.client.execute(&statement, &[&name, &bytes]);
-    let ended = conn
-        .client
-        .batch_execute(if saved.is_ok() { "COMMIT" } else { "ROLLBACK" });
-    saved.map_err(|e| server(address, &e))?;
-    ended.map_err(|e| server(address, &e))
+            ),
+            &[(&name, Type::TEXT), (&bytes, Type::BYTEA)],
+        )
+        .map_err(|e| server(store.address(), &e))?;
+    Ok(())
 }
