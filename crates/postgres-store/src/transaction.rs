@@ -35,6 +35,9 @@ use crate::conn::{describe, server, Conn};
 use crate::read::parse_head;
 use crate::PostgresStore;
 
+/// A staged record as a row: position, id, line.
+type StagedRow<'a> = (i64, Uuid, &'a [u8]);
+
 /// Staged bytes go to the server once they pass this size.
 const FLUSH_BYTES: usize = 1 << 20;
 
@@ -151,7 +154,7 @@ impl<'s> PostgresTransaction<'s> {
 
     /// The staged lines that are complete records, with their positions
     /// and ids, checked to follow on from the rows already sent.
-    fn staged_rows(&self) -> Result<Vec<(i64, Uuid, &[u8])>, StoreError> {
+    fn staged_rows(&self) -> Result<Vec<StagedRow<'_>>, StoreError> {
         let first = self.base.position + self.flushed + 1;
         let mut rows = Vec::new();
         for line in self
@@ -272,7 +275,7 @@ const INLINE_BYTES: usize = 64 << 10;
 /// integers and the record's own fixed-form hash and time.
 fn commit_sql(
     s: &str,
-    rows: &[(i64, Uuid, &[u8])],
+    rows: &[StagedRow<'_>],
     head: Head,
     recorded_at: &str,
     versions: &HashMap<String, u64>,
