@@ -97,7 +97,15 @@ pub struct PostgresConfig {
     /// Told, once each, about derived rows that were damaged or could not
     /// be read or written (the default prints `warning: …` on stderr).
     pub warn: Warn,
+    /// Scans of at least this many records are read in the heap's order
+    /// with a bounded reorder buffer instead of by the primary key (see
+    /// `read::scan_sequential`): a third of the server's work for a cold
+    /// report. Default 20,000; tests set 1 to read every scan that way.
+    pub sequential_from: u64,
 }
+
+/// The default of [`PostgresConfig::sequential_from`].
+pub const SEQUENTIAL_FROM: u64 = 20_000;
 
 impl Default for PostgresConfig {
     /// The database server's clock, and the user's derived-data key from
@@ -115,6 +123,7 @@ impl Default for PostgresConfig {
             clock: None,
             key,
             warn: warn_on_stderr,
+            sequential_from: SEQUENTIAL_FROM,
         }
     }
 }
