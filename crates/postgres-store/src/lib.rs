@@ -11,13 +11,18 @@
 //!   another, each at the positions after the previous one. A reader reads
 //!   the head and then `position <= head` in one REPEATABLE READ snapshot:
 //!   it sees exactly the batches committed before its snapshot, whole, and
-//!   never position N+1 without N (see `docs/postgres.md` for why the
+//!   never position N+1 without N (long scans read the heap in its order
+//!   and put the rows back in position order in a bounded buffer, within
+//!   that snapshot, falling back to the key) (see `docs/postgres.md` for why the
 //!   sequence-and-high-water-mark design loses events and this one cannot).
 //! * **Durable and atomic.** A batch is one transaction. Its rows go in with
 //!   binary `COPY` (a chunk whenever a megabyte is staged, so that memory
-//!   does not follow the batch's size); the head and the operations'
-//!   versions move in the same transaction; `commit` returns once `COMMIT`
-//!   has returned, with `synchronous_commit` raised to `on` for it when the
+//!   does not follow the batch's size; a last rest under 64 KiB goes
+//!   inline with the statement that moves the head); the head and the
+//!   operations' versions move in the same transaction, and `COMMIT` is
+//!   sent in the same simple query, which the server skips if any
+//!   statement before it failed; `commit` returns once `COMMIT` has
+//!   returned, with `synchronous_commit` raised to `on` for it when the
 //!   server has it `off`. A writer killed or cut off mid-batch leaves
 //!   nothing: the server rolls the transaction back.
 //! * **The same bytes.** Records are staged by [`event_store::backend::Batch`],

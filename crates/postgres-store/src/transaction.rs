@@ -10,10 +10,13 @@
 //!
 //! Staging is the file store's [`Batch`]; its encoded lines go to
 //! `events` with binary `COPY` whenever a megabyte has accumulated, and the
-//! rest at commit, inside the transaction: other sessions never see them
+//! rest at commit (inline with the head's statement and `COMMIT`, one
+//! round trip, when under 64 KiB), inside the transaction: other sessions never see them
 //! before `COMMIT`, and not at all if the transaction ends any other way.
 //! Lookups of ids and versions are statements in the same transaction;
-//! [`AppendTransaction::prefetch`] answers a chunk's ids with one.
+//! [`AppendTransaction::prefetch`] answers a chunk's ids with one. One-off
+//! statements go typed, not prepared: each CLI command is a new process,
+//! where a prepared statement costs a round trip more.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
