@@ -869,3 +869,4 @@ conformance!(memory, Memory);
 conformance!(file, File);
 // Each case creates and drops a schema (about 0.15 s): a third of the cases.
 conformance!(postgres, crate::postgres::Postgres, 16);
+conformance!(postgres_heap_order, crate::postgres::PostgresHeapOrder, 16);

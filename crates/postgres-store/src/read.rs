@@ -3,7 +3,7 @@
 //! data. Every read that needs more than one statement runs them in one
 //! REPEATABLE READ snapshot, and reads only `position <= head`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, Utc};
@@ -11,6 +11,7 @@ use event_store::backend::LogChecker;
 use event_store::{
     decode_record, Envelope, EnvelopeRef, Hash, Head, Range, StoreError, SubjectKey, VerifyReport,
 };
+use postgres::types::Type;
 use uuid::Uuid;
 
 use crate::binary::RowReader;
@@ -56,6 +57,28 @@ impl Sql {
         )
     }
 
+    /// The rows of `from..=to` in the heap's blocks before `high` (a TID
+    /// range scan; a sequential one without a bound), in the heap's order.
+    fn scan_unordered(&self, from: u64, to: u64, high: Option<i64>) -> String {
+        let high = high.map_or(String::new(), |high| {
+            format!("ctid < '({high},0)'::tid AND ")
+        });
+        format!(
+            "COPY (SELECT position, line FROM {}.events WHERE {high}position BETWEEN {from} AND {to}) \
+             TO STDOUT (FORMAT binary)",
+            self.s
+        )
+    }
+
+    /// The last heap block holding a row at positions `$1..=$2` (NULL if
+    /// there is none).
+    fn last_block(&self) -> String {
+        format!(
+            "SELECT max((ctid::text::point)[0])::bigint FROM {}.events WHERE position BETWEEN $1 AND $2",
+            self.s
+        )
+    }
+
     fn verify_rows(&self, to: u64) -> String {
         format!(
             "COPY (SELECT position, id, line FROM {}.events WHERE position <= {to} ORDER BY position) TO STDOUT (FORMAT binary)",
@@ -80,12 +103,9 @@ pub(crate) fn head_row(
     conn: &mut Conn,
 ) -> Result<(Head, Option<String>), StoreError> {
     let address = store.address();
-    let statement = conn
-        .statement("head", &|| store.sql.head())
-        .map_err(|e| server(address, &e))?;
     let row = conn
         .client
-        .query_one(&statement, &[])
+        .query_typed_one(&store.sql.head(), &[])
         .map_err(|e| server(address, &e))?;
     parse_head(
         store,
@@ -143,12 +163,9 @@ pub(crate) fn get(
     id: Uuid,
 ) -> Result<Option<Envelope>, StoreError> {
     let address = store.address();
-    let statement = conn
-        .statement("line_by_id", &|| store.sql.line_by_id())
-        .map_err(|e| server(address, &e))?;
     let row = conn
         .client
-        .query_opt(&statement, &[&id])
+        .query_typed_opt(&store.sql.line_by_id(), &[(&id, Type::UUID)])
         .map_err(|e| server(address, &e))?;
     match row {
         None => Ok(None),
@@ -168,12 +185,12 @@ fn line_at(
     position: u64,
 ) -> Result<Option<Vec<u8>>, StoreError> {
     let address = store.address();
-    let statement = conn
-        .statement("line_at", &|| store.sql.line_at())
-        .map_err(|e| server(address, &e))?;
     let row = conn
         .client
-        .query_opt(&statement, &[&to_sql_position(position)])
+        .query_typed_opt(
+            &store.sql.line_at(),
+            &[(&to_sql_position(position), Type::INT8)],
+        )
         .map_err(|e| server(address, &e))?;
     Ok(row.map(|row| row.get::<_, Vec<u8>>(0)))
 }
@@ -231,13 +248,24 @@ pub(crate) fn head_at(
     Ok(found)
 }
 
+/// The most line bytes held back, waiting for an earlier position, while
+/// reading in the heap's order; past it the scan falls back to the key.
+const REORDER_BYTES: usize = 16 << 20;
+
+/// Heap blocks read past the last of the [`AFTER_ROWS`] rows that follow a
+/// range (8 MiB, some 16,000 rows of 457 bytes).
+const BLOCK_MARGIN: i64 = 1024;
+
+/// The rows after a range whose blocks bound its scan: one of them may
+/// itself lie out of order, not all of them.
+const AFTER_ROWS: u64 = 4096;
+
 /// Streams `range` (clamped to the head) to `visit`.
 pub(crate) fn scan(
     store: &PostgresStore,
     range: Range,
     visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    let address = store.address();
     store.pool.snapshot(|conn| {
         let head = head(store, conn)?;
         let from = range.from.max(1);
@@ -245,21 +273,16 @@ pub(crate) fn scan(
         if from > to {
             return Ok(());
         }
-        let reader = conn
-            .client
-            .copy_out(&store.sql.scan(from, to))
-            .map_err(|e| server(address, &e))?;
-        let mut rows = RowReader::new(reader);
-        let (mut buffer, mut fields) = (Vec::new(), Vec::new());
         let mut expected = from;
-        while rows
-            .next_row(&mut buffer, &mut fields)
-            .map_err(|e| io_error(store, e))?
-        {
-            let line = &buffer[fields[0].clone()];
-            let record = decode_at(store, line, Some(expected), None)?;
-            visit(&record)?;
-            expected += 1;
+        // Long ranges in the heap's order ([`scan_sequential`]), unless
+        // most of what the server would read lies before the range (a
+        // tail after a checkpoint): short ones, and those, by the key.
+        let length = to - from + 1;
+        if length >= store.config.sequential_from.max(1) && from - 1 <= 3 * length {
+            expected = scan_sequential(store, conn, from, to, visit)?;
+        }
+        if expected <= to {
+            expected = scan_by_key(store, conn, expected, to, visit)?;
         }
         if expected <= to {
             return Err(StoreError::Corrupt {
@@ -268,6 +291,140 @@ pub(crate) fn scan(
             });
         }
         Ok(())
+    })
+}
+
+/// Visits `from..=to` in position order, reading the rows by the primary
+/// key; returns the position after the last one visited.
+fn scan_by_key(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    from: u64,
+    to: u64,
+    visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let reader = conn
+        .client
+        .copy_out(&store.sql.scan(from, to))
+        .map_err(|e| server(store.address(), &e))?;
+    let mut rows = RowReader::new(reader);
+    let (mut buffer, mut fields) = (Vec::new(), Vec::new());
+    let mut expected = from;
+    while rows
+        .next_row(&mut buffer, &mut fields)
+        .map_err(|e| io_error(store, e))?
+    {
+        let line = &buffer[fields[0].clone()];
+        visit(&decode_at(store, line, Some(expected), None)?)?;
+        expected += 1;
+    }
+    Ok(expected)
+}
+
+/// Visits `from..=to` in position order, reading the rows in the order the
+/// heap holds them (a sequential scan, about three times cheaper for the
+/// server than walking the key: 1.7 s against 4.9 s for a million rows).
+/// The heap is nearly in position order (the log only grows; a new batch
+/// may fill space left in earlier pages), so a row that comes early waits
+/// in a buffer of at most [`REORDER_BYTES`] until its turn. Nothing but the
+/// order of arrival differs from [`scan_by_key`]: the same snapshot, the
+/// same rows, visited in the same order, each checked to be at its
+/// position. Returns the position after the last one visited: short of
+/// `to` when the buffer would overflow (the caller reads the rest by the
+/// key) or when rows are missing (which the caller reports).
+fn scan_sequential(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    from: u64,
+    to: u64,
+    visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
+) -> Result<u64, StoreError> {
+    let address = store.address();
+    // Where the rows after the range lie in the heap: the scan stops a
+    // margin past them. A row placed out of order goes into free space
+    // in an earlier page, so the range's rows lie before its successors;
+    // one that does not shows up as missing, and the caller reads on by
+    // the key from there. (A lower bound is not safe in the same way: a
+    // row may have gone into any earlier page; reading from the start
+    // costs the server the filter on the rows before the range.)
+    let high = conn
+        .client
+        .query_typed_one(
+            &store.sql.last_block(),
+            &[
+                (&to_sql_position(to + 1), Type::INT8),
+                (&to_sql_position(to + AFTER_ROWS), Type::INT8),
+            ],
+        )
+        .map_err(|e| server(address, &e))?
+        .get::<_, Option<i64>>(0)
+        .map(|block| block + BLOCK_MARGIN);
+    // Local to the read-only snapshot transaction, which ends after the
+    // scan: the heap in its order, never the key, and one process reading
+    // it (a parallel scan's workers interleave their pages); no JIT for a
+    // filter on one column.
+    conn.client
+        .batch_execute(
+            "SET LOCAL enable_indexscan = off; SET LOCAL enable_indexonlyscan = off; \
+             SET LOCAL enable_bitmapscan = off; SET LOCAL max_parallel_workers_per_gather = 0; \
+             SET LOCAL jit = off",
+        )
+        .map_err(|e| server(address, &e))?;
+    let reader = conn
+        .client
+        .copy_out(&store.sql.scan_unordered(from, to, high))
+        .map_err(|e| server(address, &e))?;
+    let mut rows = RowReader::new(reader);
+    let (mut buffer, mut fields) = (Vec::new(), Vec::new());
+    let mut waiting: BTreeMap<u64, Vec<u8>> = BTreeMap::new();
+    let mut waiting_bytes = 0usize;
+    let mut expected = from;
+    while rows
+        .next_row(&mut buffer, &mut fields)
+        .map_err(|e| io_error(store, e))?
+    {
+        let position = row_position(store, &buffer[fields[0].clone()])?;
+        let line = &buffer[fields[1].clone()];
+        if position == expected {
+            visit(&decode_at(store, line, Some(expected), None)?)?;
+            expected += 1;
+            while let Some(line) = waiting.remove(&expected) {
+                waiting_bytes -= line.len();
+                visit(&decode_at(store, &line, Some(expected), None)?)?;
+                expected += 1;
+            }
+        } else if position > expected && waiting_bytes + line.len() <= REORDER_BYTES {
+            waiting_bytes += line.len();
+            waiting.insert(position, line.to_vec());
+        } else if position > expected {
+            // Too far out of order: read the rest by the key. The COPY is
+            // read to its end so that the snapshot's transaction goes on.
+            while rows
+                .next_row(&mut buffer, &mut fields)
+                .map_err(|e| io_error(store, e))?
+            {}
+            return Ok(expected);
+        } else {
+            return Err(StoreError::Corrupt {
+                location: store.sql.location(position),
+                reason: "read twice (a position that is not unique?)".into(),
+            });
+        }
+    }
+    Ok(expected)
+}
+
+/// A `bigint` position column.
+fn row_position(store: &PostgresStore, bytes: &[u8]) -> Result<u64, StoreError> {
+    let position = <[u8; 8]>::try_from(bytes)
+        .map(i64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt {
+            location: store.sql.location(0),
+            reason: "a position that is not a bigint".into(),
+        })?;
+    u64::try_from(position).map_err(|_| StoreError::Corrupt {
+        location: store.sql.location(0),
+        reason: format!("position {position}"),
     })
 }
 
@@ -416,16 +573,13 @@ pub(crate) fn load_derived(
     conn: &mut Conn,
     name: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let address = store.address();
-    let statement = conn
-        .statement("load_derived", &|| {
-            format!("SELECT bytes FROM {}.derived WHERE name = $1", store.sql.s)
-        })
-        .map_err(|e| server(address, &e))?;
     let row = conn
         .client
-        .query_opt(&statement, &[&name])
-        .map_err(|e| server(address, &e))?;
+        .query_typed_opt(
+            &format!("SELECT bytes FROM {}.derived WHERE name = $1", store.sql.s),
+            &[(&name, Type::TEXT)],
+        )
+        .map_err(|e| server(store.address(), &e))?;
     Ok(row.map(|row| row.get(0)))
 }
 
@@ -477,35 +631,29 @@ fn bad_key(store: &PostgresStore) -> StoreError {
     }
 }
 
-/// Upserts in one statement: a reader sees the old bytes or the new ones.
-/// Its commit does not wait for the WAL to reach the disk
-/// (`synchronous_commit` off for this transaction only): derived data can
-/// always be rebuilt, and the rule-state checkpoint is written after every
-/// append. A reader role, or a replica, cannot save derived data: callers
-/// treat that as a missed cache.
+/// Upserts in one statement and one round trip: a reader sees the old
+/// bytes or the new ones. Its commit does not wait for the WAL to reach the
+/// disk: the statement itself sets `synchronous_commit` off for its own
+/// (implicit) transaction, which the server reads when that transaction
+/// commits. Derived data can always be rebuilt, and the rule-state
+/// checkpoint is written after every append. A reader role, or a replica,
+/// cannot save derived data: callers treat that as a missed cache.
 pub(crate) fn save_derived(
     store: &PostgresStore,
     conn: &mut Conn,
     name: &str,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    let address = store.address();
-    let statement = conn
-        .statement("save_derived", &|| {
-            format!(
-                "INSERT INTO {}.derived (name, bytes) VALUES ($1, $2) \
+    conn.client
+        .execute_typed(
+            &format!(
+                "WITH unflushed AS (SELECT set_config('synchronous_commit', 'off', true)) \
+                 INSERT INTO {}.derived (name, bytes) SELECT $1, $2 FROM unflushed \
                  ON CONFLICT (name) DO UPDATE SET bytes = EXCLUDED.bytes",
                 store.sql.s
-            )
-        })
-        .map_err(|e| server(address, &e))?;
-    conn.client
-        .batch_execute("BEGIN; SET LOCAL synchronous_commit TO off")
-        .map_err(|e| server(address, &e))?;
-    let saved = conn.client.execute(&statement, &[&name, &bytes]);
-    let ended = conn
-        .client
-        .batch_execute(if saved.is_ok() { "COMMIT" } else { "ROLLBACK" });
-    saved.map_err(|e| server(address, &e))?;
-    ended.map_err(|e| server(address, &e))
+            ),
+            &[(&name, Type::TEXT), (&bytes, Type::BYTEA)],
+        )
+        .map_err(|e| server(store.address(), &e))?;
+    Ok(())
 }

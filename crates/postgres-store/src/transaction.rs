@@ -10,10 +10,13 @@
 //!
 //! Staging is the file store's [`Batch`]; its encoded lines go to
 //! `events` with binary `COPY` whenever a megabyte has accumulated, and the
-//! rest at commit, inside the transaction: other sessions never see them
+//! rest at commit (inline with the head's statement and `COMMIT`, one
+//! round trip, when under 64 KiB), inside the transaction: other sessions never see them
 //! before `COMMIT`, and not at all if the transaction ends any other way.
 //! Lookups of ids and versions are statements in the same transaction;
-//! [`AppendTransaction::prefetch`] answers a chunk's ids with one.
+//! [`AppendTransaction::prefetch`] answers a chunk's ids with one. One-off
+//! statements go typed, not prepared: each CLI command is a new process,
+//! where a prepared statement costs a round trip more.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,6 +29,7 @@ use event_store::{
     Staged, Stamp, StoreError, SubjectKey,
 };
 use postgres::error::SqlState;
+use postgres::types::Type;
 use postgres::SimpleQueryMessage;
 use uuid::Uuid;
 
@@ -33,6 +37,9 @@ use crate::binary::{write_event_row, write_header, write_trailer};
 use crate::conn::{describe, server, Conn};
 use crate::read::parse_head;
 use crate::PostgresStore;
+
+/// A staged record as a row: position, id, line.
+type StagedRow<'a> = (i64, Uuid, &'a [u8]);
 
 /// Staged bytes go to the server once they pass this size.
 const FLUSH_BYTES: usize = 1 << 20;
@@ -148,18 +155,18 @@ impl<'s> PostgresTransaction<'s> {
         work(conn)
     }
 
-    /// Sends the staged bytes that are complete records with one binary COPY.
-    fn flush(&mut self) -> Result<(), StoreError> {
-        let output = self.batch.output();
-        if output.is_empty() {
-            return Ok(());
-        }
+    /// The staged lines that are complete records, with their positions
+    /// and ids, checked to follow on from the rows already sent.
+    fn staged_rows(&self) -> Result<Vec<StagedRow<'_>>, StoreError> {
         let first = self.base.position + self.flushed + 1;
-        let mut payload = Vec::with_capacity(output.len() + output.len() / 8 + 64);
-        write_header(&mut payload);
-        let mut rows = 0u64;
-        for line in output.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
-            let position = first + rows;
+        let mut rows = Vec::new();
+        for line in self
+            .batch
+            .output()
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+        {
+            let position = first + rows.len() as u64;
             let record = decode_record(line).map_err(|reason| StoreError::Corrupt {
                 location: "staged record".into(),
                 reason,
@@ -170,15 +177,26 @@ impl<'s> PostgresTransaction<'s> {
                     reason: format!("position {} where {position} was due", record.position),
                 });
             }
-            write_event_row(
-                &mut payload,
-                i64::try_from(position).unwrap_or(i64::MAX),
-                record.id.as_bytes(),
-                line,
-            );
-            rows += 1;
+            rows.push((i64::try_from(position).unwrap_or(i64::MAX), record.id, line));
+        }
+        Ok(rows)
+    }
+
+    /// Sends the staged bytes that are complete records with one binary COPY.
+    fn flush(&mut self) -> Result<(), StoreError> {
+        if self.batch.output().is_empty() {
+            return Ok(());
+        }
+        let payload_capacity = self.batch.output().len() + self.batch.output().len() / 8 + 64;
+        let rows = self.staged_rows()?;
+        let mut payload = Vec::with_capacity(payload_capacity);
+        write_header(&mut payload);
+        for (position, id, line) in &rows {
+            write_event_row(&mut payload, *position, id.as_bytes(), line);
         }
         write_trailer(&mut payload);
+        let sent = rows.len() as u64;
+        drop(rows);
         let store = self.store;
         let copy = format!(
             "COPY {}.events (position, id, line) FROM STDIN (FORMAT binary)",
@@ -195,7 +213,7 @@ impl<'s> PostgresTransaction<'s> {
             writer.finish().map_err(|e| written(store, &e))
         })?;
         self.batch.drain_out();
-        self.flushed += rows;
+        self.flushed += sent;
         Ok(())
     }
 
@@ -207,58 +225,36 @@ impl<'s> PostgresTransaction<'s> {
         }
     }
 
+    /// Writes what is left of the batch, moves the head and the versions
+    /// and commits, in one round trip: the rows still staged (when they
+    /// are few: a single append sends no `COPY`), the head and versions
+    /// in one statement, and `COMMIT`, as one simple query. A statement
+    /// that fails skips the rest (the server does not run the `COMMIT`),
+    /// and the connection is then dropped, which rolls the batch back.
     fn finish_commit(&mut self, committed: &Committed) -> Result<(), StoreError> {
-        self.flush()?;
+        if self.batch.output().len() > INLINE_BYTES {
+            self.flush()?;
+        }
         let store = self.store;
         let address = store.address();
-        let s = store.sql.s.clone();
-        let recorded_at = format_recorded_at(&self.batch.recorded_at());
-        let (operations, versions): (Vec<&str>, Vec<i64>) = self
-            .batch
-            .versions()
-            .iter()
-            .map(|(operation, version)| {
-                (
-                    operation.as_str(),
-                    i64::try_from(*version).unwrap_or(i64::MAX),
-                )
-            })
-            .unzip();
-        let head_hash = committed.head.hash.to_string();
-        let head_position = i64::try_from(committed.head.position).unwrap_or(i64::MAX);
+        let rows = self.staged_rows()?;
+        let sql = commit_sql(
+            &store.sql.s,
+            &rows,
+            committed.head,
+            &format_recorded_at(&self.batch.recorded_at()),
+            self.batch.versions(),
+        );
+        drop(rows);
         let mut slot = self.conn.borrow_mut();
         let conn = slot
             .as_mut()
             .ok_or_else(|| StoreError::Invalid("the transaction has already ended".into()))?;
-        // The head and the versions move in one statement (one round trip),
-        // prepared once per connection.
-        let statement = conn
-            .statement("move_head", &|| {
-                format!(
-                    "WITH moved AS (UPDATE {s}.head SET position = $1, hash = $2, recorded_at = $3 \
-                                    WHERE singleton RETURNING 1) \
-                     INSERT INTO {s}.streams (operation, version) \
-                     SELECT * FROM unnest($4::text[], $5::bigint[]) WHERE EXISTS (SELECT FROM moved) \
-                     ON CONFLICT (operation) DO UPDATE SET version = EXCLUDED.version"
-                )
-            })
-            .map_err(|e| server(address, &e))?;
-        conn.client
-            .execute(
-                &statement,
-                &[
-                    &head_position,
-                    &head_hash,
-                    &recorded_at,
-                    &operations,
-                    &versions,
-                ],
-            )
-            .map_err(|e| written(store, &e))?;
-        match conn.client.batch_execute("COMMIT") {
+        match conn.client.batch_execute(&sql) {
             Ok(()) => Ok(()),
-            // The connection broke during COMMIT: the batch may or may not
-            // have committed. The chain says which.
+            // The connection broke: the batch may or may not have
+            // committed (the COMMIT may have been the statement running).
+            // The chain says which.
             Err(error) if error.as_db_error().is_none() => {
                 if committed_after_all(store, committed.head) {
                     Ok(())
@@ -268,6 +264,91 @@ impl<'s> PostgresTransaction<'s> {
             }
             Err(error) => Err(written(store, &error)),
         }
+    }
+}
+
+/// Staged rows up to this size go inline with the commit's statement (as
+/// hex: twice the bytes) instead of with a `COPY` of their own.
+const INLINE_BYTES: usize = 64 << 10;
+
+/// The statements that end a batch: insert `rows` (if any), move the head
+/// to `head` and the operations to `versions`, commit. Every value is
+/// written as a literal the server decodes (`decode(…, 'hex')`), so no
+/// text from the input is ever quoted into the SQL: only hex digits,
+/// integers and the record's own fixed-form hash and time.
+fn commit_sql(
+    s: &str,
+    rows: &[StagedRow<'_>],
+    head: Head,
+    recorded_at: &str,
+    versions: &HashMap<String, u64>,
+) -> String {
+    use std::fmt::Write as _;
+    let hex_len: usize = rows.iter().map(|(_, _, line)| line.len() * 2 + 96).sum();
+    let mut sql = String::with_capacity(hex_len + 512 + versions.len() * 96);
+    sql.push_str("WITH ");
+    if !rows.is_empty() {
+        let _ = write!(
+            sql,
+            "inserted AS (INSERT INTO {s}.events (position, id, line) VALUES "
+        );
+        for (n, (position, id, line)) in rows.iter().enumerate() {
+            if n > 0 {
+                sql.push(',');
+            }
+            let _ = write!(sql, "({position},'{}'::uuid,", id.as_hyphenated());
+            push_bytes(&mut sql, line);
+            sql.push(')');
+        }
+        sql.push_str("), ");
+    }
+    let position = i64::try_from(head.position).unwrap_or(i64::MAX);
+    let _ = write!(
+        sql,
+        "moved AS (UPDATE {s}.head SET position = {position}, hash = '{}', recorded_at = ",
+        head.hash
+    );
+    push_text(&mut sql, recorded_at);
+    let (mut operations, mut numbers) = (String::new(), String::new());
+    for (operation, version) in versions {
+        if !numbers.is_empty() {
+            operations.push(',');
+            numbers.push(',');
+        }
+        push_text(&mut operations, operation);
+        let _ = write!(numbers, "{}", i64::try_from(*version).unwrap_or(i64::MAX));
+    }
+    let _ = write!(
+        sql,
+        " WHERE singleton RETURNING 1) \
+         INSERT INTO {s}.streams (operation, version) \
+         SELECT * FROM unnest(ARRAY[{operations}]::text[], ARRAY[{numbers}]::bigint[]) \
+         WHERE EXISTS (SELECT FROM moved) \
+         ON CONFLICT (operation) DO UPDATE SET version = EXCLUDED.version; COMMIT"
+    );
+    sql
+}
+
+/// A `bytea` literal that does not depend on `standard_conforming_strings`.
+fn push_bytes(out: &mut String, bytes: &[u8]) {
+    out.push_str("decode('");
+    push_hex(out, bytes);
+    out.push_str("','hex')");
+}
+
+/// A `text` literal of any UTF-8, quoted by nothing but hex.
+fn push_text(out: &mut String, text: &str) {
+    out.push_str("convert_from(");
+    push_bytes(out, text.as_bytes());
+    out.push_str(",'UTF8')");
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 15)] as char);
     }
 }
 
@@ -331,19 +412,17 @@ impl CommittedLog for LockedLog<'_> {
 
     fn committed_version(&mut self, operation: &str) -> Result<u64, StoreError> {
         let store = self.store;
-        let statement = self
-            .conn
-            .statement("version", &|| {
-                format!(
-                    "SELECT version FROM {}.streams WHERE operation = $1",
-                    store.sql.s
-                )
-            })
-            .map_err(|e| server(store.address(), &e))?;
+        // One round trip (no prepare): a batch asks once per operation.
         let row = self
             .conn
             .client
-            .query_opt(&statement, &[&operation])
+            .query_typed_opt(
+                &format!(
+                    "SELECT version FROM {}.streams WHERE operation = $1",
+                    store.sql.s
+                ),
+                &[(&operation, Type::TEXT)],
+            )
             .map_err(|e| server(store.address(), &e))?;
         Ok(row
             .map(|row| row.get::<_, i64>(0))
@@ -357,14 +436,12 @@ fn line_by_id(
     conn: &mut Conn,
     id: Uuid,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let statement = conn
-        .statement("line_by_id_locked", &|| {
-            format!("SELECT line FROM {}.events WHERE id = $1", store.sql.s)
-        })
-        .map_err(|e| server(store.address(), &e))?;
     let row = conn
         .client
-        .query_opt(&statement, &[&id])
+        .query_typed_opt(
+            &format!("SELECT line FROM {}.events WHERE id = $1", store.sql.s),
+            &[(&id, Type::UUID)],
+        )
         .map_err(|e| server(store.address(), &e))?;
     Ok(row.map(|row| row.get(0)))
 }
@@ -434,17 +511,16 @@ impl AppendTransaction for PostgresTransaction<'_> {
         if ids.is_empty() {
             return Ok(());
         }
+        // Typed, not prepared: one round trip, the first time as every time.
         let rows = self.on_conn(|conn| {
-            let statement = conn
-                .statement("prefetch", &|| {
-                    format!(
+            conn.client
+                .query_typed(
+                    &format!(
                         "SELECT id, line FROM {}.events WHERE id = ANY($1)",
                         store.sql.s
-                    )
-                })
-                .map_err(|e| server(store.address(), &e))?;
-            conn.client
-                .query(&statement, &[&ids])
+                    ),
+                    &[(&ids, Type::UUID_ARRAY)],
+                )
                 .map_err(|e| server(store.address(), &e))
         })?;
         let mut found: HashMap<Uuid, Option<Vec<u8>>> = ids.iter().map(|id| (*id, None)).collect();

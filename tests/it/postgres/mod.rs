@@ -226,3 +226,41 @@ impl StoreUnderTest for Postgres {
         server().is_some()
     }
 }
+
+/// The same subject with every scan read in the heap's order (the reorder
+/// buffer and its fall-back to the key), which only long scans take
+/// otherwise.
+pub struct PostgresHeapOrder(Postgres);
+
+fn heap_order() -> PostgresConfig {
+    PostgresConfig {
+        sequential_from: 1,
+        ..PostgresConfig::default()
+    }
+}
+
+impl StoreUnderTest for PostgresHeapOrder {
+    fn fresh() -> PostgresHeapOrder {
+        let mut subject = Postgres::fresh();
+        subject.store =
+            PostgresStore::open(&subject.schema.address(), heap_order()).expect("reopen");
+        PostgresHeapOrder(subject)
+    }
+
+    fn store(&self) -> &dyn EventStore {
+        &self.0.store
+    }
+
+    fn bytes(&self) -> Vec<u8> {
+        self.0.bytes()
+    }
+
+    fn replace_bytes(&mut self, bytes: Vec<u8>) {
+        self.0.replace_bytes(bytes);
+        self.0.store = PostgresStore::open(&self.0.schema.address(), heap_order()).expect("reopen");
+    }
+
+    fn available() -> bool {
+        Postgres::available()
+    }
+}
