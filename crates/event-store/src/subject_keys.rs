@@ -130,6 +130,68 @@ pub(crate) fn read_keys(dir: &Path) -> Result<KeyMap, StoreError> {
     }
 }
 
+/// The key file's entries by key id, as last read, and the file they were
+/// read from (device, inode, length, modification time): reading a sealed
+/// reference's key costs a `stat`, not a read of the whole file, while the
+/// file is unchanged. The file is only ever replaced by a rename
+/// ([`write_keys`]), so an erasure, in this process or another, gives it a
+/// new inode, and the next lookup reads it again.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache {
+    read: std::sync::Mutex<Option<(FileStamp, HashMap<[u8; 16], SubjectKey>)>>,
+}
+
+type FileStamp = (u64, u64, u64, i64, i64);
+
+impl KeyCache {
+    /// The key whose id is `key_id`, from the key file of the store in
+    /// `dir` as it is now.
+    pub(crate) fn by_id(
+        &self,
+        dir: &Path,
+        key_id: &[u8; 16],
+    ) -> Result<Option<SubjectKey>, StoreError> {
+        use std::io::Read;
+        use std::os::unix::fs::MetadataExt;
+        let path = key_file(dir);
+        let mut file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(StoreError::io(&path, error)),
+        };
+        // The stamp of the file opened, so that what is read is what the
+        // stamp names even if the file is replaced meanwhile.
+        let meta = file
+            .metadata()
+            .map_err(|error| StoreError::io(&path, error))?;
+        let stamp = (
+            meta.dev(),
+            meta.ino(),
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+        );
+        let mut read = self
+            .read
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if read.as_ref().map(|(seen, _)| *seen) != Some(stamp) {
+            let mut bytes = Vec::new();
+            file.read_to_end(&mut bytes)
+                .map_err(|error| StoreError::io(&path, error))?;
+            let by_id = KeyMap::decode(&path, &bytes)?
+                .by_lookup
+                .into_values()
+                .map(|key| (key.key_id, key))
+                .collect();
+            *read = Some((stamp, by_id));
+        }
+        Ok(read
+            .as_ref()
+            .and_then(|(_, by_id)| by_id.get(key_id).cloned()))
+    }
+}
+
 /// Replaces the key file with `keys`, durably: a temporary file written and
 /// synced, renamed over the old one, the directory synced.
 pub(crate) fn write_keys(dir: &Path, keys: &KeyMap) -> Result<(), StoreError> {

@@ -15,6 +15,7 @@
 //! a copy opens as the source does. Keys the source no longer holds
 //! (erased subjects) are not there to copy: they stay erased.
 
+use std::collections::HashSet;
 use std::io::Write;
 
 use chrono::{DateTime, Utc};
@@ -116,6 +117,7 @@ fn copy_range(
 ) -> Result<Copied, Failure> {
     let mut copied = Copied::default();
     let mut open: Option<Box<dyn AppendTransaction + '_>> = None;
+    let mut keys = KeysSeen::default();
     source.scan(range, &mut |record| {
         let transaction = match &mut open {
             Some(transaction) => transaction,
@@ -132,7 +134,7 @@ fn copy_range(
             ),
             None => None,
         };
-        copy_keys(source, transaction, record)?;
+        copy_keys(source, transaction, &mut keys, record)?;
         match transaction.stage(new_event(record, refers_to))? {
             Staged::New { position, .. } if position == record.position => {}
             other => {
@@ -153,6 +155,7 @@ fn copy_range(
                 ));
             }
             transaction.commit()?;
+            keys.in_target.clear();
             copied.batches += 1;
         }
         copied.records += 1;
@@ -161,12 +164,22 @@ fn copy_range(
     Ok(copied)
 }
 
+/// The lookups the open transaction knows the target has, so that a batch
+/// with many sealed references asks the target once per key, not once per
+/// record (cleared at each commit: what another writer does between batches
+/// is asked again).
+#[derive(Default)]
+struct KeysSeen {
+    in_target: HashSet<[u8; 32]>,
+}
+
 /// Adds to the target the source's subject key that `record`'s sealed
 /// reference names, and the source's lookup secret, unless the target has
 /// them.
 fn copy_keys(
     source: &dyn EventStore,
     transaction: &mut Box<dyn AppendTransaction + '_>,
+    seen: &mut KeysSeen,
     record: &EnvelopeRef<'_>,
 ) -> Result<(), StoreError> {
     if record.schema != domain::SEALED_SCHEMA_VERSION
@@ -182,10 +195,15 @@ fn copy_keys(
     };
     // The lookup secret is the entry with the all-zero id.
     for key_id in [sealed.key_id, [0; 16]] {
-        if let Some(key) = source.subject_key(&key_id)? {
-            if transaction.find_subject_key(&key.lookup)?.is_none() {
-                transaction.add_subject_key(key)?;
-            }
+        let Some(key) = source.subject_key(&key_id)? else {
+            continue;
+        };
+        if seen.in_target.contains(&key.lookup) {
+            continue;
+        }
+        seen.in_target.insert(key.lookup);
+        if transaction.find_subject_key(&key.lookup)?.is_none() {
+            transaction.add_subject_key(key)?;
         }
     }
     Ok(())

@@ -160,6 +160,8 @@ pub struct FileStore {
     derived: derived::Derived,
     /// A problem with the derived indexes has been told (once a store).
     index_warned: AtomicBool,
+    /// The subject keys by id, read again when the key file changes.
+    subject_keys: crate::subject_keys::KeyCache,
 }
 
 /// The writers' exclusive lock on the store directory, released on drop.
@@ -314,6 +316,7 @@ impl FileStore {
             view: Mutex::new(None),
             lookups: Mutex::new(None),
             index_warned: AtomicBool::new(false),
+            subject_keys: Default::default(),
         };
         match store.current_view() {
             Ok(view) => store.torn_at_open = view.torn.clone(),
@@ -905,6 +908,6 @@ impl EventStore for FileStore {
     }
 
     fn subject_key(&self, key_id: &[u8; 16]) -> Result<Option<SubjectKey>, StoreError> {
-        Ok(crate::subject_keys::read_keys(&self.dir)?.by_id(key_id))
+        self.subject_keys.by_id(&self.dir, key_id)
     }
 }
