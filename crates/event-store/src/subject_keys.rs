@@ -138,10 +138,11 @@ pub(crate) fn read_keys(dir: &Path) -> Result<KeyMap, StoreError> {
 /// new inode, and the next lookup reads it again.
 #[derive(Debug, Default)]
 pub(crate) struct KeyCache {
-    read: std::sync::Mutex<Option<(FileStamp, HashMap<[u8; 16], SubjectKey>)>>,
+    read: std::sync::Mutex<Option<(FileStamp, KeysById)>>,
 }
 
 type FileStamp = (u64, u64, u64, i64, i64);
+type KeysById = HashMap<[u8; 16], SubjectKey>;
 
 impl KeyCache {
     /// The key whose id is `key_id`, from the key file of the store in
