@@ -562,9 +562,22 @@ impl Event {
     }
 
     /// Reads a stored event from its type name and data text.
+    ///
+    /// Valid data is read on the fast path ([`crate::strict`]), with no
+    /// tree; data it refuses is read again by [`Event::from_json`], whose
+    /// refusal names the field.
     pub fn parse(event_type: &str, data: &str) -> Result<Event, FieldError> {
         let kind = EventType::parse(event_type)
             .ok_or_else(|| FieldError::new("type", format!("unknown event type {event_type:?}")))?;
+        match crate::strict::read_data(kind, data) {
+            Some(event) => Ok(event),
+            None => Event::parse_by_tree(kind, data),
+        }
+    }
+
+    /// Reads the data text through the [`Json`] tree: the reference reader,
+    /// and the one that says why data is refused.
+    pub fn parse_by_tree(kind: EventType, data: &str) -> Result<Event, FieldError> {
         let json = Json::parse(data).map_err(|message| FieldError::new("data", message))?;
         Event::from_json(kind, &json, "data")
     }

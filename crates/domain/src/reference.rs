@@ -121,6 +121,17 @@ impl Serialize for Reference {
     }
 }
 
+impl SealedReference {
+    /// The sealed form from its two hex texts, or `None` if either is not
+    /// what [`Reference::from_json`] accepts.
+    pub(crate) fn checked(key: &str, sealed: &str) -> Option<SealedReference> {
+        let key_id = <[u8; KEY_ID_LEN]>::try_from(from_hex(key)?).ok()?;
+        let sealed =
+            from_hex(sealed).filter(|bytes| (17..=MAX_SEALED_LEN).contains(&bytes.len()))?;
+        Some(SealedReference { key_id, sealed })
+    }
+}
+
 impl FromJson for Reference {
     fn from_json(value: &Json, path: &str) -> Result<Reference, FieldError> {
         match value {
