@@ -87,7 +87,7 @@ pub fn schema() -> serde_json::Value {
 
 /// Parses one line's JSON text.
 ///
-/// A valid line is read on the fast path ([`fast::read_line`]), with no
+/// A valid line is read on the fast path (`fast::read_line`), with no
 /// tree and no field paths; a line it refuses is read again through the
 /// [`Json`] tree ([`parse_line_by_tree`]), which names the field and says
 /// why, exactly as before.
