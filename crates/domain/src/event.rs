@@ -562,9 +562,22 @@ impl Event {
     }
 
     /// Reads a stored event from its type name and data text.
+    ///
+    /// Valid data is read on the fast path ([`crate::strict`]), with no
+    /// tree; data it refuses is read again by [`Event::from_json`], whose
+    /// refusal names the field.
     pub fn parse(event_type: &str, data: &str) -> Result<Event, FieldError> {
         let kind = EventType::parse(event_type)
             .ok_or_else(|| FieldError::new("type", format!("unknown event type {event_type:?}")))?;
+        match crate::strict::read_data(kind, data) {
+            Some(event) => Ok(event),
+            None => Event::parse_by_tree(kind, data),
+        }
+    }
+
+    /// Reads the data text through the [`Json`] tree: the reference reader,
+    /// and the one that says why data is refused.
+    pub fn parse_by_tree(kind: EventType, data: &str) -> Result<Event, FieldError> {
         let json = Json::parse(data).map_err(|message| FieldError::new("data", message))?;
         Event::from_json(kind, &json, "data")
     }
@@ -593,7 +606,57 @@ impl Event {
     }
 }
 
+/// An `io::Write` that compares what is written with an expected text,
+/// so that a canonical check needs no new string.
+struct Compare<'a> {
+    rest: &'a [u8],
+    same: bool,
+}
+
+impl std::io::Write for Compare<'_> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        match self.rest.strip_prefix(bytes) {
+            Some(rest) if self.same => self.rest = rest,
+            _ => self.same = false,
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl Event {
+    /// True when `text` is exactly [`Event::data_json`], without writing it.
+    pub fn is_canonical(&self, text: &str) -> bool {
+        let mut compare = Compare {
+            rest: text.as_bytes(),
+            same: true,
+        };
+        let written = match self {
+            Event::OperationLaunched(e) => serde_json::to_writer(&mut compare, e),
+            Event::CountryJoined(e) => serde_json::to_writer(&mut compare, e),
+            Event::AgentsDeployed(e) => serde_json::to_writer(&mut compare, e),
+            Event::ExpertsDeployed(e) => serde_json::to_writer(&mut compare, e),
+            Event::ArrestMade(e) => serde_json::to_writer(&mut compare, e),
+            Event::VictimRescued(e) => serde_json::to_writer(&mut compare, e),
+            Event::MigrantsDetected(e) => serde_json::to_writer(&mut compare, e),
+            Event::ChecksPerformed(e) => serde_json::to_writer(&mut compare, e),
+            Event::ItemsSeized(e) => serde_json::to_writer(&mut compare, e),
+            Event::DrugsSeized(e) => serde_json::to_writer(&mut compare, e),
+            Event::CashSeized(e) => serde_json::to_writer(&mut compare, e),
+            Event::NetworkProfiled(e) => serde_json::to_writer(&mut compare, e),
+            Event::OperationClosed => return text == "{}",
+            Event::EventRetracted(e) => serde_json::to_writer(&mut compare, e),
+        };
+        // As in `data_json`, a failed writing is the text "{}".
+        match written {
+            Ok(()) => compare.same && compare.rest.is_empty(),
+            Err(_) => text == "{}",
+        }
+    }
+
     /// The canonical JSON text of the event's data with its pseudonymous
     /// references (`suspect`, `victim`) left out: what any output that shows
     /// events (listings, feeds, the API) prints. Every other field is kept,
@@ -704,7 +767,19 @@ mod tests {
             event.data_json(),
             r#"{"country":"AL","occurred_at":"2019-12-12T10:00:00Z","currency":"USD","amount":"200000.00"}"#
         );
-        assert_eq!(parse("CashSeized", &event.data_json()), Ok(event));
+        assert_eq!(parse("CashSeized", &event.data_json()), Ok(event.clone()));
+        assert!(event.is_canonical(&event.data_json()));
+        for other in [
+            "",
+            "{}",
+            r#"{"country":"AL","occurred_at":"2019-12-12T10:00:00Z","currency":"USD","amount":"200000.00"} "#,
+            r#"{"country":"AL","occurred_at":"2019-12-12T10:00:00Z","currency":"USD","amount":"200000.0"}"#,
+            r#"{"country":"AL","occurred_at":"2019-12-12T10:00:00Z","currency":"USD","amount":"200000.000"}"#,
+        ] {
+            assert!(!event.is_canonical(other), "{other}");
+        }
+        assert!(Event::OperationClosed.is_canonical("{}"));
+        assert!(!Event::OperationClosed.is_canonical("{ }"));
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod raw;
 pub mod reference;
 pub mod registry;
 pub mod schema;
+pub mod strict;
 mod text;
 mod time;
 mod view;

@@ -101,10 +101,39 @@ pub fn from_hex(text: &str) -> Option<Vec<u8>> {
     if !bytes.len().is_multiple_of(2) {
         return None;
     }
-    bytes
-        .chunks(2)
-        .map(|pair| Some(digit(pair[0])? << 4 | digit(pair[1])?))
-        .collect()
+    // A plain loop into a sized vector: every sealed reference the audit
+    // reads comes through here.
+    let mut out = Vec::with_capacity(bytes.len() / 2);
+    for pair in bytes.chunks_exact(2) {
+        out.push(digit(pair[0])? << 4 | digit(pair[1])?);
+    }
+    Some(out)
+}
+
+/// Lowercase hex of bytes, written as a JSON string without building it
+/// first (the bytes are those of [`hex`]).
+struct Hex<'a>(&'a [u8]);
+
+impl fmt::Display for Hex<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut buffer = [0u8; 128];
+        for chunk in self.0.chunks(buffer.len() / 2) {
+            for (i, byte) in chunk.iter().enumerate() {
+                buffer[2 * i] = b"0123456789abcdef"[usize::from(byte >> 4)];
+                buffer[2 * i + 1] = b"0123456789abcdef"[usize::from(byte & 15)];
+            }
+            let written = &buffer[..2 * chunk.len()];
+            // Hex digits are ASCII, so always UTF-8.
+            f.write_str(std::str::from_utf8(written).map_err(|_| fmt::Error)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for Hex<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 impl Serialize for Reference {
@@ -113,11 +142,22 @@ impl Serialize for Reference {
             Reference::Clear(pseudonym) => pseudonym.serialize(serializer),
             Reference::Sealed(sealed) => {
                 let mut object = serializer.serialize_struct("SealedReference", 2)?;
-                object.serialize_field("key", &hex(&sealed.key_id))?;
-                object.serialize_field("sealed", &hex(&sealed.sealed))?;
+                object.serialize_field("key", &Hex(&sealed.key_id))?;
+                object.serialize_field("sealed", &Hex(&sealed.sealed))?;
                 object.end()
             }
         }
+    }
+}
+
+impl SealedReference {
+    /// The sealed form from the bytes of its two hex texts, or `None` if
+    /// either is not what [`Reference::from_json`] accepts.
+    pub(crate) fn checked(key: Vec<u8>, sealed: Vec<u8>) -> Option<SealedReference> {
+        let key_id = <[u8; KEY_ID_LEN]>::try_from(key).ok()?;
+        (17..=MAX_SEALED_LEN)
+            .contains(&sealed.len())
+            .then_some(SealedReference { key_id, sealed })
     }
 }
 
@@ -195,6 +235,13 @@ mod tests {
             let error = Reference::from_json(&json, "data.suspect").expect_err(text);
             assert_eq!(error.path, field, "{text}");
         }
+    }
+
+    #[test]
+    fn hex_written_in_place_is_hex() {
+        let bytes: Vec<u8> = (0..=255).chain(0..=255).collect();
+        assert_eq!(Hex(&bytes).to_string(), hex(&bytes));
+        assert_eq!(Hex(&[]).to_string(), "");
     }
 
     #[test]

@@ -98,6 +98,14 @@ fn read_text(value: &Json, path: &str, max_chars: usize) -> Result<String, Field
     Ok(text.clone())
 }
 
+/// The strict reader's form of [`read_text`]: the text if every check
+/// passes, else `None` (the tree reader then says why).
+fn checked_text(text: &str, max_chars: usize) -> Option<String> {
+    // The byte length bounds the character count: most texts are short.
+    let short = text.len() <= max_chars || text.chars().count() <= max_chars;
+    (short && check_text(text).is_ok()).then(|| text.to_owned())
+}
+
 /// Non-empty free text without control characters (a name, a reason).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize)]
 #[serde(transparent)]
@@ -117,6 +125,13 @@ impl Text {
 impl fmt::Display for Text {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+impl Text {
+    /// [`Text`] from a JSON string's text, or `None` if any check fails.
+    pub(crate) fn checked(text: &str) -> Option<Text> {
+        checked_text(text, MAX_TEXT_CHARS).map(Text)
     }
 }
 
@@ -149,6 +164,13 @@ impl Pseudonym {
 impl fmt::Debug for Pseudonym {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Pseudonym(…)")
+    }
+}
+
+impl Pseudonym {
+    /// [`Pseudonym`] from a JSON string's text, or `None` if any check fails.
+    pub(crate) fn checked(text: &str) -> Option<Pseudonym> {
+        checked_text(text, 128).map(Pseudonym)
     }
 }
 
@@ -220,19 +242,29 @@ impl Token {
     }
 }
 
+fn is_token(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= 64
+        && bytes[0].is_ascii_lowercase()
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_')
+}
+
+impl Token {
+    /// [`Token`] from a JSON string's text, or `None` if it is not one.
+    pub(crate) fn checked(text: &str) -> Option<Token> {
+        is_token(text).then(|| Token(text.to_owned()))
+    }
+}
+
 impl FromJson for Token {
     fn from_json(value: &Json, path: &str) -> Result<Token, FieldError> {
         let Json::String(text) = value else {
             return Err(wrong_kind(path, "a string", value));
         };
-        let bytes = text.as_bytes();
-        let valid = !bytes.is_empty()
-            && bytes.len() <= 64
-            && bytes[0].is_ascii_lowercase()
-            && bytes
-                .iter()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'_');
-        if valid {
+        if is_token(text) {
             Ok(Token(text.clone()))
         } else {
             Err(FieldError::new(

@@ -279,7 +279,7 @@ fn read(store: &dyn EventStore, record: &EnvelopeRef<'_>) -> Read {
         }
     };
     let mut flagged = Vec::new();
-    if event.data_json() != record.data {
+    if !event.is_canonical(record.data) {
         flagged.push(finding(
             position,
             "data",

@@ -86,7 +86,21 @@ pub fn schema() -> serde_json::Value {
 }
 
 /// Parses one line's JSON text.
+///
+/// A valid line is read on the fast path (`fast::read_line`), with no
+/// tree and no field paths; a line it refuses is read again through the
+/// [`Json`] tree ([`parse_line_by_tree`]), which names the field and says
+/// why, exactly as before.
 pub fn parse_line(text: &str) -> Result<InputLine, FieldError> {
+    match fast::read_line(text) {
+        Some(line) => Ok(line),
+        None => parse_line_by_tree(text),
+    }
+}
+
+/// Parses one line's JSON text through the [`Json`] tree: the reference
+/// reader, and the one whose refusals are reported.
+pub fn parse_line_by_tree(text: &str) -> Result<InputLine, FieldError> {
     let json = Json::parse(text).map_err(|message| FieldError::new("json", message))?;
     let line = Object::new(&json, "", &LINE_FIELDS)?;
     let operation: Slug = line.required("operation")?;
@@ -110,6 +124,136 @@ pub fn parse_line(text: &str) -> Result<InputLine, FieldError> {
         reported_at,
         expected_version,
     })
+}
+
+/// The line's fast path: the line's own fields read straight into their
+/// types and `data` by [`domain::strict::data_seed`] once the type is known.
+/// `Some` exactly when [`parse_line_by_tree`] accepts the line, with the
+/// same result; `None` for any refusal, whose reason it leaves to the tree
+/// reader.
+mod fast {
+    use std::fmt;
+
+    use domain::strict::{data_seed, Read, Strict};
+    use domain::{Event, EventType, OccurredAt, Slug, Text};
+    use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+    use serde_json::value::RawValue;
+    use uuid::Uuid;
+
+    use super::{InputLine, LINE_FIELDS};
+
+    pub(super) fn read_line(text: &str) -> Option<InputLine> {
+        let mut deserializer = serde_json::Deserializer::from_str(text);
+        let line = deserializer.deserialize_map(LineVisitor).ok()?;
+        deserializer.end().ok()?;
+        Some(line)
+    }
+
+    fn refused<E: de::Error>() -> E {
+        E::custom("refused")
+    }
+
+    /// A key's index in [`LINE_FIELDS`], without copying it.
+    struct Key;
+
+    impl<'de> DeserializeSeed<'de> for Key {
+        type Value = usize;
+
+        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
+            deserializer.deserialize_str(self)
+        }
+    }
+
+    impl Visitor<'_> for Key {
+        type Value = usize;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a field name")
+        }
+
+        fn visit_str<E: de::Error>(self, key: &str) -> Result<usize, E> {
+            LINE_FIELDS
+                .iter()
+                .position(|name| *name == key)
+                .ok_or_else(refused)
+        }
+    }
+
+    /// Where `data` is, as the line's other fields are read: read already
+    /// (the type came first, as tools write it), or kept as raw text until
+    /// the type is known.
+    enum Data<'de> {
+        Read(Event),
+        Raw(&'de RawValue),
+    }
+
+    struct LineVisitor;
+
+    fn put<'de, A: MapAccess<'de>, T: Strict>(
+        map: &mut A,
+        slot: &mut Option<T>,
+    ) -> Result<(), A::Error> {
+        if slot.is_some() {
+            return Err(refused());
+        }
+        *slot = Some(map.next_value::<Read<T>>()?.0);
+        Ok(())
+    }
+
+    impl<'de> Visitor<'de> for LineVisitor {
+        type Value = InputLine;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("an object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<InputLine, A::Error> {
+            let mut id: Option<Option<Uuid>> = None;
+            let mut operation: Option<Slug> = None;
+            let mut event_type: Option<EventType> = None;
+            let mut recorded_by: Option<Option<Text>> = None;
+            let mut reported_at: Option<Option<OccurredAt>> = None;
+            let mut expected_version: Option<Option<u64>> = None;
+            let mut data: Option<Data<'de>> = None;
+            while let Some(index) = map.next_key_seed(Key)? {
+                match index {
+                    0 => put(&mut map, &mut id)?,
+                    1 => put(&mut map, &mut operation)?,
+                    2 => put(&mut map, &mut event_type)?,
+                    3 => put(&mut map, &mut recorded_by)?,
+                    4 => put(&mut map, &mut reported_at)?,
+                    5 => put(&mut map, &mut expected_version)?,
+                    _ => {
+                        if data.is_some() {
+                            return Err(refused());
+                        }
+                        data = Some(match event_type {
+                            Some(kind) => Data::Read(map.next_value_seed(data_seed(kind))?),
+                            None => Data::Raw(map.next_value::<&'de RawValue>()?),
+                        });
+                    }
+                }
+            }
+            let event_type = event_type.ok_or_else(refused)?;
+            let event = match data.ok_or_else(refused)? {
+                Data::Read(event) => event,
+                Data::Raw(raw) => {
+                    let mut deserializer = serde_json::Deserializer::from_str(raw.get());
+                    data_seed(event_type)
+                        .deserialize(&mut deserializer)
+                        .map_err(|_| refused::<A::Error>())?
+                }
+            };
+            Ok(InputLine {
+                id: id.flatten(),
+                operation: operation.ok_or_else(refused)?,
+                event,
+                recorded_by: recorded_by.flatten(),
+                reported_at: reported_at.flatten(),
+                expected_version: expected_version.flatten(),
+            })
+        }
+    }
 }
 
 /// Reads input lines one at a time with the limits above.
@@ -311,5 +455,109 @@ mod tests {
             .expect_err("syntax")
             .to_string()
             .starts_with("json: EOF"));
+    }
+
+    /// The generator's lines (both reference forms, every event type) as
+    /// `(key, raw value)` fields in schema order.
+    fn generated_lines() -> Vec<Vec<(String, String)>> {
+        let mut generator = crate::generate::Generator::new(&crate::generate::GenerateOptions {
+            events: 400,
+            seed: 7,
+            operations: 2,
+            batch_lines: 400,
+        });
+        let batch = generator.next_batch().expect("a batch").to_owned();
+        batch
+            .lines()
+            .map(|line| {
+                let map: std::collections::HashMap<String, &serde_json::value::RawValue> =
+                    serde_json::from_str(line).expect("generated line");
+                LINE_FIELDS
+                    .iter()
+                    .filter_map(|key| {
+                        map.get(*key)
+                            .map(|v| ((*key).to_owned(), v.get().to_owned()))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    const VALUES: &[&str] = &[
+        "null",
+        "0",
+        "-0",
+        "-1",
+        "1.0",
+        "7",
+        "18446744073709551615",
+        "18446744073709551616",
+        "true",
+        "\"\"",
+        "\" \"",
+        "\"theseus\"",
+        "\"Theseus\"",
+        "\"op-1\"",
+        "\"-x\"",
+        "\"OperationClosed\"",
+        "\"CountryJoined\"",
+        "\"AgentsDeployed\"",
+        "\"Closed\"",
+        "\"2019-12-10\"",
+        "\"2019-12-10T10:00:00Z\"",
+        "\"2019-12-10T10:00:00+01:00\"",
+        "\"0190f8b2-7c1e-7a3b-9c2d-5e6f7a8b9c0d\"",
+        "\"00000000-0000-0000-0000-000000000000\"",
+        "\"nope\"",
+        "\"a\\u0000b\"",
+        "\"J. Doe\"",
+        "{}",
+        "[]",
+        r#"{"country":"AL"}"#,
+        r#"{"country":"AL","count":3}"#,
+        r#"{"country":"AL","country":"AL"}"#,
+        r#"{"country":"AL","count":3,"x":1}"#,
+        "[1,2]",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 1024, ..Default::default() })]
+
+        /// The fast path accepts exactly the lines the tree reader accepts,
+        /// with the same result.
+        #[test]
+        fn the_fast_path_agrees_with_the_tree_reader(
+            line in 0..400usize,
+            changes in proptest::collection::vec((0..6u8, 0..16usize, 0..16usize, 0..VALUES.len()), 0..3),
+            spaced in proptest::prelude::any::<bool>(),
+        ) {
+            let lines = generated_lines();
+            let mut fields = lines[line % lines.len()].clone();
+            for (what, a, b, v) in changes {
+                let n = fields.len();
+                match what {
+                    0 if n > 0 => fields[a % n].1 = VALUES[v].to_owned(),
+                    1 if n > 0 => { fields.remove(a % n); }
+                    2 if n > 0 => { let key = fields[a % n].0.clone(); fields.push((key, VALUES[v].to_owned())); }
+                    3 => fields.push(("extra".to_owned(), VALUES[v].to_owned())),
+                    4 if n > 0 => fields.swap(a % n, b % n),
+                    5 if n > 0 => { let other = &lines[(line + a + 1) % lines.len()]; if let Some(data) = other.iter().find(|(k, _)| k == "data") { fields[a % n].1 = data.1.clone(); } }
+                    _ => {}
+                }
+            }
+            let gap = if spaced { " " } else { "" };
+            let inner: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{gap}{v}")).collect();
+            let text = format!("{{{}}}", inner.join(&format!(",{gap}")));
+            proptest::prop_assert_eq!(fast::read_line(&text), parse_line_by_tree(&text).ok(), "{}", text);
+        }
+    }
+
+    #[test]
+    fn generated_lines_take_the_fast_path() {
+        for fields in generated_lines() {
+            let inner: Vec<String> = fields.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            let text = format!("{{{}}}", inner.join(","));
+            assert!(fast::read_line(&text).is_some(), "{text}");
+        }
     }
 }
