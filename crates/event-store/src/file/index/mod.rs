@@ -210,6 +210,11 @@ impl IndexWriter {
         let Some(place) = store.index_place() else {
             return Ok(None);
         };
+        if super::derived::theseus_not_a_folder(&place.store_dir) {
+            // Nothing can be read or written there: the log in memory.
+            store.warn_theseus_not_a_folder();
+            return Ok(None);
+        }
         let warn = |reason: &str, then: &str| {
             store.warn_once(&format!(
                 "derived index {}: {reason}; {then}",
@@ -591,12 +596,12 @@ impl IndexWriter {
         }
     }
 
-    /// Records a committed batch: ids with their positions (and offsets),
-    /// the offsets in position order from `first_position`, and the
+    /// Records a committed batch: its ids and their offsets in position
+    /// order from `first_position`, and the
     /// operations' new versions; `head` is the new head.
     pub(crate) fn append(
         &mut self,
-        ids: impl Iterator<Item = (Uuid, u64, u64)>,
+        ids: &[Uuid],
         first_position: u64,
         offsets: &[u64],
         versions: &HashMap<String, u64>,
@@ -608,12 +613,10 @@ impl IndexWriter {
         };
         self.grow_for(self.ids.count + offsets.len() as u64)
             .map_err(fault)?;
-        for (id, position, _offset) in ids {
-            self.ids
-                .insert(&id, position)
-                .map_err(table_fault)
-                .map_err(fault)?;
-        }
+        self.ids
+            .insert_sorted(ids, first_position)
+            .map_err(table_fault)
+            .map_err(fault)?;
         self.positions
             .put(first_position, offsets)
             .map_err(|error| StoreError::io("positions", error))?;
