@@ -44,10 +44,29 @@ const SLOTS_END: usize = SLOT_LEN * SLOTS_PER_PAGE as usize;
 const TAG_LEN: usize = 16;
 /// 64 KiB: small stores never grow their table.
 const MIN_PAGES: u64 = 64;
-/// Tables up to this size are built in memory and written in one go;
-/// larger ones are built in their file, mapped, so that building one does
-/// not hold it all in memory.
-const MEMORY_BUILD_LIMIT: u64 = 16 << 20;
+/// How large a table may be built in memory (and written in one go) before
+/// it is built in its file, mapped, so that building one does not hold it
+/// all in memory: a table grown from the old one is filled nearly in page
+/// order (homes scale with the table), so mapped it costs one fault a page;
+/// a table rebuilt from the log is filled at random, and mapped it costs
+/// about one fault an entry (released behind, see [`RELEASE_EVERY`]), so
+/// it stays in memory up to 64 MiB (about 1.3M ids).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum BuildOrder {
+    /// Entries come from the old table, page after page.
+    FromTable,
+    /// Entries come from the log, at random places.
+    FromLog,
+}
+
+impl BuildOrder {
+    fn memory_limit(self) -> u64 {
+        match self {
+            BuildOrder::FromTable => 16 << 20,
+            BuildOrder::FromLog => 64 << 20,
+        }
+    }
+}
 /// A mapped table hands its touched pages back to the page cache after this
 /// many inserts or tagged pages (at most 32 MiB of 4 KiB pages mapped), and
 /// after every seal: the pages stay cached, but a writer's resident memory
@@ -243,6 +262,7 @@ impl IdTable {
     /// enough (or if `path` is `None`), else in `path`, mapped.
     pub(crate) fn create(
         path: Option<&Path>,
+        order: BuildOrder,
         entries: u64,
         epoch: [u8; 16],
         slot_key: [u64; 2],
@@ -251,7 +271,7 @@ impl IdTable {
         let pages = pages_for(entries);
         let len = HEADER_LEN + pages * PAGE_LEN as u64;
         let slots = match path {
-            Some(path) if len > MEMORY_BUILD_LIMIT => {
+            Some(path) if len > order.memory_limit() => {
                 let file = open_private(path, true)?;
                 file.set_len(len)
                     .map_err(|error| StoreError::io(path, error))?;
@@ -669,8 +689,14 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|error| StoreError::io("tempdir", error))?;
         let path = dir.path().join("ids");
         let auth = auth();
-        let mut table =
-            IdTable::create(Some(&path), entries, [1; 16], auth.slot_key(), Some(auth))?;
+        let mut table = IdTable::create(
+            Some(&path),
+            BuildOrder::FromLog,
+            entries,
+            [1; 16],
+            auth.slot_key(),
+            Some(auth),
+        )?;
         for i in 1..=u128::from(entries) {
             assert!(matches!(
                 table.insert(&Uuid::from_u128(i), i as u64),
@@ -737,7 +763,14 @@ mod tests {
         // The same page as an empty table had it, tag and all (the page of
         // an older copy of this table): it verifies, but holds too few.
         let auth = auth();
-        let mut empty = IdTable::create(None, 3000, [1; 16], auth.slot_key(), Some(auth))?;
+        let mut empty = IdTable::create(
+            None,
+            BuildOrder::FromLog,
+            3000,
+            [1; 16],
+            auth.slot_key(),
+            Some(auth),
+        )?;
         empty.seal().map_err(|error| StoreError::io(&path, error))?;
         let page = (slot - HEADER_LEN as usize) / PAGE_LEN;
         let start = HEADER_LEN as usize + page * PAGE_LEN;

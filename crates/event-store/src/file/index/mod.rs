@@ -58,7 +58,10 @@ use super::tail::LogView;
 use super::FileStore;
 
 use head::{encode_head, encode_streams, read_head, read_streams, HeadProblem, IndexHead};
-use ids::{needs_growth, random_bytes, random_slot_key, IdTable, Inserted, PageAuth, TableError};
+use ids::{
+    needs_growth, random_bytes, random_slot_key, BuildOrder, IdTable, Inserted, PageAuth,
+    TableError,
+};
 use positions::Positions;
 
 /// The store-owned folder for derived files.
@@ -419,8 +422,15 @@ impl IndexWriter {
             }
             None => (random_slot_key(), None),
         };
-        let mut ids = IdTable::create(ids_tmp.as_deref(), records, epoch, slot_key, auth)
-            .map_err(index_fault)?;
+        let mut ids = IdTable::create(
+            ids_tmp.as_deref(),
+            BuildOrder::FromLog,
+            records,
+            epoch,
+            slot_key,
+            auth,
+        )
+        .map_err(index_fault)?;
         let mut positions_file = match &positions_tmp {
             Some(path) => Some(io::BufWriter::with_capacity(
                 1 << 20,
@@ -519,8 +529,15 @@ impl IndexWriter {
             }
             None => (random_slot_key(), None),
         };
-        let mut grown =
-            IdTable::create(tmp.as_deref(), entries, epoch, slot_key, auth).map_err(index_fault)?;
+        let mut grown = IdTable::create(
+            tmp.as_deref(),
+            BuildOrder::FromTable,
+            entries,
+            epoch,
+            slot_key,
+            auth,
+        )
+        .map_err(index_fault)?;
         self.ids
             .for_each(|id, position| grown.insert(&id, position).map(|_| ()))
             .map_err(table_fault)?;
