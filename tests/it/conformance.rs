@@ -771,6 +771,68 @@ pub fn links_pin_the_record_they_name<S: StoreUnderTest>() {
     store.verify(None).expect("verify");
 }
 
+/// A record staged early in a big batch (its bytes already streamed out of
+/// the batch's memory to the backend) still answers for its id: the same
+/// event again is a duplicate, another event with its id a conflict, and a
+/// reference to it pins its position and final hash.
+pub fn big_batches_read_staged_records_back<S: StoreUnderTest>() {
+    let subject = S::fresh();
+    let store = subject.store();
+    let filler = "x".repeat(1000);
+    let event = |n: u128, refers_to: Option<u128>, data: String| NewEvent {
+        id: uuid::Uuid::from_u128(n),
+        operation: "big".into(),
+        event_type: "Noted".into(),
+        schema: 1,
+        recorded_by: "unit".into(),
+        reported_at: None,
+        data,
+        expected_version: None,
+        refers_to: refers_to.map(uuid::Uuid::from_u128),
+    };
+    let data = |n: u128| format!("{{\"n\":{n},\"filler\":\"{filler}\"}}");
+    let mut transaction = store.begin(Stamp::At(at(0))).expect("begin");
+    // Past the file store's 1 MiB streaming threshold, twice.
+    for n in 1..=2500 {
+        transaction.stage(event(n, None, data(n))).expect("stage");
+    }
+    for n in [1, 2, 1200, 2499] {
+        assert_eq!(
+            transaction
+                .stage(event(n, None, data(n)))
+                .expect("duplicate"),
+            Staged::Duplicate { position: n as u64 },
+            "event {n} again"
+        );
+        assert!(
+            matches!(
+                transaction.stage(event(n, None, "{\"other\":true}".into())),
+                Err(StoreError::IdConflict { position, .. }) if position == n as u64
+            ),
+            "another event with the id of {n}"
+        );
+    }
+    for (n, target) in [(3001, 1), (3002, 1300), (3003, 3002)] {
+        transaction
+            .stage(event(n, Some(target), "{}".into()))
+            .expect("stage a reference");
+    }
+    let committed = transaction.commit().expect("commit");
+    assert_eq!(committed.appended, 2503);
+    assert_eq!(committed.duplicates, 4);
+    let records = all(store);
+    let pin = |position: usize| {
+        Some(event_store::Link {
+            position: position as u64,
+            hash: records[position - 1].hash,
+        })
+    };
+    assert_eq!(records[2500].refers_to, pin(1));
+    assert_eq!(records[2501].refers_to, pin(1300));
+    assert_eq!(records[2502].refers_to, pin(2502));
+    store.verify(None).expect("verify");
+}
+
 fn wrong_versions() -> impl Strategy<Value = Vec<(Index, u64)>> {
     proptest::collection::vec((any::<Index>(), 0u64..3), 1..4)
 }
@@ -800,6 +862,14 @@ macro_rules! conformance {
             #[test]
             fn links_pin_the_record_they_name() {
                 super::links_pin_the_record_they_name::<$subject>();
+            }
+
+            #[test]
+            fn big_batches_read_staged_records_back() {
+                if !<$subject as StoreUnderTest>::available() {
+                    return;
+                }
+                super::big_batches_read_staged_records_back::<$subject>();
             }
 
             proptest! {

@@ -460,4 +460,24 @@ fn quiet_silences_the_warnings_about_derived_data() {
     assert_eq!(silent.code, 0, "{}", silent.stderr);
     assert_eq!(silent.stderr, "", "--quiet prints no warning");
     assert_eq!(silent.stdout, loud.stdout, "and the same figures");
+
+fn a_theseus_that_is_a_file_leaves_appends_to_the_log_in_memory() {
+    let keys = tempfile::tempdir().expect("temp dir");
+    let key = keys.path().join("derived.key");
+    let (store, _) = build(&key);
+    let fresh = twin(&store);
+    let theseus_dir = store.path().join(".theseus");
+    std::fs::remove_dir_all(&theseus_dir).expect("remove .theseus");
+    std::fs::write(&theseus_dir, b"not a folder").expect("a file instead");
+    let warnings = same_as_fresh(".theseus is a file", store.path(), fresh.path(), &key);
+    assert_eq!(log_bytes(store.path()), log_bytes(fresh.path()));
+    assert!(!warnings.is_empty(), "the file is told");
+    for warning in &warnings {
+        assert!(warning.contains("is not a folder"), "{warning}");
+    }
+    assert_eq!(
+        std::fs::read(&theseus_dir).expect("still a file"),
+        b"not a folder",
+        "left as it was"
+    );
 }

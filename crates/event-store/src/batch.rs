@@ -9,11 +9,18 @@
 //! streams it to the segment once it passes a megabyte), so a huge batch is
 //! never held in memory twice.
 //!
-//! Per staged event the batch keeps only what duplicate detection needs:
-//! the id, its position, where its bytes start, and a SHA-256 digest of its
-//! operation, type and data.
+//! Per staged event the batch keeps 28 bytes in flat vectors (its id, where
+//! its bytes start, and a slot of the id table that finds it), not a map
+//! entry holding digests and hashes: a duplicate within the batch and a
+//! retraction of an event staged in the same batch are rare, so the staged
+//! record is read back instead (from `out`, or through
+//! [`CommittedLog::staged_line`] once the backend has taken it), which also
+//! spares a second SHA-256 of every event's data. A batch whose bytes are
+//! dropped as they are staged ([`Batch::detached`], the dry run) has nothing
+//! to read back and keeps each record's digest and hash instead.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 
 use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use sha2::{Digest, Sha256};
@@ -31,6 +38,14 @@ pub trait CommittedLog {
     fn find_committed(&mut self, id: Uuid) -> Result<Option<Envelope>, StoreError>;
     /// The operation's committed version.
     fn committed_version(&mut self, operation: &str) -> Result<u64, StoreError>;
+    /// The line (without its newline) of the record this batch staged with
+    /// this id at this stream offset, after the backend took it from
+    /// [`Batch::output`]. `None` when the backend cannot read it back (it
+    /// then never drains the output, or uses [`Batch::detached`]).
+    fn staged_line(&mut self, id: Uuid, offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let _ = (id, offset);
+        Ok(None)
+    }
 }
 
 /// Where a staged record can be read back from.
@@ -42,16 +57,86 @@ pub enum StagedRecord {
     Pending(Box<Envelope>),
 }
 
-#[derive(Debug)]
-struct StagedId {
-    position: u64,
-    /// Stream offset of the record's bytes (for the pending one: where they
-    /// will be written, which is the end of the stream at staging time).
-    offset: u64,
-    digest: [u8; 32],
-    /// The record's hash once it is encoded for good (not for the pending
-    /// one, whose hash depends on whether it ends the batch).
-    hash: Option<Hash>,
+/// The staged events' ids, found by id without a map entry per event:
+/// `ids` in position order, and an open-addressing table of indexes into
+/// it (kept at most half full). The hash is keyed per process, so ids
+/// chosen to collide cannot make staging quadratic.
+#[derive(Debug, Default)]
+struct StagedIds {
+    ids: Vec<Uuid>,
+    /// `index + 1` into `ids`; 0 is an empty slot. The length is zero or a
+    /// power of two.
+    slots: Vec<u32>,
+    hasher: RandomState,
+}
+
+impl StagedIds {
+    fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The index of the staged event with this id.
+    fn get(&self, id: &Uuid) -> Option<usize> {
+        if self.slots.is_empty() {
+            return None;
+        }
+        let mask = self.slots.len() - 1;
+        let mut slot = self.home(id) & mask;
+        loop {
+            let entry = self.slots[slot];
+            if entry == 0 {
+                return None;
+            }
+            let index = (entry - 1) as usize;
+            if self.ids[index] == *id {
+                return Some(index);
+            }
+            slot = (slot + 1) & mask;
+        }
+    }
+
+    /// Adds an id known not to be staged yet.
+    fn push(&mut self, id: Uuid) -> Result<(), StoreError> {
+        let entry = u32::try_from(self.ids.len() + 1)
+            .map_err(|_| StoreError::Invalid("a batch holds at most 2^32 - 1 events".into()))?;
+        if (self.ids.len() + 1) * 2 > self.slots.len() {
+            self.grow();
+        }
+        self.ids.push(id);
+        self.place(id, entry);
+        Ok(())
+    }
+
+    fn home(&self, id: &Uuid) -> usize {
+        self.hasher.hash_one(id) as usize
+    }
+
+    fn place(&mut self, id: Uuid, entry: u32) {
+        let mask = self.slots.len() - 1;
+        let mut slot = self.home(&id) & mask;
+        while self.slots[slot] != 0 {
+            slot = (slot + 1) & mask;
+        }
+        self.slots[slot] = entry;
+    }
+
+    fn grow(&mut self) {
+        let size = (self.slots.len() * 2).max(16);
+        self.slots = vec![0; size];
+        for index in 0..self.ids.len() {
+            // Fits: `push` checked every entry against u32.
+            self.place(self.ids[index], index as u32 + 1);
+        }
+    }
+}
+
+/// What a detached batch keeps per event, since it cannot read its records
+/// back: the digest of operation, type and data, and the record's hash.
+#[derive(Debug, Default)]
+struct Kept {
+    digests: Vec<[u8; 32]>,
+    /// One per encoded record, in position order.
+    hashes: Vec<Hash>,
 }
 
 #[derive(Debug)]
@@ -72,13 +157,17 @@ pub struct Batch {
     /// The hash of the last encoded record (the base head's before any).
     previous: Hash,
     pending: Option<Pending>,
-    staged: HashMap<Uuid, StagedId>,
+    staged: StagedIds,
+    /// Only for a detached batch.
+    kept: Option<Kept>,
     versions: HashMap<String, u64>,
     /// Encoded bytes not yet taken by the backend.
     pub(crate) out: Vec<u8>,
     /// Stream offset of `out[0]`.
     out_base: u64,
-    /// Stream offset of every encoded record, in position order.
+    /// Stream offset of every staged record, in position order (for the
+    /// pending one: where it will be written, the end of the stream at
+    /// staging time).
     offsets: Vec<u64>,
     duplicates: u64,
 }
@@ -93,12 +182,23 @@ impl Batch {
             base,
             previous: base.hash,
             pending: None,
-            staged: HashMap::new(),
+            staged: StagedIds::default(),
+            kept: None,
             versions: HashMap::new(),
             out: Vec::new(),
             out_base: stream_start,
             offsets: Vec::new(),
             duplicates: 0,
+        }
+    }
+
+    /// A batch whose bytes the backend drops as they are staged (a dry
+    /// run): it keeps each record's digest and hash to answer duplicates and
+    /// retractions within the batch (64 more bytes an event).
+    pub fn detached(base: Head, recorded_at: DateTime<Utc>) -> Batch {
+        Batch {
+            kept: Some(Kept::default()),
+            ..Batch::new(base, recorded_at, 0)
         }
     }
 
@@ -130,17 +230,32 @@ impl Batch {
         self.pending.is_none()
     }
 
-    /// Stream offsets of the encoded records (after [`Batch::finish`]: all
-    /// new records), the first being at position `base + 1`.
+    /// Stream offsets of the staged records (after [`Batch::finish`]: of
+    /// all new records), the first being at position `base + 1`.
     pub fn offsets(&self) -> &[u64] {
         &self.offsets
     }
 
-    /// The new records' ids with their positions and stream offsets.
+    /// The new records' ids with their positions and stream offsets, in
+    /// position order.
     pub fn new_ids(&self) -> impl Iterator<Item = (Uuid, u64, u64)> + '_ {
+        let first = self.base.position + 1;
         self.staged
+            .ids
             .iter()
-            .map(|(id, entry)| (*id, entry.position, entry.offset))
+            .zip(&self.offsets)
+            .zip(first..)
+            .map(|((id, offset), position)| (*id, position, *offset))
+    }
+
+    /// The new records' ids in position order, the first at `base + 1`.
+    pub fn staged_ids(&self) -> &[Uuid] {
+        &self.staged.ids
+    }
+
+    /// The index of the pending event among the staged ones.
+    fn pending_index(&self) -> Option<usize> {
+        self.pending.as_ref().map(|_| self.staged.len() - 1)
     }
 
     /// The operations touched by the batch and their new versions.
@@ -166,9 +281,9 @@ impl Batch {
 
     /// Where a staged event with this id is, if one is.
     pub fn find_staged(&self, id: Uuid) -> Option<StagedRecord> {
-        let entry = self.staged.get(&id)?;
+        let index = self.staged.get(&id)?;
         match &self.pending {
-            Some(pending) if pending.position == entry.position => {
+            Some(pending) if self.pending_index() == Some(index) => {
                 let mut scratch = Vec::new();
                 let hash = self.encode(&mut scratch, pending, true);
                 let event = &pending.event;
@@ -190,7 +305,7 @@ impl Batch {
                 })))
             }
             _ => Some(StagedRecord::Encoded {
-                offset: entry.offset,
+                offset: self.offsets[index],
             }),
         }
     }
@@ -210,17 +325,15 @@ impl Batch {
         event: NewEvent,
     ) -> Result<Staged, StoreError> {
         validate(&event)?;
-        let digest = event_digest(&event.operation, &event.event_type, &event.data);
-        if let Some(entry) = self.staged.get(&event.id) {
-            return if entry.digest == digest {
+        if let Some(index) = self.staged.get(&event.id) {
+            let position = self.base.position + index as u64 + 1;
+            return if self.same_as_staged(log, index, &event)? {
                 self.duplicates += 1;
-                Ok(Staged::Duplicate {
-                    position: entry.position,
-                })
+                Ok(Staged::Duplicate { position })
             } else {
                 Err(StoreError::IdConflict {
                     id: event.id,
-                    position: entry.position,
+                    position,
                 })
             };
         }
@@ -261,15 +374,15 @@ impl Batch {
         }
         let position = self.base.position + self.staged.len() as u64 + 1;
         let version = current + 1;
-        self.staged.insert(
-            event.id,
-            StagedId {
-                position,
-                offset: self.out_base + self.out.len() as u64,
-                digest,
-                hash: None,
-            },
-        );
+        self.staged.push(event.id)?;
+        self.offsets.push(self.out_base + self.out.len() as u64);
+        if let Some(kept) = &mut self.kept {
+            kept.digests.push(event_digest(
+                &event.operation,
+                &event.event_type,
+                &event.data,
+            ));
+        }
         match self.versions.get_mut(&event.operation) {
             Some(known) => *known = version,
             None => {
@@ -289,20 +402,18 @@ impl Batch {
     /// position and the hash it has (or, for the pending event, will have
     /// once the referring event follows it).
     fn link_to(&self, log: &mut dyn CommittedLog, target: Uuid) -> Result<Link, StoreError> {
-        if let Some(entry) = self.staged.get(&target) {
-            let hash = match (&self.pending, entry.hash) {
-                (_, Some(hash)) => hash,
-                (Some(pending), None) if pending.position == entry.position => {
+        if let Some(index) = self.staged.get(&target) {
+            let hash = match &self.pending {
+                Some(pending) if self.pending_index() == Some(index) => {
                     self.encode(&mut Vec::new(), pending, false)
                 }
-                _ => {
-                    return Err(StoreError::Invalid(format!(
-                        "refers_to: the staged record {target} has no hash"
-                    )))
-                }
+                _ => match &self.kept {
+                    Some(kept) => kept.hashes[index],
+                    None => self.staged_line(log, index, |record| record.hash)?,
+                },
             };
             return Ok(Link {
-                position: entry.position,
+                position: self.base.position + index as u64 + 1,
                 hash,
             });
         }
@@ -350,13 +461,73 @@ impl Batch {
         }
     }
 
+    /// Whether `event` is the same (operation, type and data) as the staged
+    /// event at `index`.
+    fn same_as_staged(
+        &self,
+        log: &mut dyn CommittedLog,
+        index: usize,
+        event: &NewEvent,
+    ) -> Result<bool, StoreError> {
+        if let Some(pending) = &self.pending {
+            if self.pending_index() == Some(index) {
+                let staged = &pending.event;
+                return Ok(staged.operation == event.operation
+                    && staged.event_type == event.event_type
+                    && staged.data == event.data);
+            }
+        }
+        if let Some(kept) = &self.kept {
+            let digest = event_digest(&event.operation, &event.event_type, &event.data);
+            return Ok(kept.digests[index] == digest);
+        }
+        self.staged_line(log, index, |record| {
+            record.operation == event.operation
+                && record.event_type == event.event_type
+                && record.data == event.data
+        })
+    }
+
+    /// Reads the encoded record staged at `index` back (from `out`, or from
+    /// the backend once it took the bytes) and looks at it.
+    fn staged_line<T>(
+        &self,
+        log: &mut dyn CommittedLog,
+        index: usize,
+        look: impl FnOnce(&crate::EnvelopeRef<'_>) -> T,
+    ) -> Result<T, StoreError> {
+        let offset = self.offsets[index];
+        let id = self.staged.ids[index];
+        let taken;
+        let line = if offset >= self.out_base {
+            let start = usize::try_from(offset - self.out_base).unwrap_or(usize::MAX);
+            let bytes = self.out.get(start..).unwrap_or_default();
+            &bytes[..memchr::memchr(b'\n', bytes).unwrap_or(bytes.len())]
+        } else {
+            taken = log.staged_line(id, offset)?.ok_or_else(|| {
+                StoreError::Invalid(format!("the staged record {id} cannot be read back"))
+            })?;
+            &taken[..]
+        };
+        let record = crate::record::decode_record(line).map_err(|reason| StoreError::Corrupt {
+            location: format!("the staged record {id}"),
+            reason,
+        })?;
+        if record.id != id {
+            return Err(StoreError::Corrupt {
+                location: format!("the staged record {id}"),
+                reason: format!("it holds the record {} instead", record.id),
+            });
+        }
+        Ok(look(&record))
+    }
+
     fn encode_pending(&mut self, pending: Pending, batch_end: bool) {
         let mut out = std::mem::take(&mut self.out);
-        self.offsets.push(self.out_base + out.len() as u64);
         self.previous = self.encode(&mut out, &pending, batch_end);
         self.out = out;
-        if let Some(entry) = self.staged.get_mut(&pending.event.id) {
-            entry.hash = Some(self.previous);
+        if let Some(kept) = &mut self.kept {
+            kept.hashes.push(self.previous);
         }
     }
 

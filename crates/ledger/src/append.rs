@@ -810,7 +810,7 @@ impl CommittedLog for Committed<'_> {
 
 impl<'s> DryRun<'s> {
     fn new(transaction: Box<dyn AppendTransaction + 's>) -> DryRun<'s> {
-        let batch = Batch::new(transaction.head(), transaction.recorded_at(), 0);
+        let batch = Batch::detached(transaction.head(), transaction.recorded_at());
         DryRun {
             committed: Committed(transaction),
             batch,

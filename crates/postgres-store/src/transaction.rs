@@ -428,6 +428,11 @@ impl CommittedLog for LockedLog<'_> {
             .map(|row| row.get::<_, i64>(0))
             .map_or(0, |v| u64::try_from(v).unwrap_or(0)))
     }
+
+    /// A staged row already sent: this transaction sees its own rows.
+    fn staged_line(&mut self, id: Uuid, _offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        line_by_id(self.store, self.conn, id)
+    }
 }
 
 /// The line with this id, as this transaction sees the table.

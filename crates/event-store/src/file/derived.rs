@@ -111,7 +111,25 @@ impl Derived {
             .join("derived")
     }
 
+    /// Says once that `.theseus` is not a folder (the indexes say it
+    /// through here too, so that a command says it once, not once for each
+    /// kind of derived data).
+    pub(crate) fn say_theseus_not_a_folder(&self) {
+        self.warnings.say(
+            "theseus",
+            &format!(
+                "{} is not a folder: derived data (indexes, checkpoints) is neither read nor \
+                 saved, commands work from the log",
+                self.store_dir.join(THESEUS_DIR).display()
+            ),
+        );
+    }
+
     fn unusable(&self, error: &StoreError) {
+        if theseus_not_a_folder(&self.store_dir) {
+            self.say_theseus_not_a_folder();
+            return;
+        }
         self.warnings.say(
             "folder",
             &format!("{error}; derived data (checkpoints) is not read or saved here, reports replay the log"),
@@ -189,6 +207,12 @@ impl Derived {
         }
         result
     }
+}
+
+/// Whether something other than a folder (a file, a link) is where the
+/// store's `.theseus` folder belongs.
+pub(crate) fn theseus_not_a_folder(store_dir: &Path) -> bool {
+    std::fs::symlink_metadata(store_dir.join(THESEUS_DIR)).is_ok_and(|meta| !meta.is_dir())
 }
 
 /// The bytes of `path` if it is a regular file, `None` if there is nothing

@@ -369,6 +369,13 @@ impl FileStore {
         }
     }
 
+    /// Says once that `.theseus` is not a folder, for the indexes and the
+    /// checkpoints together; no other index warning follows.
+    pub(crate) fn warn_theseus_not_a_folder(&self) {
+        self.index_warned.store(true, Ordering::Relaxed);
+        self.derived.say_theseus_not_a_folder();
+    }
+
     /// The torn tail found when the store was opened: bytes after the last
     /// committed batch, left by a crash (or, when another process is
     /// appending, its batch in progress). Readers never see it; the next

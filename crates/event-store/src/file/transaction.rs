@@ -67,6 +67,9 @@ struct LockedLog<'s> {
     dir: PathBuf,
     view: LogView,
     index: IndexWriter,
+    /// The segment the batch goes to, where its streamed records are read
+    /// back from.
+    segment: PathBuf,
 }
 
 impl<'s> FileTransaction<'s> {
@@ -110,6 +113,7 @@ impl<'s> FileTransaction<'s> {
                 dir: dir.to_path_buf(),
                 view,
                 index,
+                segment: target.path.clone(),
             },
             batch,
             target,
@@ -205,6 +209,10 @@ impl CommittedLog for LockedLog<'_> {
 
     fn committed_version(&mut self, operation: &str) -> Result<u64, StoreError> {
         Ok(self.index.version(operation))
+    }
+
+    fn staged_line(&mut self, _id: Uuid, offset: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        read_line_at(&self.segment, offset)
     }
 }
 
@@ -323,7 +331,7 @@ impl AppendTransaction for FileTransaction<'_> {
         // The batch is durable: an index failure must not report it as
         // failed. The next writer or reader catches the index up from the log.
         let _ = self.log.index.append(
-            self.batch.new_ids(),
+            self.batch.staged_ids(),
             first_position,
             self.batch.offsets(),
             self.batch.versions(),

@@ -44,8 +44,35 @@ const SLOTS_END: usize = SLOT_LEN * SLOTS_PER_PAGE as usize;
 const TAG_LEN: usize = 16;
 /// 64 KiB: small stores never grow their table.
 const MIN_PAGES: u64 = 64;
-/// Tables up to this size are built in memory and written in one go.
-const MEMORY_BUILD_LIMIT: u64 = 256 << 20;
+/// How large a table may be built in memory (and written in one go) before
+/// it is built in its file, mapped, so that building one does not hold it
+/// all in memory: a table grown from the old one is filled nearly in page
+/// order (homes scale with the table), so mapped it costs one fault a page;
+/// a table rebuilt from the log is filled at random, and mapped it costs
+/// about one fault an entry (released behind, see [`RELEASE_EVERY`]), so
+/// it stays in memory up to 64 MiB (about 1.3M ids).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum BuildOrder {
+    /// Entries come from the old table, page after page.
+    FromTable,
+    /// Entries come from the log, at random places.
+    FromLog,
+}
+
+impl BuildOrder {
+    fn memory_limit(self) -> u64 {
+        match self {
+            BuildOrder::FromTable => 16 << 20,
+            BuildOrder::FromLog => 64 << 20,
+        }
+    }
+}
+/// A mapped table hands its touched pages back to the page cache after this
+/// many inserts or tagged pages (at most 32 MiB of 4 KiB pages mapped), and
+/// after every seal: the pages stay cached, but a writer's resident memory
+/// no longer follows the table's size (`generate` appends batch after batch
+/// in one process).
+const RELEASE_EVERY: u64 = 8192;
 
 /// Why a lookup could not be answered from the table.
 #[derive(Debug)]
@@ -161,6 +188,22 @@ impl Slots {
         }
     }
 
+    /// Unmaps the pages this process touched (a mapped table only). The
+    /// mapping is shared, so written pages stay in the page cache, dirty,
+    /// and the next access maps them again from there.
+    #[allow(unsafe_code)]
+    fn release(&self) {
+        if let Slots::Mapped { map, .. } = self {
+            // SAFETY: MADV_DONTNEED on a shared file mapping drops only this
+            // process's page table entries (dirty bits are carried to the
+            // cached pages, which keep the data); later reads see the file's
+            // contents, which are what was written. No reference into the
+            // mapping outlives a call of `read_page` or `bytes_mut`, so none
+            // is held across this one. Advice that fails changes nothing.
+            let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+        }
+    }
+
     /// Maps a writable table file into memory.
     #[allow(unsafe_code)]
     fn mapped(file: File) -> io::Result<Slots> {
@@ -210,6 +253,8 @@ pub(crate) struct IdTable {
     /// Built by this process: every page is trusted, and all are tagged at
     /// the first seal.
     fresh: bool,
+    /// Inserts since the mapped pages were last released.
+    since_release: u64,
 }
 
 impl IdTable {
@@ -217,6 +262,7 @@ impl IdTable {
     /// enough (or if `path` is `None`), else in `path`, mapped.
     pub(crate) fn create(
         path: Option<&Path>,
+        order: BuildOrder,
         entries: u64,
         epoch: [u8; 16],
         slot_key: [u64; 2],
@@ -225,7 +271,7 @@ impl IdTable {
         let pages = pages_for(entries);
         let len = HEADER_LEN + pages * PAGE_LEN as u64;
         let slots = match path {
-            Some(path) if len > MEMORY_BUILD_LIMIT => {
+            Some(path) if len > order.memory_limit() => {
                 let file = open_private(path, true)?;
                 file.set_len(len)
                     .map_err(|error| StoreError::io(path, error))?;
@@ -243,6 +289,7 @@ impl IdTable {
             counts: vec![0; pages as usize],
             dirty: BTreeSet::new(),
             fresh: true,
+            since_release: 0,
         };
         let header = table.header();
         match &mut table.slots {
@@ -301,6 +348,7 @@ impl IdTable {
             counts,
             dirty: BTreeSet::new(),
             fresh: false,
+            since_release: 0,
         })
     }
 
@@ -351,7 +399,10 @@ impl IdTable {
         Ok(())
     }
 
-    fn home(&self, id: &Uuid) -> u64 {
+    /// The slot an id's probe starts at. Homes grow with the hash, so ids
+    /// inserted in order of their homes sweep the table once, page after
+    /// page ([`IdTable::insert_sorted`]).
+    pub(crate) fn home(&self, id: &Uuid) -> u64 {
         let hash = siphash(self.slot_key, id);
         ((u128::from(hash) * u128::from(self.capacity())) >> 64) as u64
     }
@@ -402,6 +453,10 @@ impl IdTable {
     }
 
     pub(crate) fn insert(&mut self, id: &Uuid, position: u64) -> Result<Inserted, TableError> {
+        self.since_release += 1;
+        if self.since_release >= RELEASE_EVERY {
+            self.relieve()?;
+        }
         match self.probe_slot(id)? {
             (Probe::Found { position }, slot) => {
                 // Counted again at the next seal: an entry written by a
@@ -423,6 +478,46 @@ impl IdTable {
         }
     }
 
+    /// Hands a mapped table's touched pages back (tagging the changed ones
+    /// first, unless the table is fresh: its pages are all tagged at the
+    /// first seal).
+    fn relieve(&mut self) -> io::Result<()> {
+        self.since_release = 0;
+        if !matches!(self.slots, Slots::Mapped { .. }) {
+            return Ok(());
+        }
+        if !self.fresh {
+            self.seal()?;
+        }
+        self.slots.release();
+        Ok(())
+    }
+
+    /// Inserts new entries in the order of their homes, so that the table is
+    /// swept once instead of touched at random: each page is faulted in
+    /// once, and released behind the sweep. `ids[i]` is at position
+    /// `first_position + i`; an id found already present is left as it is
+    /// (its record is checked against the log whenever it is looked up).
+    pub(crate) fn insert_sorted(
+        &mut self,
+        ids: &[Uuid],
+        first_position: u64,
+    ) -> Result<(), TableError> {
+        // 16 bytes an entry (home and index) for the sort, not a copy of the
+        // ids.
+        let mut order: Vec<(u64, u32)> = Vec::with_capacity(ids.len());
+        for (index, id) in ids.iter().enumerate() {
+            let index = u32::try_from(index)
+                .map_err(|_| TableError::Damaged("a batch of more than 2^32 ids".into()))?;
+            order.push((self.home(id), index));
+        }
+        order.sort_unstable();
+        for (_, index) in order {
+            self.insert(&ids[index as usize], first_position + u64::from(index))?;
+        }
+        Ok(())
+    }
+
     /// Tags the pages changed since the last seal (every page of a fresh
     /// table), so that the head written next can vouch for them.
     pub(crate) fn seal(&mut self) -> io::Result<()> {
@@ -436,7 +531,10 @@ impl IdTable {
             std::mem::take(&mut self.dirty).into_iter().collect()
         };
         let mut page_bytes = [0u8; PAGE_LEN];
-        for page in pages {
+        for (done, page) in pages.into_iter().enumerate() {
+            if done as u64 % RELEASE_EVERY == RELEASE_EVERY - 1 {
+                self.slots.release();
+            }
             self.slots.read_page(page, &mut page_bytes)?;
             let entries = page_bytes[..SLOTS_END]
                 .chunks_exact(SLOT_LEN)
@@ -451,6 +549,8 @@ impl IdTable {
         }
         self.dirty.clear();
         self.fresh = false;
+        self.since_release = 0;
+        self.slots.release();
         Ok(())
     }
 
@@ -492,6 +592,9 @@ impl IdTable {
     ) -> Result<(), TableError> {
         let mut page_bytes = [0u8; PAGE_LEN];
         for page in 0..self.pages {
+            if page % RELEASE_EVERY == RELEASE_EVERY - 1 {
+                self.slots.release();
+            }
             self.trusted_page(page, &mut page_bytes)?;
             for entry in page_bytes[..SLOTS_END].chunks_exact(SLOT_LEN) {
                 let mut id = [0u8; 16];
@@ -586,8 +689,14 @@ mod tests {
         let dir = tempfile::tempdir().map_err(|error| StoreError::io("tempdir", error))?;
         let path = dir.path().join("ids");
         let auth = auth();
-        let mut table =
-            IdTable::create(Some(&path), entries, [1; 16], auth.slot_key(), Some(auth))?;
+        let mut table = IdTable::create(
+            Some(&path),
+            BuildOrder::FromLog,
+            entries,
+            [1; 16],
+            auth.slot_key(),
+            Some(auth),
+        )?;
         for i in 1..=u128::from(entries) {
             assert!(matches!(
                 table.insert(&Uuid::from_u128(i), i as u64),
@@ -654,7 +763,14 @@ mod tests {
         // The same page as an empty table had it, tag and all (the page of
         // an older copy of this table): it verifies, but holds too few.
         let auth = auth();
-        let mut empty = IdTable::create(None, 3000, [1; 16], auth.slot_key(), Some(auth))?;
+        let mut empty = IdTable::create(
+            None,
+            BuildOrder::FromLog,
+            3000,
+            [1; 16],
+            auth.slot_key(),
+            Some(auth),
+        )?;
         empty.seal().map_err(|error| StoreError::io(&path, error))?;
         let page = (slot - HEADER_LEN as usize) / PAGE_LEN;
         let start = HEADER_LEN as usize + page * PAGE_LEN;

@@ -58,7 +58,10 @@ use super::tail::LogView;
 use super::FileStore;
 
 use head::{encode_head, encode_streams, read_head, read_streams, HeadProblem, IndexHead};
-use ids::{needs_growth, random_bytes, random_slot_key, IdTable, Inserted, PageAuth, TableError};
+use ids::{
+    needs_growth, random_bytes, random_slot_key, BuildOrder, IdTable, Inserted, PageAuth,
+    TableError,
+};
 use positions::Positions;
 
 /// The store-owned folder for derived files.
@@ -210,6 +213,11 @@ impl IndexWriter {
         let Some(place) = store.index_place() else {
             return Ok(None);
         };
+        if super::derived::theseus_not_a_folder(&place.store_dir) {
+            // Nothing can be read or written there: the log in memory.
+            store.warn_theseus_not_a_folder();
+            return Ok(None);
+        }
         let warn = |reason: &str, then: &str| {
             store.warn_once(&format!(
                 "derived index {}: {reason}; {then}",
@@ -414,8 +422,15 @@ impl IndexWriter {
             }
             None => (random_slot_key(), None),
         };
-        let mut ids = IdTable::create(ids_tmp.as_deref(), records, epoch, slot_key, auth)
-            .map_err(index_fault)?;
+        let mut ids = IdTable::create(
+            ids_tmp.as_deref(),
+            BuildOrder::FromLog,
+            records,
+            epoch,
+            slot_key,
+            auth,
+        )
+        .map_err(index_fault)?;
         let mut positions_file = match &positions_tmp {
             Some(path) => Some(io::BufWriter::with_capacity(
                 1 << 20,
@@ -514,8 +529,15 @@ impl IndexWriter {
             }
             None => (random_slot_key(), None),
         };
-        let mut grown =
-            IdTable::create(tmp.as_deref(), entries, epoch, slot_key, auth).map_err(index_fault)?;
+        let mut grown = IdTable::create(
+            tmp.as_deref(),
+            BuildOrder::FromTable,
+            entries,
+            epoch,
+            slot_key,
+            auth,
+        )
+        .map_err(index_fault)?;
         self.ids
             .for_each(|id, position| grown.insert(&id, position).map(|_| ()))
             .map_err(table_fault)?;
@@ -591,12 +613,12 @@ impl IndexWriter {
         }
     }
 
-    /// Records a committed batch: ids with their positions (and offsets),
-    /// the offsets in position order from `first_position`, and the
+    /// Records a committed batch: its ids and their offsets in position
+    /// order from `first_position`, and the
     /// operations' new versions; `head` is the new head.
     pub(crate) fn append(
         &mut self,
-        ids: impl Iterator<Item = (Uuid, u64, u64)>,
+        ids: &[Uuid],
         first_position: u64,
         offsets: &[u64],
         versions: &HashMap<String, u64>,
@@ -608,12 +630,10 @@ impl IndexWriter {
         };
         self.grow_for(self.ids.count + offsets.len() as u64)
             .map_err(fault)?;
-        for (id, position, _offset) in ids {
-            self.ids
-                .insert(&id, position)
-                .map_err(table_fault)
-                .map_err(fault)?;
-        }
+        self.ids
+            .insert_sorted(ids, first_position)
+            .map_err(table_fault)
+            .map_err(fault)?;
         self.positions
             .put(first_position, offsets)
             .map_err(|error| StoreError::io("positions", error))?;
