@@ -460,7 +460,9 @@ fn quiet_silences_the_warnings_about_derived_data() {
     assert_eq!(silent.code, 0, "{}", silent.stderr);
     assert_eq!(silent.stderr, "", "--quiet prints no warning");
     assert_eq!(silent.stdout, loud.stdout, "and the same figures");
+}
 
+#[test]
 fn a_theseus_that_is_a_file_leaves_appends_to_the_log_in_memory() {
     let keys = tempfile::tempdir().expect("temp dir");
     let key = keys.path().join("derived.key");
