@@ -16,8 +16,14 @@ impl Hash {
     /// The chain step: SHA-256 over the previous hash (as its 64 hex digits)
     /// followed by the record's content bytes (see [`crate::record_hash`]).
     pub fn chain(previous: &Hash, content: &[u8]) -> Hash {
+        Hash::chain_hex(&previous.to_hex(), content)
+    }
+
+    /// [`Hash::chain`] from the previous hash's 64 hex digits, as a reader
+    /// finds them at the end of the previous record: no conversion needed.
+    pub fn chain_hex(previous_hex: &[u8; 64], content: &[u8]) -> Hash {
         let mut hasher = Sha256::new();
-        hasher.update(previous.to_hex());
+        hasher.update(previous_hex);
         hasher.update(content);
         Hash(hasher.finalize().into())
     }
