@@ -16,50 +16,48 @@ impl Hash {
     /// The chain step: SHA-256 over the previous hash (as its 64 hex digits)
     /// followed by the record's content bytes (see [`crate::record_hash`]).
     pub fn chain(previous: &Hash, content: &[u8]) -> Hash {
+        Hash::chain_hex(&previous.to_hex(), content)
+    }
+
+    /// [`Hash::chain`] from the previous hash's 64 hex digits, as a reader
+    /// finds them at the end of the previous record: no conversion needed.
+    pub fn chain_hex(previous_hex: &[u8; 64], content: &[u8]) -> Hash {
         let mut hasher = Sha256::new();
-        hasher.update(previous.to_hex());
+        hasher.update(previous_hex);
         hasher.update(content);
         Hash(hasher.finalize().into())
     }
 
-    /// The 64 lowercase hex digits.
+    /// The 64 lowercase hex digits. (A replay converts one hash a record:
+    /// branch-free arithmetic per byte, which the compiler vectorises.)
     pub fn to_hex(&self) -> [u8; 64] {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let digit = |n: u8| n + b'0' + u8::from(n > 9) * (b'a' - b'0' - 10);
         let mut out = [0u8; 64];
-        for (i, byte) in self.0.iter().enumerate() {
-            out[2 * i] = DIGITS[usize::from(byte >> 4)];
-            out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(self.0) {
+            pair[0] = digit(byte >> 4);
+            pair[1] = digit(byte & 0x0f);
         }
         out
     }
 
     /// Parses exactly 64 lowercase hex digits. (Every record read passes
-    /// through here, so it uses a table and checks validity once.)
+    /// through here: the digits are checked all at once and converted by
+    /// arithmetic, `'0'..='9'` and `'a'..='f'` both being their value in
+    /// the low four bits plus 9 for a letter, which bit 6 marks.)
     pub fn from_hex(text: &[u8]) -> Option<Hash> {
-        const INVALID: u8 = 0x10;
-        const VALUES: [u8; 256] = {
-            let mut table = [INVALID; 256];
-            let mut c = 0;
-            while c < 10 {
-                table[b'0' as usize + c] = c as u8;
-                c += 1;
-            }
-            let mut c = 0;
-            while c < 6 {
-                table[b'a' as usize + c] = 10 + c as u8;
-                c += 1;
-            }
-            table
-        };
         let text: &[u8; 64] = text.try_into().ok()?;
-        let mut out = [0u8; 32];
-        let mut invalid = 0u8;
-        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-            let (high, low) = (VALUES[usize::from(pair[0])], VALUES[usize::from(pair[1])]);
-            invalid |= high | low;
-            *byte = (high << 4) | (low & 0x0f);
+        let valid = text.iter().fold(true, |valid, &c| {
+            valid & ((c.wrapping_sub(b'0') < 10) | (c.wrapping_sub(b'a') < 6))
+        });
+        if !valid {
+            return None;
         }
-        (invalid & INVALID == 0).then_some(Hash(out))
+        let value = |c: u8| (c & 0x0f) + 9 * (c >> 6);
+        let mut out = [0u8; 32];
+        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+            *byte = (value(pair[0]) << 4) | value(pair[1]);
+        }
+        Some(Hash(out))
     }
 }
 
@@ -98,6 +96,29 @@ mod tests {
         assert_eq!(text.parse::<Hash>(), Ok(hash));
         assert!("ABC".parse::<Hash>().is_err());
         assert!(text.to_uppercase().parse::<Hash>().is_err());
+    }
+
+    #[test]
+    fn hex_agrees_with_the_definition_for_every_byte_and_digit() {
+        for value in 0..=255u8 {
+            let hash = Hash([value; 32]);
+            let expected: String = hash.0.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(hash.to_hex().as_slice(), expected.as_bytes());
+            assert_eq!(Hash::from_hex(expected.as_bytes()), Some(hash));
+        }
+        let good = Hash::chain(&Hash::GENESIS, b"x").to_hex();
+        for at in [0, 1, 31, 62, 63] {
+            for c in 0..=255u8 {
+                let mut text = good;
+                text[at] = c;
+                let is_digit = c.is_ascii_digit() || (b'a'..=b'f').contains(&c);
+                assert_eq!(Hash::from_hex(&text).is_some(), is_digit, "{c:#x} at {at}");
+                if let Some(parsed) = Hash::from_hex(&text) {
+                    assert_eq!(parsed.to_hex(), text);
+                }
+            }
+        }
+        assert_eq!(Hash::from_hex(&good[..63]), None);
     }
 
     #[test]

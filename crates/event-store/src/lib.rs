@@ -40,7 +40,8 @@ pub use hash::Hash;
 pub use key::{DerivedKey, KeyError};
 pub use memory::MemoryStore;
 pub use record::{
-    decode_record, encode_record, format_recorded_at, record_hash, RecordFields, RECORD_FORMAT,
+    chain_step, decode_record, encode_record, format_recorded_at, record_hash, RecordFields,
+    RECORD_FORMAT,
 };
 pub use subject_keys::SubjectKey;
 

@@ -31,7 +31,7 @@ use domain::privacy::PrivacyEvent;
 use domain::registry::{RegistryEvent, RegistryMeta};
 use domain::{is_reserved_stream, EventType, EventView, PRIVACY_STREAM, REGISTRY_STREAM};
 use event_store::{
-    record_hash, Envelope, EnvelopeRef, EventStore, Hash, Head, Link, Range, StoreError,
+    chain_step, record_hash, Envelope, EnvelopeRef, EventStore, Hash, Head, Link, Range, StoreError,
 };
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -105,13 +105,22 @@ fn event_type_of(position: u64, name: &str) -> Result<EventType, ProjectionError
         .ok_or_else(|| unreadable(position, format!("unknown event type {name:?}")))
 }
 
-/// Checks one record against the hash of the record before it; returns its
-/// hash, the previous hash for the next record.
-fn check_chain(previous: &Hash, record: &EnvelopeRef<'_>) -> Result<Hash, ProjectionError> {
-    match record_hash(previous, record.line) {
-        Some((computed, stored)) if computed == stored && stored == record.hash => Ok(stored),
-        Some(_) => Err(tampered(record.position, "its hash does not chain")),
-        None => Err(tampered(record.position, "it does not end with a hash")),
+/// Checks one record against the hash of the record before it, given as
+/// its 64 hex digits (which are what the chain hashes), and leaves the
+/// record's own digits there for the next one; returns the record's hash.
+fn check_chain(
+    previous_hex: &mut [u8; 64],
+    record: &EnvelopeRef<'_>,
+) -> Result<Hash, ProjectionError> {
+    match chain_step(previous_hex, record.line) {
+        Some((computed, stored)) if computed == record.hash && computed.to_hex() == *stored => {
+            *previous_hex = *stored;
+            Ok(computed)
+        }
+        Some((_, stored)) if Hash::from_hex(stored).is_some() => {
+            Err(tampered(record.position, "its hash does not chain"))
+        }
+        _ => Err(tampered(record.position, "it does not end with a hash")),
     }
 }
 
@@ -292,6 +301,7 @@ fn fold_checked<P: Projection>(
     let mut failure = None;
     let mut uncounted = 0;
     let mut previous = previous;
+    let mut previous_hex = previous.to_hex();
     let mut expected = range.from.max(1);
     let result = store.scan(range, &mut |record| {
         if let Some(progress) = progress {
@@ -302,7 +312,7 @@ fn fold_checked<P: Projection>(
             }
         }
         let step = if record.position == expected {
-            check_chain(&previous, record)
+            check_chain(&mut previous_hex, record)
         } else {
             Err(tampered(
                 record.position,

@@ -39,7 +39,15 @@ impl Projection for Summary {
 
     fn record(&mut self, meta: &Meta<'_>, event: &EventView<'_>) {
         self.position = self.position.max(meta.position);
-        let figures = crate::slot(&mut self.operations, meta.operation);
+        // One search of the map for the operations it has (all but the
+        // first record of each); the key is allocated only when missing.
+        let figures = match self.operations.get_mut(meta.operation) {
+            Some(figures) => figures,
+            None => self
+                .operations
+                .entry(meta.operation.to_owned())
+                .or_default(),
+        };
         figures.events += 1;
         match event {
             EventView::OperationLaunched {

@@ -79,7 +79,7 @@ use crate::{
 use index::{hinted_line, Hint, IndexPlace, IndexReader, IndexWriter};
 use segments::{
     list_dir, list_segments, open_read, read_line_at, segment_for, segment_name, LineReader,
-    RecordCursor, READ_CHUNK, SMALL_CHUNK,
+    RecordCursor, READ_CHUNK, REPLAY_CHUNK, SMALL_CHUNK,
 };
 use tail::{detect, LogView};
 
@@ -541,11 +541,12 @@ impl FileStore {
         let (segment, offset) = FileStore::locate(view, from)?;
         // A short range (the tail after a checkpoint, the records a server
         // has not seen yet) is read through a small buffer: zeroing 4 MiB
-        // for a few records cost more than reading them.
+        // for a few records cost more than reading them. A long one through
+        // a buffer that stays in the core's cache (`REPLAY_CHUNK`).
         let chunk = if to - from < SHORT_SCAN {
             SMALL_CHUNK
         } else {
-            READ_CHUNK
+            REPLAY_CHUNK
         };
         let mut cursor = RecordCursor::new(view, segment, offset, from, chunk)?;
         while let Some(found) = cursor.next_record()? {
