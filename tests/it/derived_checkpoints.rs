@@ -756,12 +756,12 @@ fn verify_names_and_rebuilds_a_checkpoint_that_disagrees_with_the_log() {
     let temp = tempfile::tempdir().expect("temp dir");
     let store = temp.path().join("store");
     copy_tree(&prepared.store, &store);
-    let clean = run(&store, &prepared.key, &["verify", "--checkpoints"], b"");
+    let clean = run(&store, &prepared.key, &["verify"], b"");
     assert_eq!(clean.code, 0, "{clean:?}");
     assert!(!clean.stderr.contains("warning"), "{clean:?}");
     let name = "checkpoint-summary-v1.json";
     from_another_log(prepared, name, &derived_dir(&store).join(name));
-    let found = run(&store, &prepared.key, &["verify", "--checkpoints"], b"");
+    let found = run(&store, &prepared.key, &["verify"], b"");
     assert_eq!(found.code, 0, "{found:?}");
     let lines: Vec<&str> = found.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{found:?}");
@@ -769,7 +769,7 @@ fn verify_names_and_rebuilds_a_checkpoint_that_disagrees_with_the_log() {
         lines[0].contains(name) && lines[0].contains("rebuilt"),
         "{found:?}"
     );
-    let again = run(&store, &prepared.key, &["verify", "--checkpoints"], b"");
+    let again = run(&store, &prepared.key, &["verify"], b"");
     assert!(again.stderr.is_empty(), "rebuilt: {again:?}");
 }
 
@@ -795,7 +795,7 @@ fn verify_catches_a_forgery_sealed_with_the_key() {
     let context = event_store::backend::seal_context("file", name);
     std::fs::write(&path, key.seal(&context, forged.as_bytes())).expect("write");
 
-    let found = run(&store, &prepared.key, &["verify", "--checkpoints"], b"");
+    let found = run(&store, &prepared.key, &["verify"], b"");
     assert_eq!(found.code, 0, "{found:?}");
     let lines: Vec<&str> = found.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "{found:?}");
@@ -803,7 +803,7 @@ fn verify_catches_a_forgery_sealed_with_the_key() {
         lines[0].contains(name) && lines[0].contains("differs") && lines[0].contains("rebuilt"),
         "{found:?}"
     );
-    let again = run(&store, &prepared.key, &["verify", "--checkpoints"], b"");
+    let again = run(&store, &prepared.key, &["verify"], b"");
     assert!(again.stderr.is_empty(), "rebuilt: {again:?}");
     let summary = run(
         &store,
