@@ -746,3 +746,164 @@ impl StagedKeys {
         added
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(seed: u64) -> SubjectKey {
+        // Lookups spread like the ledger's digests.
+        let digest = |label: &[u8]| {
+            Sha256::new()
+                .chain_update(label)
+                .chain_update(seed.to_le_bytes())
+                .finalize()
+        };
+        let mut key = SubjectKey {
+            lookup: [0; 32],
+            key_id: [0; 16],
+            secret: [0; 32],
+        };
+        key.lookup.copy_from_slice(&digest(b"lookup"));
+        key.key_id.copy_from_slice(&digest(b"id")[..16]);
+        key.secret.copy_from_slice(&digest(b"secret"));
+        key
+    }
+
+    fn sorted(keys: impl IntoIterator<Item = SubjectKey>) -> Vec<SubjectKey> {
+        let mut keys: Vec<SubjectKey> = keys.into_iter().collect();
+        keys.sort_by_key(|key| key.lookup);
+        keys
+    }
+
+    fn find(dir: &Path, lookup: &[u8; 32]) -> Option<SubjectKey> {
+        KeyReader::open(dir)
+            .expect("open")
+            .find(lookup)
+            .expect("find")
+    }
+
+    #[test]
+    fn keys_added_by_appends_and_rewrites_are_all_found_and_absent_ones_are_not() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // Past the tail's bound: rewrites and appends both happen.
+        let batches = 12u64;
+        let per_batch = 1500u64;
+        for batch in 0..batches {
+            let added = sorted((0..per_batch).map(|n| key(batch * per_batch + n)));
+            add_keys(dir.path(), None, &added).expect("add");
+        }
+        let reader = KeyReader::open(dir.path()).expect("open");
+        let (_, layout) = reader.file.as_ref().expect("a file");
+        assert!(
+            layout.v2 && layout.sorted > 0 && !reader.tail.is_empty(),
+            "{layout:?}"
+        );
+        for n in 0..batches * per_batch {
+            let wanted = key(n);
+            assert_eq!(reader.find(&wanted.lookup).expect("find"), Some(wanted));
+        }
+        for n in batches * per_batch..batches * per_batch + 500 {
+            assert_eq!(reader.find(&key(n).lookup).expect("find"), None);
+        }
+        let cache = KeyCache::default();
+        assert_eq!(
+            cache.by_id(dir.path(), &key(7).key_id).expect("by id"),
+            Some(key(7))
+        );
+    }
+
+    #[test]
+    fn a_torn_append_is_not_read_and_the_next_append_cuts_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        add_keys(dir.path(), None, &sorted((0..10).map(key))).expect("first");
+        add_keys(dir.path(), None, &sorted((10..20).map(key))).expect("second");
+        let path = key_file(dir.path());
+        let whole = std::fs::read(&path).expect("read");
+        // A crash inside an append: an entry with its lookup but not the rest.
+        let mut torn = whole.clone();
+        let mut entry = Vec::new();
+        encode_entry(&key(20), &mut entry);
+        torn.extend_from_slice(&entry[..40]);
+        torn.extend_from_slice(&[0; ENTRY_LEN - 40]);
+        std::fs::write(&path, &torn).expect("tear");
+        assert_eq!(find(dir.path(), &key(20).lookup), None);
+        assert_eq!(find(dir.path(), &key(19).lookup), Some(key(19)));
+        let cache = KeyCache::default();
+        assert_eq!(cache.by_id(dir.path(), &key(20).key_id).expect("id"), None);
+        add_keys(dir.path(), None, &[key(21)]).expect("after the tear");
+        let after = std::fs::read(&path).expect("read");
+        assert_eq!(after[..whole.len()], whole[..]);
+        assert_eq!(after.len(), whole.len() + ENTRY_LEN);
+        assert_eq!(find(dir.path(), &key(21).lookup), Some(key(21)));
+        // The cache reads the appended entry after the cut.
+        assert_eq!(
+            cache.by_id(dir.path(), &key(21).key_id).expect("id"),
+            Some(key(21))
+        );
+    }
+
+    #[test]
+    fn a_format_1_file_is_read_and_rewritten_as_format_2_at_its_first_change() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let old = sorted((0..300).map(key));
+        let mut bytes = MAGIC_V1.to_vec();
+        for key in &old {
+            bytes.extend_from_slice(&key.lookup);
+            bytes.extend_from_slice(&key.key_id);
+            bytes.extend_from_slice(&key.secret);
+        }
+        std::fs::write(key_file(dir.path()), &bytes).expect("write v1");
+        for key in &old {
+            assert_eq!(find(dir.path(), &key.lookup), Some(key.clone()));
+        }
+        assert_eq!(find(dir.path(), &key(300).lookup), None);
+        let cache = KeyCache::default();
+        assert_eq!(
+            cache.by_id(dir.path(), &key(5).key_id).expect("id"),
+            Some(key(5))
+        );
+        add_keys(dir.path(), None, &[key(300)]).expect("add");
+        let now = std::fs::read(key_file(dir.path())).expect("read");
+        assert_eq!(&now[..16], MAGIC_V2);
+        assert_eq!(now.len(), HEADER_V2 as usize + 301 * ENTRY_LEN);
+        for n in 0..=300 {
+            assert_eq!(find(dir.path(), &key(n).lookup), Some(key(n)));
+        }
+        assert_eq!(
+            cache.by_id(dir.path(), &key(300).key_id).expect("id"),
+            Some(key(300))
+        );
+    }
+
+    #[test]
+    fn removing_rewrites_without_the_secret_and_a_later_entry_wins() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        add_keys(dir.path(), None, &sorted((0..50).map(key))).expect("body");
+        add_keys(dir.path(), None, &sorted((50..60).map(key))).expect("tail");
+        // A new key under an existing lookup (erased, then a new subject).
+        let mut replacement = key(1000);
+        replacement.lookup = key(3).lookup;
+        add_keys(dir.path(), None, &[replacement.clone()]).expect("replace");
+        assert_eq!(find(dir.path(), &key(3).lookup), Some(replacement.clone()));
+        let cache = KeyCache::default();
+        assert!(cache
+            .by_id(dir.path(), &key(55).key_id)
+            .expect("id")
+            .is_some());
+        rewrite_keys(dir.path(), &[], &[key(55).lookup, key(10).lookup]).expect("remove");
+        let bytes = std::fs::read(key_file(dir.path())).expect("read");
+        let holds = |secret: &[u8; 32]| bytes.windows(32).any(|window| window == secret);
+        assert!(!holds(&key(55).secret) && !holds(&key(10).secret));
+        assert!(!holds(&key(3).secret), "the replaced key stays");
+        assert!(holds(&replacement.secret));
+        assert_eq!(bytes.len(), HEADER_V2 as usize + 58 * ENTRY_LEN);
+        assert_eq!(find(dir.path(), &key(55).lookup), None);
+        assert_eq!(find(dir.path(), &key(3).lookup), Some(replacement));
+        assert_eq!(cache.by_id(dir.path(), &key(55).key_id).expect("id"), None);
+        assert_eq!(
+            cache.by_id(dir.path(), &key(56).key_id).expect("id"),
+            Some(key(56))
+        );
+    }
+}
