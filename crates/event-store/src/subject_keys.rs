@@ -175,18 +175,13 @@ fn decode_entry(entry: &[u8], checked: bool) -> Option<SubjectKey> {
     Some(key)
 }
 
-/// Sorts keys by lookup, a later one for a lookup winning.
+/// Sorts keys by lookup, a later one for a lookup winning; in place.
 fn sort_last_wins(keys: &mut Vec<SubjectKey>) {
-    // A stable sort keeps equal lookups in their order; keep the last.
+    // Reversed, a stable sort puts the last of equal lookups first, and
+    // `dedup` keeps the first of each run.
+    keys.reverse();
     keys.sort_by_key(|key| key.lookup);
-    let mut kept: Vec<SubjectKey> = Vec::with_capacity(keys.len());
-    for key in keys.drain(..) {
-        match kept.last_mut() {
-            Some(last) if last.lookup == key.lookup => *last = key,
-            _ => kept.push(key),
-        }
-    }
-    *keys = kept;
+    keys.dedup_by_key(|key| key.lookup);
 }
 
 /// How the entries of an open key file are laid out.
@@ -450,7 +445,7 @@ impl KeyReader {
 pub(crate) fn add_keys(
     dir: &Path,
     reader: Option<KeyReader>,
-    added: &[SubjectKey],
+    added: Vec<SubjectKey>,
 ) -> Result<(), StoreError> {
     if added.is_empty() {
         return Ok(());
@@ -473,7 +468,7 @@ pub(crate) fn add_keys(
     let end = reader.end;
     drop(reader);
     let mut bytes = Vec::with_capacity(added.len() * ENTRY_LEN);
-    for key in added {
+    for key in &added {
         encode_entry(key, &mut bytes);
     }
     let appended = (|| {
@@ -496,12 +491,17 @@ pub(crate) fn add_keys(
 /// is streamed.
 pub(crate) fn rewrite_keys(
     dir: &Path,
-    added: &[SubjectKey],
+    added: Vec<SubjectKey>,
     removed: &[[u8; 32]],
 ) -> Result<(), StoreError> {
-    let reader = KeyReader::open(dir)?;
-    let mut extra: Vec<SubjectKey> = reader.tail.clone();
-    extra.extend_from_slice(added);
+    let mut reader = KeyReader::open(dir)?;
+    let mut extra = if reader.tail.is_empty() {
+        added
+    } else {
+        let mut extra = std::mem::take(&mut reader.tail);
+        extra.extend(added);
+        extra
+    };
     sort_last_wins(&mut extra);
     let removed: std::collections::HashSet<[u8; 32]> = removed.iter().copied().collect();
     let path = key_file(dir);
@@ -589,7 +589,8 @@ pub(crate) fn rewrite_keys(
 /// this process or another) is read again whole.
 #[derive(Debug, Default)]
 pub(crate) struct KeyCache {
-    read: std::sync::Mutex<Option<(FileStamp, KeysById)>>,
+    // Boxed: a store that never reads a key carries a pointer, not a stamp.
+    read: std::sync::Mutex<Option<Box<(FileStamp, KeysById)>>>,
 }
 
 /// Device, inode, length, modification time, layout, and where the whole
@@ -636,12 +637,12 @@ impl KeyCache {
             .read
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let unchanged = read.as_ref().is_some_and(|(seen, _)| {
+        let unchanged = read.as_deref().is_some_and(|(seen, _)| {
             (seen.dev, seen.ino, seen.len, seen.mtime) == (dev, ino, len, mtime)
         });
         if !unchanged {
             let layout = Layout::read(&path, &file, len)?;
-            let grown = read.as_mut().filter(|(seen, _)| {
+            let grown = read.as_deref_mut().filter(|(seen, _)| {
                 (seen.dev, seen.ino) == (dev, ino)
                     && seen.layout == layout
                     && layout.v2
@@ -684,10 +685,10 @@ impl KeyCache {
                 layout,
                 end,
             };
-            *read = Some((stamp, by_id));
+            *read = Some(Box::new((stamp, by_id)));
         }
         Ok(read
-            .as_ref()
+            .as_deref()
             .and_then(|(_, by_id)| by_id.get(key_id).cloned()))
     }
 }
@@ -739,10 +740,10 @@ impl StagedKeys {
         self.replaced || !self.removed.is_empty()
     }
 
-    /// The keys added, sorted by lookup.
-    pub(crate) fn added_sorted(&self) -> Vec<SubjectKey> {
-        let mut added: Vec<SubjectKey> = self.added.values().cloned().collect();
-        added.sort_by_key(|key| key.lookup);
+    /// The keys added, sorted by lookup, taken from the transaction.
+    pub(crate) fn take_added_sorted(&mut self) -> Vec<SubjectKey> {
+        let mut added: Vec<SubjectKey> = std::mem::take(&mut self.added).into_values().collect();
+        added.sort_unstable_by_key(|key| key.lookup);
         added
     }
 }
@@ -791,7 +792,7 @@ mod tests {
         let per_batch = 1500u64;
         for batch in 0..batches {
             let added = sorted((0..per_batch).map(|n| key(batch * per_batch + n)));
-            add_keys(dir.path(), None, &added).expect("add");
+            add_keys(dir.path(), None, added).expect("add");
         }
         let reader = KeyReader::open(dir.path()).expect("open");
         let (_, layout) = reader.file.as_ref().expect("a file");
@@ -816,8 +817,8 @@ mod tests {
     #[test]
     fn a_torn_append_is_not_read_and_the_next_append_cuts_it() {
         let dir = tempfile::tempdir().expect("temp dir");
-        add_keys(dir.path(), None, &sorted((0..10).map(key))).expect("first");
-        add_keys(dir.path(), None, &sorted((10..20).map(key))).expect("second");
+        add_keys(dir.path(), None, sorted((0..10).map(key))).expect("first");
+        add_keys(dir.path(), None, sorted((10..20).map(key))).expect("second");
         let path = key_file(dir.path());
         let whole = std::fs::read(&path).expect("read");
         // A crash inside an append: an entry with its lookup but not the rest.
@@ -831,7 +832,7 @@ mod tests {
         assert_eq!(find(dir.path(), &key(19).lookup), Some(key(19)));
         let cache = KeyCache::default();
         assert_eq!(cache.by_id(dir.path(), &key(20).key_id).expect("id"), None);
-        add_keys(dir.path(), None, &[key(21)]).expect("after the tear");
+        add_keys(dir.path(), None, vec![key(21)]).expect("after the tear");
         let after = std::fs::read(&path).expect("read");
         assert_eq!(after[..whole.len()], whole[..]);
         assert_eq!(after.len(), whole.len() + ENTRY_LEN);
@@ -863,7 +864,7 @@ mod tests {
             cache.by_id(dir.path(), &key(5).key_id).expect("id"),
             Some(key(5))
         );
-        add_keys(dir.path(), None, &[key(300)]).expect("add");
+        add_keys(dir.path(), None, vec![key(300)]).expect("add");
         let now = std::fs::read(key_file(dir.path())).expect("read");
         assert_eq!(&now[..16], MAGIC_V2);
         assert_eq!(now.len(), HEADER_V2 as usize + 301 * ENTRY_LEN);
@@ -879,19 +880,19 @@ mod tests {
     #[test]
     fn removing_rewrites_without_the_secret_and_a_later_entry_wins() {
         let dir = tempfile::tempdir().expect("temp dir");
-        add_keys(dir.path(), None, &sorted((0..50).map(key))).expect("body");
-        add_keys(dir.path(), None, &sorted((50..60).map(key))).expect("tail");
+        add_keys(dir.path(), None, sorted((0..50).map(key))).expect("body");
+        add_keys(dir.path(), None, sorted((50..60).map(key))).expect("tail");
         // A new key under an existing lookup (erased, then a new subject).
         let mut replacement = key(1000);
         replacement.lookup = key(3).lookup;
-        add_keys(dir.path(), None, &[replacement.clone()]).expect("replace");
+        add_keys(dir.path(), None, vec![replacement.clone()]).expect("replace");
         assert_eq!(find(dir.path(), &key(3).lookup), Some(replacement.clone()));
         let cache = KeyCache::default();
         assert!(cache
             .by_id(dir.path(), &key(55).key_id)
             .expect("id")
             .is_some());
-        rewrite_keys(dir.path(), &[], &[key(55).lookup, key(10).lookup]).expect("remove");
+        rewrite_keys(dir.path(), Vec::new(), &[key(55).lookup, key(10).lookup]).expect("remove");
         let bytes = std::fs::read(key_file(dir.path())).expect("read");
         let holds = |secret: &[u8; 32]| bytes.windows(32).any(|window| window == secret);
         assert!(!holds(&key(55).secret) && !holds(&key(10).secret));

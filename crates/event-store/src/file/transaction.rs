@@ -313,7 +313,8 @@ impl AppendTransaction for FileTransaction<'_> {
         let dir = self.log.dir.clone();
         // A record must never name a key a crash could lose: added keys
         // are durable before the records are.
-        add_keys(&dir, self.key_reader.take(), &self.keys.added_sorted())?;
+        let added = self.keys.take_added_sorted();
+        add_keys(&dir, self.key_reader.take(), added)?;
         self.batch.finish();
         self.flush()?;
         let path = self.target.path.clone();
@@ -329,7 +330,7 @@ impl AppendTransaction for FileTransaction<'_> {
         // An erasure is recorded before its key is destroyed: a failure
         // here leaves the key, which `erase` destroys when run again.
         if self.keys.rewrite_after_records() {
-            rewrite_keys(&dir, &[], &self.keys.removed)?;
+            rewrite_keys(&dir, Vec::new(), &self.keys.removed)?;
         }
         let first_position = self.log.view.head.position + 1;
         // The batch is durable: an index failure must not report it as
