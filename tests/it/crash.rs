@@ -638,3 +638,50 @@ fn a_final_batch_cut_at_every_byte_offset_is_ignored_by_readers_and_removed_by_t
         failures.join("\n")
     );
 }
+
+/// A batch's new keys are appended to the key file and synced before its
+/// records: a crash between the two leaves whole keys no record names and,
+/// at worst, a torn entry after them. Neither may change what is read, and
+/// the next append cuts the torn entry and goes on.
+#[test]
+fn keys_left_by_a_batch_that_crashed_before_its_records_change_nothing() {
+    let store = Store::new();
+    store.append(&data("bad-input/base.ndjson")).ok();
+    store.append(&data("accepted-input/clean.ndjson")).ok();
+    let path = store.path().join("subject-keys");
+    let mut keys = std::fs::read(&path).expect("the key file");
+    // The crashed append: half an entry written, the rest never.
+    keys.extend_from_slice(&[0x5a; 48]);
+    keys.extend_from_slice(&[0; 30]);
+    std::fs::write(&path, &keys).expect("tear the key file");
+    // The next batch seals a new subject; its key follows the cut.
+    store
+        .append(r#"{"id": "00000000-0000-4000-8000-0000000000e1", "operation": "theseus", "type": "ArrestMade", "data": {"country": "BA", "occurred_at": "2019-12-15T10:00:00+01:00", "location": "border_crossing", "suspect": "BA-2019-S-0999"}}
+"#)
+        .ok();
+    let grown = std::fs::read(&path).expect("the key file");
+    assert_eq!(grown[..keys.len() - 78], keys[..keys.len() - 78]);
+    assert_eq!(
+        grown.len(),
+        keys.len() - 78 + event_store::subject_keys::ENTRY_LEN
+    );
+    let shown = store
+        .run(&[
+            "events",
+            "--reveal",
+            "--purpose",
+            "test",
+            "--format",
+            "jsonl",
+        ])
+        .ok();
+    for reference in [
+        "BA-2019-S-0999",
+        "BA-2019-S-0001",
+        "AL-2019-S-0001",
+        "FR-2020-S-0001",
+    ] {
+        assert!(shown.contains(reference), "{reference}: {shown}");
+    }
+    verify(&store);
+}

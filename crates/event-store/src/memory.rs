@@ -366,8 +366,10 @@ impl AppendTransaction for MemoryTransaction<'_> {
 
     fn find_subject_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError> {
         let store = self.store;
-        self.keys
-            .get(|| Ok(store.lock_state().keys.clone()), lookup)
+        self.keys.get(
+            |lookup| Ok(store.lock_state().keys.by_lookup.get(lookup).cloned()),
+            lookup,
+        )
     }
 
     fn add_subject_key(&mut self, key: SubjectKey) -> Result<(), StoreError> {
@@ -384,16 +386,14 @@ impl AppendTransaction for MemoryTransaction<'_> {
         self.batch.finish();
         let committed = self.batch.committed();
         let bytes = std::mem::take(&mut self.batch.out);
-        let store = self.store;
-        self.keys
-            .load_with(|| Ok(store.lock_state().keys.clone()))?;
-        let keys = self
-            .keys
-            .after_records()
-            .or_else(|| self.keys.before_records());
         let mut state = self.store.lock_state();
-        if let (Some(keys), true) = (keys, committed.appended > 0) {
-            state.keys = keys;
+        if committed.appended > 0 {
+            for (lookup, key) in std::mem::take(&mut self.keys.added) {
+                state.keys.by_lookup.insert(lookup, key);
+            }
+            for lookup in &self.keys.removed {
+                state.keys.by_lookup.remove(lookup);
+            }
         }
         // Like the file store's next writer, drop exactly the torn tail
         // (whatever follows the last batch end) before writing.

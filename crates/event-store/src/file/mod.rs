@@ -42,9 +42,11 @@
 //!   its checks and caught up or rebuilt (see `index/mod.rs`). A rebuild
 //!   syncs `ids` and `positions` and the index folder before `head` names
 //!   them;
-//! * a batch that adds subject keys: the key file (written aside, synced,
-//!   renamed, `DIR` synced) before the segment; one that removes keys: the
-//!   key file after the segment is durable (see `subject_keys.rs`);
+//! * a batch that adds subject keys: its keys appended to the key file and
+//!   the file synced (or, when the file is rewritten, written aside,
+//!   synced, renamed, `DIR` synced) before the segment; one that removes
+//!   keys: the key file rewritten that way after the segment is durable
+//!   (see `subject_keys.rs`);
 //! * a dropped transaction and `save_derived`: nothing.
 //!
 //! Codemap: `segments.rs` (names, chunked line reading), `seek.rs` (finding

@@ -28,7 +28,7 @@ use uuid::Uuid;
 
 use crate::batch::{resolve_stamp, Batch, CommittedLog, StagedRecord};
 use crate::record::decode_record;
-use crate::subject_keys::{read_keys, write_keys, StagedKeys};
+use crate::subject_keys::{add_keys, rewrite_keys, KeyReader, StagedKeys};
 use crate::{
     AppendTransaction, Committed, Envelope, Head, NewEvent, Staged, Stamp, StoreError, SubjectKey,
 };
@@ -59,6 +59,8 @@ pub(crate) struct FileTransaction<'s> {
     file: Option<File>,
     committed: bool,
     keys: StagedKeys,
+    /// The key file, opened at the first lookup.
+    key_reader: Option<KeyReader>,
 }
 
 /// The committed log as the lock holder sees it.
@@ -120,6 +122,7 @@ impl<'s> FileTransaction<'s> {
             file: None,
             committed: false,
             keys: StagedKeys::default(),
+            key_reader: None,
         })
     }
 
@@ -285,8 +288,20 @@ impl AppendTransaction for FileTransaction<'_> {
     }
 
     fn find_subject_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError> {
-        let dir = self.log.dir.clone();
-        self.keys.get(|| read_keys(&dir), lookup)
+        let dir = &self.log.dir;
+        let reader = &mut self.key_reader;
+        self.keys.get(
+            |lookup| {
+                if reader.is_none() {
+                    *reader = Some(KeyReader::open(dir)?);
+                }
+                match reader {
+                    Some(reader) => reader.find(lookup),
+                    None => Ok(None),
+                }
+            },
+            lookup,
+        )
     }
 
     fn add_subject_key(&mut self, key: SubjectKey) -> Result<(), StoreError> {
@@ -304,12 +319,10 @@ impl AppendTransaction for FileTransaction<'_> {
             return Ok(self.batch.committed());
         }
         let dir = self.log.dir.clone();
-        self.keys.load_with(|| read_keys(&dir))?;
         // A record must never name a key a crash could lose: added keys
         // are durable before the records are.
-        if let Some(keys) = self.keys.before_records() {
-            write_keys(&dir, &keys)?;
-        }
+        let added = self.keys.take_added_sorted();
+        add_keys(&dir, self.key_reader.take(), added)?;
         self.batch.finish();
         self.flush()?;
         let path = self.target.path.clone();
@@ -324,8 +337,8 @@ impl AppendTransaction for FileTransaction<'_> {
         let committed = self.batch.committed();
         // An erasure is recorded before its key is destroyed: a failure
         // here leaves the key, which `erase` destroys when run again.
-        if let Some(keys) = self.keys.after_records() {
-            write_keys(&dir, &keys)?;
+        if self.keys.rewrite_after_records() {
+            rewrite_keys(&dir, Vec::new(), &self.keys.removed)?;
         }
         let first_position = self.log.view.head.position + 1;
         // The batch is durable: an index failure must not report it as
