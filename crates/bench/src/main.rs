@@ -333,9 +333,11 @@ fn run(options: &Options) -> Result<()> {
         remove_derived(store)?;
         measure(&theseus, &report_args)
     })?;
-    let index_built = ["ids", "positions", "streams"]
-        .iter()
-        .any(|name| store.join(".theseus").join(name).exists());
+    let index_built = ["ids", "positions", "streams"].iter().any(|name| {
+        key_folders(store)
+            .iter()
+            .any(|folder| folder.join(name).exists())
+    });
 
     // (b) and (e): append one event to the big store, then report from the
     // warm checkpoint.
@@ -684,21 +686,34 @@ fn tree_bytes(dir: &Path) -> u64 {
 }
 
 fn remove_checkpoints(store: &Path) -> Result<()> {
-    let derived = store.join(".theseus").join("derived");
-    let Ok(entries) = std::fs::read_dir(&derived) else {
-        return Ok(());
-    };
-    for entry in entries {
-        let entry = entry?;
-        if entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with("checkpoint-")
-        {
-            std::fs::remove_file(entry.path())?;
+    for folder in key_folders(store) {
+        let Ok(entries) = std::fs::read_dir(folder.join("derived")) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry?;
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with("checkpoint-")
+            {
+                std::fs::remove_file(entry.path())?;
+            }
         }
     }
     Ok(())
+}
+
+/// The store's derived folders, one per derived-data key
+/// (`.theseus/<key id>/`, holding the indexes and `derived/`).
+fn key_folders(store: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(store.join(".theseus")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .filter(|path| path.is_dir())
+        .collect()
 }
 
 /// A valid new event for the store's first operation: a late passenger
