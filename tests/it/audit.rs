@@ -219,6 +219,27 @@ fn a_duplicate_id_is_caught() {
         second,
         &format!("is used twice: at position {first} and at position {second}"),
     );
+    // A writer rebuilding its id index from this log refuses it too, and
+    // names the second record (exit 4), whatever order the rebuild inserts
+    // ids in; the log is left as it is.
+    let _ = std::fs::remove_dir_all(store.path().join(".theseus"));
+    let before = store.log_bytes();
+    // The launch sent again: a duplicate, which only the id index answers.
+    let launch = std::fs::read_to_string(
+        crate::support::root().join("events/batches/001-theseus-launch.ndjson"),
+    )
+    .expect("the sample's first batch");
+    let appended = store.append(&launch);
+    assert_eq!(appended.code, 4, "{appended:?}");
+    let named = format!("(position {second})");
+    assert!(
+        appended.stderr.contains(&named)
+            && appended
+                .stderr
+                .contains(&format!("is already used at position {first}")),
+        "{appended:?}"
+    );
+    assert_eq!(store.log_bytes(), before, "nothing written");
 }
 
 #[test]

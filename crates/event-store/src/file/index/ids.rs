@@ -518,6 +518,36 @@ impl IdTable {
         Ok(())
     }
 
+    /// [`IdTable::insert_sorted`] for a rebuild from the log: `ids[i]` is at
+    /// position `first_position + i`, and an id already present is the
+    /// log's fault, not the table's. Returns the first such record in log
+    /// order (its index in `ids` and the position the id is already at),
+    /// after inserting the rest.
+    pub(crate) fn insert_sorted_new(
+        &mut self,
+        ids: &[Uuid],
+        first_position: u64,
+    ) -> Result<Option<(usize, u64)>, TableError> {
+        let mut order: Vec<(u64, u32)> = Vec::with_capacity(ids.len());
+        for (index, id) in ids.iter().enumerate() {
+            let index = u32::try_from(index)
+                .map_err(|_| TableError::Damaged("a chunk of more than 2^32 ids".into()))?;
+            order.push((self.home(id), index));
+        }
+        order.sort_unstable();
+        let mut first_present: Option<(usize, u64)> = None;
+        for (_, index) in order {
+            let index = index as usize;
+            let position = first_position + index as u64;
+            if let Inserted::Present { position: at } = self.insert(&ids[index], position)? {
+                if first_present.is_none_or(|(seen, _)| index < seen) {
+                    first_present = Some((index, at));
+                }
+            }
+        }
+        Ok(first_present)
+    }
+
     /// Tags the pages changed since the last seal (every page of a fresh
     /// table), so that the head written next can vouch for them.
     pub(crate) fn seal(&mut self) -> io::Result<()> {

@@ -440,29 +440,23 @@ impl IndexWriter {
         };
         let mut offsets_in_memory = Vec::new();
         let mut versions: HashMap<String, u64> = HashMap::new();
+        // The ids go into the table a chunk at a time, each chunk in the
+        // order of the ids' home slots, so that the table is swept once a
+        // chunk instead of touched at random (one page fault an entry when
+        // it is mapped); each id's record (segment, line) is kept to name a
+        // duplicate.
+        let mut chunk = RebuildChunk::default();
         if records > 0 {
             let mut cursor = RecordCursor::new(view, 0, 0, 1, READ_CHUNK).map_err(Fault::Log)?;
             while let Some(found) = cursor.next_record().map_err(Fault::Log)? {
                 let record = &found.record;
-                match ids
-                    .insert(&record.id, record.position)
-                    .map_err(table_fault)?
-                {
-                    Inserted::Added => {}
-                    Inserted::Present { position } => {
-                        let segment = &view.segments[found.segment];
-                        return Err(Fault::Log(StoreError::Corrupt {
-                            location: super::segments::location(
-                                segment,
-                                found.line_number,
-                                record.position,
-                            ),
-                            reason: format!(
-                                "id {} is already used at position {position}",
-                                record.id
-                            ),
-                        }));
-                    }
+                if chunk.ids.is_empty() {
+                    chunk.first_position = record.position;
+                }
+                chunk.ids.push(record.id);
+                chunk.places.push((found.segment, found.line_number));
+                if chunk.ids.len() == REBUILD_CHUNK {
+                    chunk.insert(&mut ids, view)?;
                 }
                 match versions.get_mut(record.operation.as_ref()) {
                     Some(version) => *version = record.version,
@@ -478,6 +472,7 @@ impl IndexWriter {
                 }
             }
         }
+        chunk.insert(&mut ids, view)?;
         let (ids, positions) = match (place.as_ref(), ids_tmp, positions_tmp, positions_file) {
             (Some(place), Some(ids_tmp), Some(positions_tmp), Some(positions_file)) => {
                 let positions_file = positions_file
@@ -746,5 +741,46 @@ impl IndexReader {
             Ok(None) => Hint::Miss,
             Err(_) => Hint::Damaged,
         }
+    }
+}
+
+/// Ids inserted into a rebuilt table at a time: 16 + 16 bytes each while
+/// they wait (16 MiB), few enough sweeps of the table (one per chunk).
+const REBUILD_CHUNK: usize = 1 << 19;
+
+/// The ids of consecutive records waiting to go into a rebuilt table, with
+/// where each record is (its segment and line), to name a duplicate.
+#[derive(Default)]
+struct RebuildChunk {
+    first_position: u64,
+    ids: Vec<Uuid>,
+    places: Vec<(usize, u64)>,
+}
+
+impl RebuildChunk {
+    /// Inserts the waiting ids in the order of their homes; an id the table
+    /// already holds is the log's fault: the first such record, in log
+    /// order, is named.
+    fn insert(&mut self, ids: &mut IdTable, view: &LogView) -> Result<(), Fault> {
+        let present = ids
+            .insert_sorted_new(&self.ids, self.first_position)
+            .map_err(table_fault)?;
+        if let Some((index, position)) = present {
+            let (segment, line_number) = self.places[index];
+            return Err(Fault::Log(StoreError::Corrupt {
+                location: super::segments::location(
+                    &view.segments[segment],
+                    line_number,
+                    self.first_position + index as u64,
+                ),
+                reason: format!(
+                    "id {} is already used at position {position}",
+                    self.ids[index]
+                ),
+            }));
+        }
+        self.ids.clear();
+        self.places.clear();
+        Ok(())
     }
 }
