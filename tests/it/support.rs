@@ -246,16 +246,23 @@ impl Store {
                 std::fs::copy(&file, dir.path().join("subject-keys")).expect("copy the keys");
             }
             Backend::Postgres(schema) => {
-                // The file: a 16-byte header, then (lookup 32, id 16, secret 32).
+                // Format 1: a 16-byte header, then entries (lookup 32, id 16,
+                // secret 32). Format 2: a 32-byte header, then the same
+                // entries with a 16-byte check after each.
+                let (header, entry_len) = if bytes.starts_with(b"theseus-keys v1\n") {
+                    (16, 80)
+                } else {
+                    (32, event_store::subject_keys::ENTRY_LEN)
+                };
                 let mut client = crate::postgres::admin();
-                for entry in bytes[16..].chunks_exact(80) {
+                for entry in bytes[header..].chunks_exact(entry_len) {
                     client
                         .execute(
                             &format!(
                                 "INSERT INTO \"{}\".subject_keys (lookup, key_id, secret) VALUES ($1, $2, $3)",
                                 schema.name()
                             ),
-                            &[&&entry[..32], &&entry[32..48], &&entry[48..]],
+                            &[&&entry[..32], &&entry[32..48], &&entry[48..80]],
                         )
                         .expect("insert a key");
                 }
