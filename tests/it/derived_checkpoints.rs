@@ -118,20 +118,6 @@ fn copy_tree(from: &Path, to: &Path) {
     }
 }
 
-fn log_bytes(store: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut segments: Vec<(String, Vec<u8>)> = std::fs::read_dir(store)
-        .expect("store")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-        .map(|p| {
-            let name = p.file_name().expect("name").to_string_lossy().into_owned();
-            (name, std::fs::read(&p).expect("segment"))
-        })
-        .collect();
-    segments.sort();
-    segments
-}
-
 /// The one derived folder of the (one) key under `store/.theseus/`.
 fn derived_dir(store: &Path) -> PathBuf {
     let keys: Vec<PathBuf> = std::fs::read_dir(store.join(".theseus"))
@@ -374,7 +360,7 @@ fn outcome(store: &Path, key: &Path, at: &str, warnings: &mut Vec<String>) -> Ou
         appends,
         after,
         agencies,
-        log: log_bytes(store),
+        log: crate::support::segment_bytes(store),
     }
 }
 
@@ -664,7 +650,7 @@ fn a_reader_who_may_not_read_or_write_the_derived_folder_gets_the_figures() {
         }
         mode(temp.path(), 0o755);
         mode(&store, 0o755);
-        for (name, _) in log_bytes(&store) {
+        for (name, _) in crate::support::segment_bytes(&store) {
             mode(&store.join(name), 0o644);
         }
         let home = temp.path().join("nobody");

@@ -349,24 +349,6 @@ fn same_as_fresh(case: &str, store: &Path, fresh: &Path, key: &Path) -> Vec<Stri
     warnings
 }
 
-fn log_bytes(store: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut segments: Vec<(String, Vec<u8>)> = std::fs::read_dir(store)
-        .expect("store")
-        .map(|entry| entry.expect("entry").path())
-        .filter(|path| path.extension().is_some_and(|e| e == "jsonl"))
-        .map(|path| {
-            let name = path
-                .file_name()
-                .expect("name")
-                .to_string_lossy()
-                .into_owned();
-            (name, std::fs::read(&path).expect("segment"))
-        })
-        .collect();
-    segments.sort();
-    segments
-}
-
 #[test]
 fn damaged_index_files_change_no_figure_and_no_append() {
     let keys = tempfile::tempdir().expect("temp dir");
@@ -385,8 +367,8 @@ fn damaged_index_files_change_no_figure_and_no_append() {
         let warnings = same_as_fresh(case, store.path(), fresh.path(), &key);
         let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
         assert_eq!(
-            log_bytes(store.path()),
-            log_bytes(fresh.path()),
+            crate::support::segment_bytes(store.path()),
+            crate::support::segment_bytes(fresh.path()),
             "{case}: the logs differ"
         );
         // The corpus's appends take the re-sent id, the retraction and the
@@ -416,7 +398,10 @@ fn a_store_without_a_usable_key_still_answers() {
     let (store, _) = build(&key);
     let fresh = twin(&store);
     same_as_fresh("no usable key", store.path(), fresh.path(), &unreadable_key);
-    assert_eq!(log_bytes(store.path()), log_bytes(fresh.path()));
+    assert_eq!(
+        crate::support::segment_bytes(store.path()),
+        crate::support::segment_bytes(fresh.path())
+    );
 }
 
 #[test]
@@ -472,7 +457,10 @@ fn a_theseus_that_is_a_file_leaves_appends_to_the_log_in_memory() {
     std::fs::remove_dir_all(&theseus_dir).expect("remove .theseus");
     std::fs::write(&theseus_dir, b"not a folder").expect("a file instead");
     let warnings = same_as_fresh(".theseus is a file", store.path(), fresh.path(), &key);
-    assert_eq!(log_bytes(store.path()), log_bytes(fresh.path()));
+    assert_eq!(
+        crate::support::segment_bytes(store.path()),
+        crate::support::segment_bytes(fresh.path())
+    );
     assert!(!warnings.is_empty(), "the file is told");
     for warning in &warnings {
         assert!(warning.contains("is not a folder"), "{warning}");

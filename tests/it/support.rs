@@ -211,17 +211,7 @@ impl Store {
         if let Backend::Postgres(schema) = &self.backend {
             return vec![("events".to_owned(), schema.log_bytes())];
         }
-        let mut segments: Vec<(String, Vec<u8>)> = std::fs::read_dir(self.path())
-            .expect("store dir")
-            .map(|e| e.expect("entry").path())
-            .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
-            .map(|p| {
-                let name = p.file_name().expect("name").to_string_lossy().into_owned();
-                (name, std::fs::read(&p).expect("segment"))
-            })
-            .collect();
-        segments.sort();
-        segments
+        segment_bytes(self.path())
     }
 
     /// A new store holding no events and the subject keys of `keys` (a
@@ -302,4 +292,20 @@ pub fn figures(rendered: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// The bytes of every segment (`*.jsonl`) in the store directory `dir`, in
+/// name order.
+pub fn segment_bytes(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut segments: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .expect("store dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .map(|p| {
+            let name = p.file_name().expect("name").to_string_lossy().into_owned();
+            (name, std::fs::read(&p).expect("segment"))
+        })
+        .collect();
+    segments.sort();
+    segments
 }
