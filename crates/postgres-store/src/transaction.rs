@@ -235,7 +235,8 @@ impl<'s> PostgresTransaction<'s> {
         if self.pending_keys.is_empty() {
             return Ok(());
         }
-        let mut columns: (Vec<&[u8]>, Vec<&[u8]>, Vec<&[u8]>) = (Vec::new(), Vec::new(), Vec::new());
+        let mut columns: (Vec<&[u8]>, Vec<&[u8]>, Vec<&[u8]>) =
+            (Vec::new(), Vec::new(), Vec::new());
         for key in self.pending_keys.values() {
             columns.0.push(&key.lookup);
             columns.1.push(&key.key_id);
