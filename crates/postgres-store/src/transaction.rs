@@ -235,13 +235,10 @@ impl<'s> PostgresTransaction<'s> {
         if self.pending_keys.is_empty() {
             return Ok(());
         }
-        let mut columns: (Vec<&[u8]>, Vec<&[u8]>, Vec<&[u8]>) =
-            (Vec::new(), Vec::new(), Vec::new());
-        for key in self.pending_keys.values() {
-            columns.0.push(&key.lookup);
-            columns.1.push(&key.key_id);
-            columns.2.push(&key.secret);
-        }
+        let keys = self.pending_keys.values();
+        let lookups: Vec<&[u8]> = keys.clone().map(|k| k.lookup.as_slice()).collect();
+        let key_ids: Vec<&[u8]> = keys.clone().map(|k| k.key_id.as_slice()).collect();
+        let secrets: Vec<&[u8]> = keys.map(|k| k.secret.as_slice()).collect();
         let store = self.store;
         let sql = format!(
             "INSERT INTO {}.subject_keys (lookup, key_id, secret) \
@@ -256,9 +253,9 @@ impl<'s> PostgresTransaction<'s> {
             .execute_typed(
                 &sql,
                 &[
-                    (&columns.0, Type::BYTEA_ARRAY),
-                    (&columns.1, Type::BYTEA_ARRAY),
-                    (&columns.2, Type::BYTEA_ARRAY),
+                    (&lookups, Type::BYTEA_ARRAY),
+                    (&key_ids, Type::BYTEA_ARRAY),
+                    (&secrets, Type::BYTEA_ARRAY),
                 ],
             )
             .map_err(|e| server(store.address(), &e))?;
