@@ -269,6 +269,15 @@ pub trait AppendTransaction {
     /// transaction may go on or be dropped.
     fn stage(&mut self, event: NewEvent) -> Result<Staged, StoreError>;
 
+    /// A hint that [`AppendTransaction::find_subject_key`] is about to be
+    /// asked about these lookups: like [`AppendTransaction::prefetch`], a
+    /// store whose lookups cost a round trip answers them all with one and
+    /// keeps the answers until the next such prefetch. It changes no answer.
+    fn prefetch_subject_keys(&mut self, lookups: &[[u8; 32]]) -> Result<(), StoreError> {
+        let _ = lookups;
+        Ok(())
+    }
+
     /// The subject key found by `lookup`, as this transaction sees the key
     /// store (its own additions and removals included).
     fn find_subject_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError>;

@@ -525,6 +525,13 @@ fn append_checked(
         scope.spawn(move || parse_lines(source, sender, go_on));
         for chunk in receiver {
             target.prefetch(&ids_of(chunk.iter().flatten()))?;
+            sealer.prefetch(
+                &mut target,
+                chunk
+                    .iter()
+                    .flatten()
+                    .map(|parsed| (parsed.line.operation.as_str(), &parsed.line.event)),
+            )?;
             for parsed in chunk {
                 let outcome = parsed.and_then(|parsed| {
                     let (number, id) = (parsed.number, parsed.id);
@@ -775,6 +782,13 @@ impl KeyAccess for Target<'_> {
         match self {
             Target::Real(transaction) => transaction.add_subject_key(key),
             Target::Dry(dry) => dry.committed.0.add_subject_key(key),
+        }
+    }
+
+    fn prefetch_keys(&mut self, lookups: &[[u8; 32]]) -> Result<(), StoreError> {
+        match self {
+            Target::Real(transaction) => transaction.prefetch_subject_keys(lookups),
+            Target::Dry(dry) => dry.committed.0.prefetch_subject_keys(lookups),
         }
     }
 }

@@ -52,6 +52,11 @@ fn secret_lookup() -> [u8; 32] {
 pub(crate) trait KeyAccess {
     fn find_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError>;
     fn add_key(&mut self, key: SubjectKey) -> Result<(), StoreError>;
+    /// See [`AppendTransaction::prefetch_subject_keys`].
+    fn prefetch_keys(&mut self, lookups: &[[u8; 32]]) -> Result<(), StoreError> {
+        let _ = lookups;
+        Ok(())
+    }
 }
 
 impl KeyAccess for Box<dyn AppendTransaction + '_> {
@@ -61,6 +66,10 @@ impl KeyAccess for Box<dyn AppendTransaction + '_> {
 
     fn add_key(&mut self, key: SubjectKey) -> Result<(), StoreError> {
         self.add_subject_key(key)
+    }
+
+    fn prefetch_keys(&mut self, lookups: &[[u8; 32]]) -> Result<(), StoreError> {
+        self.prefetch_subject_keys(lookups)
     }
 }
 
@@ -132,6 +141,39 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
+    /// Tells the store which keys the next `seal`s will look up (the
+    /// subjects of these events not met yet in this batch), so that a store
+    /// whose lookups cost a round trip answers them with one. Changes no
+    /// answer: `seal` asks the store as before.
+    pub(crate) fn prefetch<'a>(
+        &mut self,
+        keys: &mut dyn KeyAccess,
+        events: impl Iterator<Item = (&'a str, &'a Event)>,
+    ) -> Result<(), LedgerError> {
+        let mut lookups = Vec::new();
+        for (operation, event) in events {
+            let Some((_, Reference::Clear(reference))) = event.reference() else {
+                continue;
+            };
+            let secret = match self.secret {
+                Some(secret) => secret,
+                None => {
+                    let secret = store_secret(keys, true)?.unwrap_or_default();
+                    self.secret = Some(secret);
+                    secret
+                }
+            };
+            let lookup = subject_lookup(&secret, operation, reference);
+            if !self.keys.contains_key(&lookup) {
+                lookups.push(lookup);
+            }
+        }
+        if !lookups.is_empty() {
+            keys.prefetch_keys(&lookups)?;
+        }
+        Ok(())
+    }
+
     /// `event` with its reference sealed (`None` for an event without one).
     /// A line that sends a sealed reference itself is refused: only the
     /// ledger seals, so a stored reference always opens with its key.

@@ -238,6 +238,11 @@ impl EventStore for PostgresStore {
         self.pool.with(|conn| read::get_at(self, conn, position))
     }
 
+    fn get_at_chained(&self, position: u64) -> Result<Option<(Hash, Envelope)>, StoreError> {
+        self.pool
+            .with(|conn| read::get_at_chained(self, conn, position))
+    }
+
     fn head_at(&self, instant: DateTime<Utc>) -> Result<Head, StoreError> {
         self.pool
             .snapshot(|conn| read::head_at(self, conn, instant))

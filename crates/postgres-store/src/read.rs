@@ -86,6 +86,17 @@ impl Sql {
         )
     }
 
+    /// The lines at `$1` and `$2` that the committed log reaches, in
+    /// order. Two equalities, not a range: a planner without statistics
+    /// guesses a range's rows high and scans the table in parallel.
+    fn lines_at_two(&self) -> String {
+        format!(
+            "SELECT e.line FROM {s}.events e, {s}.head h \
+             WHERE e.position IN ($1, $2) AND e.position <= h.position ORDER BY e.position",
+            s = self.s
+        )
+    }
+
     /// Where a record is, for messages.
     pub(crate) fn location(&self, position: u64) -> String {
         format!("{}.events position {position}", self.s.trim_matches('"'))
@@ -143,9 +154,9 @@ fn decode_at<'a>(
     position: Option<u64>,
     id: Option<Uuid>,
 ) -> Result<EnvelopeRef<'a>, StoreError> {
-    let location = store.sql.location(position.unwrap_or(0));
+    // The location is formatted only on failure: this runs for every row.
     let record = decode_record(line).map_err(|reason| StoreError::Corrupt {
-        location: location.clone(),
+        location: store.sql.location(position.unwrap_or(0)),
         reason,
     })?;
     if position.is_some_and(|p| p != record.position) || id.is_some_and(|i| i != record.id) {
@@ -209,6 +220,63 @@ pub(crate) fn get_at(
             decode_at(store, &line, Some(position), None)?.to_owned_envelope()?,
         )),
     }
+}
+
+/// The record at `position` and the hash of the one before it, read in
+/// one statement (one round trip: a cold report asks this for every
+/// retraction's pinned target).
+pub(crate) fn get_at_chained(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    position: u64,
+) -> Result<Option<(Hash, Envelope)>, StoreError> {
+    if position == 0 {
+        return Ok(None);
+    }
+    let address = store.address();
+    let rows = conn
+        .client
+        .query_typed(
+            &store.sql.lines_at_two(),
+            &[
+                (&to_sql_position(position - 1), Type::INT8),
+                (&to_sql_position(position), Type::INT8),
+            ],
+        )
+        .map_err(|e| server(address, &e))?;
+    let (previous, target) = match rows.as_slice() {
+        [] => return Ok(None),
+        [only] if position == 1 => (Hash::GENESIS, only),
+        [before, target] if position > 1 => {
+            let line: &[u8] = before.get(0);
+            (
+                decode_at(store, line, Some(position - 1), None)?.hash,
+                target,
+            )
+        }
+        [only] => {
+            // One row: the target alone (the one before is missing) or
+            // the one before alone (the log ends before `position`).
+            let line: &[u8] = only.get(0);
+            let record = decode_at(store, line, None, None)?;
+            if record.position == position - 1 {
+                return Ok(None);
+            }
+            return Err(StoreError::Corrupt {
+                location: store.sql.location(position - 1),
+                reason: "missing".into(),
+            });
+        }
+        _ => {
+            return Err(StoreError::Corrupt {
+                location: store.sql.location(position),
+                reason: "read twice (a position that is not unique?)".into(),
+            })
+        }
+    };
+    let line: &[u8] = target.get(0);
+    let record = decode_at(store, line, Some(position), None)?.to_owned_envelope()?;
+    Ok(Some((previous, record)))
 }
 
 /// Binary search over positions: `recorded_at` never decreases along the

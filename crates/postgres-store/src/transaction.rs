@@ -57,7 +57,17 @@ pub(crate) struct PostgresTransaction<'s> {
     flushed: u64,
     /// The last prefetch's answers: id → its committed line, if any.
     prefetched: HashMap<Uuid, Option<Vec<u8>>>,
+    /// Subject keys added and not yet written: they go in bulk (with the
+    /// next chunk of rows, or inline with the commit), not one statement
+    /// and one round trip each. Bounded by [`KEYS_AT_ONCE`].
+    pending_keys: HashMap<[u8; 32], SubjectKey>,
+    /// The last key prefetch's answers (lookup → key, if any), kept true
+    /// to this transaction's own additions and removals.
+    known_keys: HashMap<[u8; 32], Option<SubjectKey>>,
 }
+
+/// Subject keys held back at most before they are written.
+const KEYS_AT_ONCE: usize = 4096;
 
 impl<'s> PostgresTransaction<'s> {
     pub(crate) fn begin(
@@ -73,6 +83,8 @@ impl<'s> PostgresTransaction<'s> {
                 batch,
                 flushed: 0,
                 prefetched: HashMap::new(),
+                pending_keys: HashMap::new(),
+                known_keys: HashMap::new(),
             }),
             Err(error) => {
                 let ended = conn.client.batch_execute("ROLLBACK").is_ok();
@@ -217,6 +229,41 @@ impl<'s> PostgresTransaction<'s> {
         Ok(())
     }
 
+    /// Writes the subject keys added since the last write, in one
+    /// statement (arrays of the three columns, unnested by the server).
+    fn write_keys(&mut self) -> Result<(), StoreError> {
+        if self.pending_keys.is_empty() {
+            return Ok(());
+        }
+        let keys = self.pending_keys.values();
+        let lookups: Vec<&[u8]> = keys.clone().map(|k| k.lookup.as_slice()).collect();
+        let key_ids: Vec<&[u8]> = keys.clone().map(|k| k.key_id.as_slice()).collect();
+        let secrets: Vec<&[u8]> = keys.map(|k| k.secret.as_slice()).collect();
+        let store = self.store;
+        let sql = format!(
+            "INSERT INTO {}.subject_keys (lookup, key_id, secret) \
+             SELECT * FROM unnest($1::bytea[], $2::bytea[], $3::bytea[])",
+            store.sql.s
+        );
+        let mut slot = self.conn.borrow_mut();
+        let conn = slot
+            .as_mut()
+            .ok_or_else(|| StoreError::Invalid("the transaction has already ended".into()))?;
+        conn.client
+            .execute_typed(
+                &sql,
+                &[
+                    (&lookups, Type::BYTEA_ARRAY),
+                    (&key_ids, Type::BYTEA_ARRAY),
+                    (&secrets, Type::BYTEA_ARRAY),
+                ],
+            )
+            .map_err(|e| server(store.address(), &e))?;
+        drop(slot);
+        self.pending_keys.clear();
+        Ok(())
+    }
+
     /// Ends the transaction without writing, handing the connection back.
     fn abandon(&mut self) {
         if let Some(mut conn) = self.conn.get_mut().take() {
@@ -235,11 +282,15 @@ impl<'s> PostgresTransaction<'s> {
         if self.batch.output().len() > INLINE_BYTES {
             self.flush()?;
         }
+        if self.pending_keys.len() > INLINE_KEYS {
+            self.write_keys()?;
+        }
         let store = self.store;
         let address = store.address();
         let rows = self.staged_rows()?;
         let sql = commit_sql(
             &store.sql.s,
+            self.pending_keys.values(),
             &rows,
             committed.head,
             &format_recorded_at(&self.batch.recorded_at()),
@@ -267,6 +318,10 @@ impl<'s> PostgresTransaction<'s> {
     }
 }
 
+/// Up to this many added subject keys go inline with the commit's
+/// statement instead of with a statement of their own.
+const INLINE_KEYS: usize = 64;
+
 /// Staged rows up to this size go inline with the commit's statement (as
 /// hex: twice the bytes) instead of with a `COPY` of their own.
 const INLINE_BYTES: usize = 64 << 10;
@@ -276,8 +331,9 @@ const INLINE_BYTES: usize = 64 << 10;
 /// written as a literal the server decodes (`decode(…, 'hex')`), so no
 /// text from the input is ever quoted into the SQL: only hex digits,
 /// integers and the record's own fixed-form hash and time.
-fn commit_sql(
+fn commit_sql<'k>(
     s: &str,
+    keys: impl ExactSizeIterator<Item = &'k SubjectKey>,
     rows: &[StagedRow<'_>],
     head: Head,
     recorded_at: &str,
@@ -285,7 +341,27 @@ fn commit_sql(
 ) -> String {
     use std::fmt::Write as _;
     let hex_len: usize = rows.iter().map(|(_, _, line)| line.len() * 2 + 96).sum();
-    let mut sql = String::with_capacity(hex_len + 512 + versions.len() * 96);
+    let mut sql = String::with_capacity(hex_len + 512 + versions.len() * 96 + keys.len() * 220);
+    // The batch's subject keys first: a statement that fails skips the rest.
+    if keys.len() > 0 {
+        let _ = write!(
+            sql,
+            "INSERT INTO {s}.subject_keys (lookup, key_id, secret) VALUES "
+        );
+        for (n, key) in keys.enumerate() {
+            if n > 0 {
+                sql.push(',');
+            }
+            sql.push('(');
+            push_bytes(&mut sql, &key.lookup);
+            sql.push(',');
+            push_bytes(&mut sql, &key.key_id);
+            sql.push(',');
+            push_bytes(&mut sql, &key.secret);
+            sql.push(')');
+        }
+        sql.push_str("; ");
+    }
     sql.push_str("WITH ");
     if !rows.is_empty() {
         let _ = write!(
@@ -559,59 +635,92 @@ impl AppendTransaction for PostgresTransaction<'_> {
     // commits with the records that name it, a removed one with the
     // erasure's record, and neither if the transaction is dropped.
     fn find_subject_key(&mut self, lookup: &[u8; 32]) -> Result<Option<SubjectKey>, StoreError> {
+        if let Some(key) = self.pending_keys.get(lookup) {
+            return Ok(Some(key.clone()));
+        }
+        if let Some(known) = self.known_keys.get(lookup) {
+            return Ok(known.clone());
+        }
         let store = self.store;
         let row = self.on_conn(|conn| {
-            let statement = conn
-                .statement("find_subject_key", &|| {
-                    format!(
+            conn.client
+                .query_typed_opt(
+                    &format!(
                         "SELECT key_id, secret FROM {}.subject_keys WHERE lookup = $1",
                         store.sql.s
-                    )
-                })
-                .map_err(|e| server(store.address(), &e))?;
-            conn.client
-                .query_opt(&statement, &[&lookup.as_slice()])
+                    ),
+                    &[(&lookup.as_slice(), Type::BYTEA)],
+                )
                 .map_err(|e| server(store.address(), &e))
         })?;
         row.map(|row| crate::read::subject_key_of(store, *lookup, row.get(0), row.get(1)))
             .transpose()
     }
 
-    fn add_subject_key(&mut self, key: SubjectKey) -> Result<(), StoreError> {
+    fn prefetch_subject_keys(&mut self, lookups: &[[u8; 32]]) -> Result<(), StoreError> {
         let store = self.store;
-        self.on_conn(|conn| {
-            let statement = conn
-                .statement("add_subject_key", &|| {
-                    format!(
-                        "INSERT INTO {}.subject_keys (lookup, key_id, secret) VALUES ($1, $2, $3)",
-                        store.sql.s
-                    )
-                })
-                .map_err(|e| server(store.address(), &e))?;
+        self.known_keys.clear();
+        let wanted: Vec<&[u8]> = lookups
+            .iter()
+            .filter(|lookup| !self.pending_keys.contains_key(*lookup))
+            .map(|lookup| lookup.as_slice())
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        // Typed, not prepared: one round trip for the whole chunk.
+        let rows = self.on_conn(|conn| {
             conn.client
-                .execute(
-                    &statement,
-                    &[
-                        &key.lookup.as_slice(),
-                        &key.key_id.as_slice(),
-                        &key.secret.as_slice(),
-                    ],
+                .query_typed(
+                    &format!(
+                        "SELECT lookup, key_id, secret FROM {}.subject_keys WHERE lookup = ANY($1)",
+                        store.sql.s
+                    ),
+                    &[(&wanted, Type::BYTEA_ARRAY)],
                 )
                 .map_err(|e| server(store.address(), &e))
         })?;
+        let mut known: HashMap<[u8; 32], Option<SubjectKey>> = lookups
+            .iter()
+            .filter(|lookup| !self.pending_keys.contains_key(*lookup))
+            .map(|lookup| (*lookup, None))
+            .collect();
+        for row in rows {
+            let lookup: Vec<u8> = row.get(0);
+            let lookup = <[u8; 32]>::try_from(lookup).map_err(|_| StoreError::Corrupt {
+                location: format!("{}.subject_keys", store.sql.s.trim_matches('"')),
+                reason: "a key row has the wrong length".into(),
+            })?;
+            let key = crate::read::subject_key_of(store, lookup, row.get(1), row.get(2))?;
+            known.insert(lookup, Some(key));
+        }
+        self.known_keys = known;
+        Ok(())
+    }
+
+    fn add_subject_key(&mut self, key: SubjectKey) -> Result<(), StoreError> {
+        // Written in bulk before the commit (see `write_keys`); this
+        // transaction's own finds answer from here meanwhile.
+        self.known_keys.remove(&key.lookup);
+        self.pending_keys.insert(key.lookup, key);
+        if self.pending_keys.len() >= KEYS_AT_ONCE {
+            self.write_keys()?;
+        }
         Ok(())
     }
 
     fn remove_subject_key(&mut self, lookup: &[u8; 32]) -> Result<(), StoreError> {
+        // A key added by this batch and not yet written is simply dropped;
+        // the DELETE covers one already written or committed before.
+        self.pending_keys.remove(lookup);
+        self.known_keys.insert(*lookup, None);
         let store = self.store;
         self.on_conn(|conn| {
-            let statement = conn
-                .statement("remove_subject_key", &|| {
-                    format!("DELETE FROM {}.subject_keys WHERE lookup = $1", store.sql.s)
-                })
-                .map_err(|e| server(store.address(), &e))?;
             conn.client
-                .execute(&statement, &[&lookup.as_slice()])
+                .execute_typed(
+                    &format!("DELETE FROM {}.subject_keys WHERE lookup = $1", store.sql.s),
+                    &[(&lookup.as_slice(), Type::BYTEA)],
+                )
                 .map_err(|e| server(store.address(), &e))
         })?;
         Ok(())
