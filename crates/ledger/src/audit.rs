@@ -14,6 +14,16 @@
 //! are read and parsed in chunks on worker threads, and the rules are
 //! decided on the calling thread, chunk by chunk in position order (a small
 //! window of chunks in flight, so memory does not grow with the log).
+//!
+//! The same pass re-derives the checkpoints ([`crate::checkpoints::Plan`]):
+//! each reader folds what it has just read into a part of every
+//! checkpointed projection for its chunk (chunks are cut at each head a
+//! checkpoint states), and the calling thread merges the parts in order and
+//! compares at each head, as a parallel replay merges its parts. This
+//! fold does not check the hash chain again, as a replay does: the audit
+//! runs on a log its caller has just verified (`verify`'s store pass
+//! hashed every record, in parallel), and a retraction's target is taken
+//! only if it has the hash its retraction pinned.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -21,9 +31,13 @@ use std::sync::mpsc;
 use std::sync::{Condvar, Mutex};
 
 use domain::registry::{Registry, RegistryEvent, RegistryMeta};
-use domain::{Event, EventType, RetractionTarget, Slug, REGISTRY_STREAM, SCHEMA_VERSION};
-use event_store::{EnvelopeRef, EventStore, Head, Range, StoreError};
+use domain::{
+    Event, EventType, EventView, RetractionTarget, Slug, REGISTRY_STREAM, SCHEMA_VERSION,
+};
+use event_store::{Envelope, EnvelopeRef, EventStore, Head, Range, StoreError, Visitor};
+use projections::{Meta, Projection};
 
+use crate::checkpoints::{All, Plan};
 use crate::state::Operations;
 use crate::LedgerError;
 
@@ -76,21 +90,28 @@ const CHUNK: u64 = 4096;
 const WINDOW: usize = 8;
 
 /// Audits the log up to `head` (which the caller has verified): `progress`,
-/// when given, counts the records decided.
+/// when given, counts the records decided. With `checkpoints`, the same
+/// pass compares each of them at its head (see the module's comment);
+/// [`Plan::finish`] then rebuilds those that disagree.
 pub fn audit(
     store: &dyn EventStore,
     head: Head,
     progress: Option<&AtomicU64>,
+    checkpoints: Option<&mut Plan>,
 ) -> Result<AuditReport, LedgerError> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    audit_with(store, head, threads, progress)
+    audit_checked(store, head, threads, progress, checkpoints)
 }
 
 /// What a worker made of one record: everything but the rules' decision.
+/// The event is held inline, not boxed: one allocation (and one free, on
+/// another thread) fewer per record, for a larger `Read` in a chunk's
+/// vector.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)]
 enum Read {
     Registry {
         position: u64,
@@ -100,8 +121,10 @@ enum Read {
     },
     Event {
         position: u64,
-        slug: Slug,
-        event: Box<Event>,
+        /// The operation, as an index into its part's slugs (parsed once
+        /// a part, not once a record).
+        slug: usize,
+        event: Event,
         /// For a retraction: what the rules need of the event it names.
         target: Option<RetractionTarget>,
     },
@@ -114,26 +137,201 @@ enum Read {
     Flagged(Vec<Finding>, Box<Read>),
 }
 
-/// The audit with `threads` readers.
+/// The audit with `threads` readers and no checkpoints.
 pub fn audit_with(
     store: &dyn EventStore,
     head: Head,
     threads: usize,
     progress: Option<&AtomicU64>,
 ) -> Result<AuditReport, LedgerError> {
+    audit_checked(store, head, threads, progress, None)
+}
+
+/// The audit's work on each record that needs no state, done on reader
+/// threads: the strict reading and, with checkpoints to compare, the fold
+/// of every checkpointed projection. A [`Visitor`] of the file store's
+/// verify, so that `verify` reads the log once; [`audit`] drives it over
+/// any store by itself.
+pub struct Reader<'a> {
+    store: &'a dyn EventStore,
+    /// Records up to this position are folded (0: none).
+    fold_to: u64,
+    /// The heads at which checkpoints are compared, ascending: a fold is
+    /// cut after each, so that the merged folds pass through it.
+    heads: Vec<u64>,
+}
+
+/// What a reader made of consecutive records: each one read strictly and,
+/// when checkpoints are compared, their fold, cut after each head to
+/// compare (each fold with the last position it holds).
+#[derive(Debug)]
+pub struct Part {
+    reads: Vec<Read>,
+    /// The operations of `reads`' events.
+    slugs: Vec<Slug>,
+    folds: Vec<(u64, All)>,
+}
+
+impl std::fmt::Debug for Reader<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reader")
+            .field("fold_to", &self.fold_to)
+            .field("heads", &self.heads)
+            .finish()
+    }
+}
+
+impl<'a> Reader<'a> {
+    /// A reader of `store`'s records, folding them for `checkpoints` when
+    /// given.
+    pub fn new(store: &'a dyn EventStore, checkpoints: Option<&Plan>) -> Reader<'a> {
+        let mut heads: Vec<u64> = checkpoints.iter().flat_map(|plan| plan.heads()).collect();
+        heads.dedup();
+        Reader {
+            store,
+            fold_to: heads.last().copied().unwrap_or(0),
+            heads,
+        }
+    }
+}
+
+impl Visitor for Reader<'_> {
+    type Part = Part;
+
+    fn part(&self) -> Part {
+        Part {
+            reads: Vec::new(),
+            slugs: Vec::new(),
+            folds: Vec::new(),
+        }
+    }
+
+    fn visit(&self, part: &mut Part, record: &EnvelopeRef<'_>) {
+        let fold = if record.position <= self.fold_to {
+            let fresh = part
+                .folds
+                .last()
+                .is_none_or(|(last, _)| self.heads.binary_search(last).is_ok());
+            if fresh {
+                part.folds.push((record.position, All::default()));
+            }
+            part.folds.last_mut().map(|(last, all)| {
+                *last = record.position;
+                all
+            })
+        } else {
+            None
+        };
+        part.reads
+            .push(read(self.store, record, &mut part.slugs, fold));
+    }
+}
+
+/// The audit's in-order work, on one thread: each part's records decided by
+/// the rules in position order, and its folds merged and compared with the
+/// checkpoints at their heads. The parts must come in position order from
+/// position 1, one after another.
+#[derive(Debug)]
+pub struct Decider<'p> {
+    report: AuditReport,
+    operations: Operations,
+    registry: Registry,
+    /// The merged fold of every record so far (when comparing).
+    folded: Option<All>,
+    checkpoints: Option<&'p mut Plan>,
+    progress: Option<&'p AtomicU64>,
+}
+
+impl<'p> Decider<'p> {
+    /// A decider comparing `checkpoints` when given; `progress` counts the
+    /// records decided.
+    pub fn new(
+        mut checkpoints: Option<&'p mut Plan>,
+        progress: Option<&'p AtomicU64>,
+    ) -> Decider<'p> {
+        if let Some(plan) = checkpoints.as_deref_mut() {
+            plan.reached(0, &All::default());
+        }
+        Decider {
+            report: AuditReport::default(),
+            operations: Operations::default(),
+            registry: Registry::default(),
+            folded: None,
+            checkpoints,
+            progress,
+        }
+    }
+
+    /// Decides the next part.
+    pub fn take(&mut self, part: Part) {
+        let count = part.reads.len() as u64;
+        for read in part.reads {
+            decide(
+                read,
+                &part.slugs,
+                &mut self.operations,
+                &mut self.registry,
+                &mut self.report,
+            );
+        }
+        for (last, fold) in part.folds {
+            // Merged in position order from the first record on: `folded`
+            // is the fold of every record up to `last`.
+            let all = match self.folded.as_mut() {
+                Some(all) => {
+                    all.merge(fold);
+                    all
+                }
+                None => self.folded.insert(fold),
+            };
+            if let Some(plan) = self.checkpoints.as_deref_mut() {
+                plan.reached(last, all);
+            }
+        }
+        if let Some(progress) = self.progress {
+            progress.fetch_add(count, Ordering::Relaxed);
+        }
+    }
+
+    /// The report, once every record up to `head` was taken.
+    pub fn finish(self, head: Head) -> Result<AuditReport, LedgerError> {
+        let mut report = self.report;
+        if report.records != head.position {
+            return Err(LedgerError::Store(StoreError::Corrupt {
+                location: format!("position {}", head.position),
+                reason: format!(
+                    "the audit read {} records of a log whose head is at position {}",
+                    report.records, head.position
+                ),
+            }));
+        }
+        report.operations = self.operations.operations.len() as u64;
+        Ok(report)
+    }
+}
+
+/// The audit with `threads` readers, comparing `checkpoints` if given: the
+/// records are read in chunks by the readers ([`Reader`]) and decided in
+/// order on the calling thread ([`Decider`]).
+pub fn audit_checked(
+    store: &dyn EventStore,
+    head: Head,
+    threads: usize,
+    progress: Option<&AtomicU64>,
+    checkpoints: Option<&mut Plan>,
+) -> Result<AuditReport, LedgerError> {
+    let reader = Reader::new(store, checkpoints.as_deref());
+    let mut decider = Decider::new(checkpoints, progress);
     let chunks = head.position.div_ceil(CHUNK) as usize;
     let next = AtomicUsize::new(0);
     // The index of the next chunk the rules take: readers wait while they
     // are WINDOW chunks ahead of it.
     let decided = (Mutex::new(0usize), Condvar::new());
-    let (sender, receiver) = mpsc::channel::<(usize, Result<Vec<Read>, StoreError>)>();
-    let mut report = AuditReport::default();
-    let mut operations = Operations::default();
-    let mut registry = Registry::default();
+    let (sender, receiver) = mpsc::channel::<(usize, Result<Part, StoreError>)>();
     let outcome = std::thread::scope(|scope| {
         for _ in 0..threads.max(1).min(chunks.max(1)) {
             let sender = sender.clone();
-            let (next, decided) = (&next, &decided);
+            let (next, decided, reader) = (&next, &decided, &reader);
             scope.spawn(move || loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= chunks {
@@ -149,22 +347,23 @@ pub fn audit_with(
                 }
                 let from = index as u64 * CHUNK + 1;
                 let to = (from + CHUNK - 1).min(head.position);
-                let mut reads = Vec::with_capacity((to - from + 1) as usize);
+                let mut part = reader.part();
+                part.reads.reserve((to - from + 1) as usize);
                 let scanned = store.scan(Range::new(from, to), &mut |record| {
-                    reads.push(read(store, record));
+                    reader.visit(&mut part, record);
                     Ok(())
                 });
                 let failed = scanned.is_err();
-                if sender.send((index, scanned.map(|()| reads))).is_err() || failed {
+                if sender.send((index, scanned.map(|()| part))).is_err() || failed {
                     break;
                 }
             });
         }
         drop(sender);
-        let mut pending: BTreeMap<usize, Vec<Read>> = BTreeMap::new();
+        let mut pending: BTreeMap<usize, Part> = BTreeMap::new();
         let mut taken = 0;
         while taken < chunks {
-            let (index, reads) = match receiver.recv() {
+            let (index, part) = match receiver.recv() {
                 Ok(received) => received,
                 Err(_) => {
                     return Err(LedgerError::Internal(
@@ -172,15 +371,9 @@ pub fn audit_with(
                     ))
                 }
             };
-            pending.insert(index, reads?);
-            while let Some(reads) = pending.remove(&taken) {
-                let count = reads.len() as u64;
-                for read in reads {
-                    decide(read, &mut operations, &mut registry, &mut report);
-                }
-                if let Some(progress) = progress {
-                    progress.fetch_add(count, Ordering::Relaxed);
-                }
+            pending.insert(index, part?);
+            while let Some(part) = pending.remove(&taken) {
+                decider.take(part);
                 taken += 1;
                 let (lock, ready) = &decided;
                 if let Ok(mut shared) = lock.lock() {
@@ -192,17 +385,7 @@ pub fn audit_with(
         Ok(())
     });
     outcome?;
-    if report.records != head.position {
-        return Err(LedgerError::Store(StoreError::Corrupt {
-            location: format!("position {}", head.position),
-            reason: format!(
-                "the audit read {} records of a log whose head is at position {}",
-                report.records, head.position
-            ),
-        }));
-    }
-    report.operations = operations.operations.len() as u64;
-    Ok(report)
+    decider.finish(head)
 }
 
 fn finding(position: u64, field: &str, reason: impl Into<String>) -> Finding {
@@ -213,17 +396,34 @@ fn finding(position: u64, field: &str, reason: impl Into<String>) -> Finding {
     }
 }
 
-/// Reads one record strictly, as the rules will need it (on a worker).
-fn read(store: &dyn EventStore, record: &EnvelopeRef<'_>) -> Read {
+/// Reads one record strictly, as the rules will need it (on a worker),
+/// and folds it into `fold` when given (as a replay folds it; a record the
+/// audit finds unreadable is left out, as `verify` fails on it anyway).
+fn read(
+    store: &dyn EventStore,
+    record: &EnvelopeRef<'_>,
+    slugs: &mut Vec<Slug>,
+    fold: Option<&mut All>,
+) -> Read {
     let position = record.position;
     if record.operation == REGISTRY_STREAM {
         return match RegistryEvent::parse_canonical(&record.event_type, record.data) {
-            Ok(event) => Read::Registry {
-                position,
-                recorded_at: record.recorded_at.to_owned(),
-                recorded_by: record.recorded_by.clone().into_owned(),
-                event,
-            },
+            Ok(event) => {
+                if let Some(all) = fold {
+                    let meta = RegistryMeta {
+                        position,
+                        recorded_at: record.recorded_at,
+                        recorded_by: &record.recorded_by,
+                    };
+                    all.registry(&meta, &event);
+                }
+                Read::Registry {
+                    position,
+                    recorded_at: record.recorded_at.to_owned(),
+                    recorded_by: record.recorded_by.clone().into_owned(),
+                    event,
+                }
+            }
             Err(error) => Read::Unreadable(finding(
                 position,
                 &error.path,
@@ -248,7 +448,22 @@ fn read(store: &dyn EventStore, record: &EnvelopeRef<'_>) -> Read {
         }
         return Read::Reserved;
     }
-    let slug = match Slug::parse(&record.operation) {
+    // Parts hold few operations: the last few slugs are looked at.
+    let known = slugs
+        .iter()
+        .enumerate()
+        .rev()
+        .take(8)
+        .find(|(_, slug)| slug.as_str() == record.operation)
+        .map(|(index, _)| index);
+    let slug = match known {
+        Some(index) => Ok(index),
+        None => Slug::parse(&record.operation).map(|slug| {
+            slugs.push(slug);
+            slugs.len() - 1
+        }),
+    };
+    let slug = match slug {
         Ok(slug) => slug,
         Err(error) => {
             return Read::Unreadable(finding(
@@ -286,22 +501,26 @@ fn read(store: &dyn EventStore, record: &EnvelopeRef<'_>) -> Read {
             "not in the canonical form the log promises (fields in catalogue order, absent optionals left out, amounts with their minor digits, no spaces)",
         ));
     }
-    let target = match &event {
+    let (target, retracted) = match &event {
         Event::EventRetracted(retraction) => {
             match retraction_target(store, record, retraction.event_id) {
-                Ok(target) => target,
+                Ok(Some((target, found))) => (Some(target), Some(found)),
+                Ok(None) => (None, None),
                 Err(found) => {
                     flagged.push(found);
-                    None
+                    (None, None)
                 }
             }
         }
-        _ => None,
+        _ => (None, None),
     };
+    if let Some(all) = fold {
+        fold_event(all, record, &event, retracted.as_ref());
+    }
     let read = Read::Event {
         position,
         slug,
-        event: Box::new(event),
+        event,
         target,
     };
     if flagged.is_empty() {
@@ -311,15 +530,48 @@ fn read(store: &dyn EventStore, record: &EnvelopeRef<'_>) -> Read {
     }
 }
 
+/// Folds one operation event (read strictly) into `all`, as a replay folds
+/// it: the view of the typed event (which agrees with the view a replay
+/// decodes, a law of the domain's), and for a retraction the contribution
+/// of the record it names taken back out.
+fn fold_event(
+    all: &mut All,
+    record: &EnvelopeRef<'_>,
+    event: &Event,
+    retracted: Option<&Envelope>,
+) {
+    let meta = Meta {
+        operation: &record.operation,
+        position: record.position,
+        event_type: event.event_type(),
+    };
+    all.record(&meta, &EventView::of(event));
+    let Some(target) = retracted else { return };
+    // The target was read strictly at its own position: a view that does
+    // not decode there is a finding of its own.
+    let Some(event_type) = EventType::parse(&target.event_type) else {
+        return;
+    };
+    if let Ok(view) = EventView::decode(event_type, &target.data) {
+        let meta = Meta {
+            operation: &target.operation,
+            position: target.position,
+            event_type,
+        };
+        all.retract(&meta, &view);
+    }
+}
+
 /// What a retraction names, found as the append found it: by the pin the
 /// store wrote (checked against the record it points to), or by id in a
 /// log written before pins (only an earlier record counts). `Ok(None)`: no
-/// such event, which the rules refuse.
+/// such event, which the rules refuse. With the rules' view of it, the
+/// record itself (for the checkpoints' fold).
 fn retraction_target(
     store: &dyn EventStore,
     record: &EnvelopeRef<'_>,
     event_id: uuid::Uuid,
-) -> Result<Option<RetractionTarget>, Finding> {
+) -> Result<Option<(RetractionTarget, Envelope)>, Finding> {
     let position = record.position;
     let unreadable = |reason: String| finding(position, "data.event_id", reason);
     let found = match record.refers_to {
@@ -369,10 +621,13 @@ fn retraction_target(
             found.position
         ))
     })?;
-    Ok(Some(RetractionTarget {
-        operation,
-        event_type,
-    }))
+    Ok(Some((
+        RetractionTarget {
+            operation,
+            event_type,
+        },
+        found,
+    )))
 }
 
 /// Decides one record against the state so far, then applies it: the log
@@ -380,6 +635,7 @@ fn retraction_target(
 /// (as every report folds it).
 fn decide(
     read: Read,
+    slugs: &[Slug],
     operations: &mut Operations,
     registry: &mut Registry,
     report: &mut AuditReport,
@@ -395,7 +651,7 @@ fn decide(
             for found in findings {
                 note(report, found);
             }
-            decide(*read, operations, registry, report);
+            decide(*read, slugs, operations, registry, report);
             // The record was counted by the inner call.
         }
         Read::Unreadable(found) => {
@@ -438,10 +694,21 @@ fn decide(
         } => {
             report.records += 1;
             report.events += 1;
-            if matches!(*event, Event::EventRetracted(_)) {
+            if matches!(event, Event::EventRetracted(_)) {
                 report.retractions += 1;
             }
-            let operation = operations.entry(&slug);
+            let Some(slug) = slugs.get(slug) else {
+                // A part always holds the slugs its reads name.
+                note(report, finding(position, "operation", "no operation slug"));
+                return;
+            };
+            // `entry` allocates the key: looked up first.
+            if !operations.operations.contains_key(slug.as_str()) {
+                operations.entry(slug);
+            }
+            let Some(operation) = operations.operations.get_mut(slug.as_str()) else {
+                return;
+            };
             if let Err(refusal) = operation.decide(&event, target.as_ref()) {
                 note(
                     report,
@@ -522,7 +789,7 @@ mod tests {
                 retraction(1),
             ],
         );
-        let clean = audit(&store, store.head().expect("head"), None).expect("audit");
+        let clean = audit(&store, store.head().expect("head"), None, None).expect("audit");
         assert_eq!(
             (
                 clean.records,
@@ -580,6 +847,88 @@ mod tests {
             assert!(found.findings[3].reason.contains("canonical form"));
             assert_eq!(found.findings_total, 4);
             assert_eq!(found.records, 8);
+        }
+    }
+
+    #[test]
+    fn checkpoints_are_compared_at_their_heads_by_the_audits_pass() {
+        use projections::countries::Countries;
+        use projections::replay::{self, Checkpointed, ReplayOptions};
+        use projections::summary::Summary;
+
+        let store = MemoryStore::new();
+        let mut lines = vec![LAUNCH.to_owned()];
+        lines.extend(
+            (1..=(CHUNK as u128 + 10)).map(|id| arrest(id, if id % 2 == 0 { "AL" } else { "RS" })),
+        );
+        lines.push(retraction(3));
+        appended(&store, &lines);
+        let head = store.head().expect("head");
+        let at = |position: u64| {
+            let record = store.get_at(position).expect("read").expect("record");
+            Head {
+                position,
+                hash: record.hash,
+            }
+        };
+        let options = ReplayOptions {
+            parts: 1,
+            checkpoints: false,
+            progress: None,
+        };
+        // A summary checkpoint inside a chunk, the countries' at the head
+        // (the rule state's was saved by the append).
+        let middle = at(CHUNK + 5);
+        let (summary, _) = replay::build_with::<Summary>(&store, middle, &options).expect("fold");
+        replay::save(&store, &summary).expect("save");
+        let (countries, _) = replay::build_with::<Countries>(&store, head, &options).expect("fold");
+        replay::save(&store, &countries).expect("save");
+        for threads in [1, 3] {
+            let mut plan = Plan::load(&store, head).expect("plan");
+            let report =
+                audit_checked(&store, head, threads, None, Some(&mut plan)).expect("audit");
+            assert!(report.findings.is_empty(), "{:?}", report.findings);
+            let findings = plan.finish(&store, head, 1).expect("finish");
+            assert!(findings.is_empty(), "{findings:?}");
+        }
+
+        // Figures of another head, stated for this one: named and rebuilt.
+        let (earlier, _) =
+            replay::build_with::<Summary>(&store, at(CHUNK - 1), &options).expect("fold");
+        replay::save(
+            &store,
+            &Checkpointed {
+                state: earlier.state,
+                head: middle,
+            },
+        )
+        .expect("save");
+        for threads in [1, 3] {
+            let mut plan = Plan::load(&store, head).expect("plan");
+            audit_checked(&store, head, threads, None, Some(&mut plan)).expect("audit");
+            let findings = plan.finish(&store, head, 1).expect("finish");
+            assert_eq!(
+                findings,
+                [crate::checkpoints::Finding {
+                    name: "checkpoint-summary-v1.json".into(),
+                    problem: crate::checkpoints::Problem::Disagrees {
+                        position: middle.position
+                    },
+                    rebuilt: true,
+                }]
+            );
+            // Rebuilt at the head; forged again for the next round.
+            replay::save(
+                &store,
+                &Checkpointed {
+                    state: replay::build_with::<Summary>(&store, at(CHUNK - 1), &options)
+                        .expect("fold")
+                        .0
+                        .state,
+                    head: middle,
+                },
+            )
+            .expect("save");
         }
     }
 

@@ -9,17 +9,18 @@
 //! checkpoint needs the key, or a bug. This audit is what would notice
 //! either: it does not trust the seal, it folds the log again.
 //!
-//! All the checkpoints are re-derived in one pass over the log (one
-//! decoding of each record feeds every projection), stopping at each head a
-//! checkpoint states, in order; so the audit costs about one replay,
-//! whatever the number of checkpoints.
+//! All the checkpoints are re-derived in the audit's pass over the log
+//! (`crate::audit`: the strict reading of each record feeds every
+//! projection), compared at each head a checkpoint states, in order; so
+//! the comparison costs no read of the log of its own, whatever the number
+//! of checkpoints ([`Plan`]).
 
 use event_store::{EventStore, Head};
 use projections::arrests::Arrests;
 use projections::countries::Countries;
 use projections::locations::Locations;
 use projections::networks::Networks;
-use projections::replay::{self, Checkpointed, ReplayOptions};
+use projections::replay::{self, ReplayOptions};
 use projections::summary::Summary;
 use projections::timeline::Timeline;
 use projections::victims::Victims;
@@ -78,7 +79,7 @@ impl std::fmt::Display for Finding {
 
 /// Every checkpointed projection, folded side by side: never saved.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
-struct All {
+pub(crate) struct All {
     summary: Summary,
     countries: Countries,
     timeline: Timeline,
@@ -160,6 +161,8 @@ struct Pending {
     head: Head,
     /// Whether `All`'s state at `head` has this checkpoint's state.
     agrees: Box<dyn Fn(&All) -> bool>,
+    /// Whether it was compared (the pass reached its head).
+    compared: bool,
 }
 
 /// Replaces `P`'s checkpoint by one folded from the log alone up to `head`
@@ -179,97 +182,143 @@ fn rebuild<P: Projection>(
     Ok(())
 }
 
-/// Compares every checkpoint the store holds (and can authenticate) with a
-/// re-derivation from the log at the head it states, up to `head`, on
-/// `parts` threads; rebuilds each one that disagrees, or that states a
-/// head the log does not hold, at `head`. Returns what disagreed, in
-/// checkpoint-name order; an empty list when all agree (or there are
-/// none). A checkpoint the store cannot authenticate never reaches this:
-/// the store says so itself (its warning) and treats it as missing.
-///
-/// An integrity failure of the log itself (a record that does not chain)
-/// is an error, as in a replay.
-pub fn audit(store: &dyn EventStore, head: Head, parts: u64) -> Result<Vec<Finding>, LedgerError> {
-    let mut findings = Vec::new();
-    let mut pending = Vec::new();
-    macro_rules! load {
-        ($findings:ident, $pending:ident, $field:ident: $kind:ty) => {
-            let name = replay::checkpoint_name_of::<$kind>();
-            match replay::load_stored::<$kind>(store)? {
-                None => {}
-                Some(Err(reason)) => $findings.push(Finding {
-                    name,
-                    problem: Problem::Unreadable(reason),
-                    rebuilt: false,
-                }),
-                Some(Ok(stored)) => {
-                    let agreed = if stored.position <= head.position {
-                        replay::agreed_head(store, stored.position, &stored.hash)?
-                    } else {
-                        None
-                    };
-                    match agreed {
-                        None => $findings.push(Finding {
-                            name,
-                            problem: Problem::HeadNotInLog {
-                                position: stored.position,
-                                hash: stored.hash,
-                            },
-                            rebuilt: false,
-                        }),
-                        Some(at) => {
-                            let state = stored.state;
-                            $pending.push(Pending {
+/// The checkpoints the store holds (and can authenticate), each to be
+/// compared with [`All`] folded from the log up to the head it states.
+/// The folding is done by the audit's pass (`crate::audit`), which reads
+/// every record anyway: its readers fold a part of [`All`] per chunk, cut at
+/// each head in [`Plan::heads`], and its in-order loop merges them and
+/// calls [`Plan::reached`] at each head. So the re-derivation costs no read
+/// of its own, whatever the number of checkpoints.
+pub struct Plan {
+    /// What is wrong already before any folding (unreadable, a head the
+    /// log does not hold).
+    findings: Vec<Finding>,
+    /// In the order of their heads.
+    pending: Vec<Pending>,
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let heads: Vec<(&str, u64)> = self
+            .pending
+            .iter()
+            .map(|one| (one.name.as_str(), one.head.position))
+            .collect();
+        f.debug_struct("Plan")
+            .field("findings", &self.findings)
+            .field("pending", &heads)
+            .finish()
+    }
+}
+
+impl Plan {
+    /// Loads every checkpoint the store holds, up to `head`. A checkpoint
+    /// the store cannot authenticate never reaches this: the store says so
+    /// itself (its warning) and treats it as missing.
+    pub fn load(store: &dyn EventStore, head: Head) -> Result<Plan, LedgerError> {
+        let mut findings = Vec::new();
+        let mut pending = Vec::new();
+        macro_rules! load {
+            ($findings:ident, $pending:ident, $field:ident: $kind:ty) => {
+                let name = replay::checkpoint_name_of::<$kind>();
+                match replay::load_stored::<$kind>(store)? {
+                    None => {}
+                    Some(Err(reason)) => $findings.push(Finding {
+                        name,
+                        problem: Problem::Unreadable(reason),
+                        rebuilt: false,
+                    }),
+                    Some(Ok(stored)) => {
+                        let agreed = if stored.position <= head.position {
+                            replay::agreed_head(store, stored.position, &stored.hash)?
+                        } else {
+                            None
+                        };
+                        match agreed {
+                            None => $findings.push(Finding {
                                 name,
-                                head: at,
-                                agrees: Box::new(move |all: &All| all.$field == state),
-                            });
+                                problem: Problem::HeadNotInLog {
+                                    position: stored.position,
+                                    hash: stored.hash,
+                                },
+                                rebuilt: false,
+                            }),
+                            Some(at) => {
+                                let state = stored.state;
+                                $pending.push(Pending {
+                                    name,
+                                    head: at,
+                                    agrees: Box::new(move |all: &All| all.$field == state),
+                                    compared: false,
+                                });
+                            }
                         }
                     }
                 }
-            }
-        };
+            };
+        }
+        each_kind!(load!(findings, pending,));
+        pending.sort_by_key(|one| one.head.position);
+        Ok(Plan { findings, pending })
     }
-    each_kind!(load!(findings, pending,));
-    pending.sort_by_key(|one| one.head.position);
 
-    let options = ReplayOptions {
-        parts,
-        checkpoints: false,
-        progress: None,
-    };
-    let mut folded: Option<Checkpointed<All>> = None;
-    for one in &pending {
-        let at = match folded.take() {
-            None => {
-                let (state, _) = replay::fold_from(store, one.head, &options, &All::default)?;
-                Checkpointed {
-                    state,
-                    head: one.head,
-                }
+    /// The positions at which [`All`] must be compared, in order (a
+    /// position may repeat).
+    pub(crate) fn heads(&self) -> impl Iterator<Item = u64> + '_ {
+        self.pending.iter().map(|one| one.head.position)
+    }
+
+    /// `all` is the fold of records `1..=position`: compares it with every
+    /// checkpoint that states that head.
+    pub(crate) fn reached(&mut self, position: u64, all: &All) {
+        for one in self
+            .pending
+            .iter_mut()
+            .filter(|one| one.head.position == position && !one.compared)
+        {
+            one.compared = true;
+            if !(one.agrees)(all) {
+                self.findings.push(Finding {
+                    name: one.name.clone(),
+                    problem: Problem::Disagrees { position },
+                    rebuilt: false,
+                });
             }
-            Some(before) => replay::advance(store, before, one.head)?,
-        };
-        if !(one.agrees)(&at.state) {
+        }
+    }
+
+    /// Rebuilds, at `head` on `parts` threads, each checkpoint that
+    /// disagreed, or that states a head the log does not hold. Returns
+    /// what disagreed, in checkpoint-name order; an empty list when all
+    /// agree (or there are none). A checkpoint the pass never compared
+    /// states a head beyond the log it read (`head`, which had fewer
+    /// records than when the checkpoints were loaded).
+    pub fn finish(
+        self,
+        store: &dyn EventStore,
+        head: Head,
+        parts: u64,
+    ) -> Result<Vec<Finding>, LedgerError> {
+        let mut findings = self.findings;
+        for missed in self.pending.into_iter().filter(|one| !one.compared) {
             findings.push(Finding {
-                name: one.name.clone(),
-                problem: Problem::Disagrees {
-                    position: one.head.position,
+                name: missed.name,
+                problem: Problem::HeadNotInLog {
+                    position: missed.head.position,
+                    hash: missed.head.hash.to_string(),
                 },
                 rebuilt: false,
             });
         }
-        folded = Some(at);
-    }
-
-    for finding in &mut findings {
-        if let Some(rebuild) = rebuild_by_name(&finding.name) {
-            rebuild(store, head, parts)?;
-            finding.rebuilt = true;
+        for finding in &mut findings {
+            if let Some(rebuild) = rebuild_by_name(&finding.name) {
+                rebuild(store, head, parts)?;
+                finding.rebuilt = true;
+            }
         }
+        findings.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(findings)
     }
-    findings.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(findings)
 }
 
 type Rebuild = fn(&dyn EventStore, Head, u64) -> Result<(), LedgerError>;

@@ -6,11 +6,11 @@ use std::io::Write;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use clap::Args;
-use event_store::Hash;
+use event_store::{Hash, Visited};
 
 use crate::exit::{Failure, INTEGRITY};
 use crate::progress;
-use crate::store::StoreSpec;
+use crate::store::{Opened, StoreSpec};
 
 const EXAMPLES: &str = "Examples:
   theseus verify
@@ -67,21 +67,70 @@ fn parse_head(text: &str) -> Result<(u64, Hash), String> {
 
 pub fn run(spec: &StoreSpec, args: VerifyArgs, out: &mut dyn Write) -> Result<(), Failure> {
     let opened = spec.open()?;
-    let total = opened.store().head()?.position;
+    let store = opened.store();
+    let head = store.head()?;
+    let total = head.position;
+    // The checkpoints (derived data) are compared with a re-derivation
+    // from the log, folded in the audit's own pass.
+    let plan = |head| -> Result<_, Failure> {
+        Ok(if args.no_checkpoints {
+            None
+        } else {
+            Some(ledger::checkpoints::Plan::load(store, head)?)
+        })
+    };
+    let mut checkpoints = plan(head)?;
     let (checked, finished) = (AtomicU64::new(0), AtomicBool::new(false));
-    let verified = std::thread::scope(|scope| {
+    // The file store's pass hands every record it reads to the audit's
+    // reader, so that the log is read once; a store that cannot (or a
+    // pass that did not cover the log: a small log, one core, a fault)
+    // is audited by a pass of its own below.
+    let combined = std::thread::scope(|scope| {
         scope.spawn(|| progress::watch("verify", total, &checked, &finished));
-        let verified = opened.verify_counted(args.expect_head, &checked);
+        let done = match &opened {
+            Opened::File(file) => {
+                let reader = ledger::audit::Reader::new(store, checkpoints.as_ref());
+                let mut decider = ledger::audit::Decider::new(checkpoints.as_mut(), None);
+                file.verify_visited(args.expect_head, &checked, &reader, &mut |part| {
+                    decider.take(part)
+                })
+                .map_err(Failure::from)
+                .and_then(|(verified, visited)| match visited {
+                    Visited::All => {
+                        let audit = decider.finish(verified.head)?;
+                        Ok((verified, Some(audit)))
+                    }
+                    Visited::NotAll => Ok((verified, None)),
+                })
+            }
+            Opened::Postgres(_) => opened
+                .verify_counted(args.expect_head, &checked)
+                .map(|verified| (verified, None)),
+        };
         finished.store(true, Ordering::Relaxed);
-        verified
-    })?;
-    let (audited, finished) = (AtomicU64::new(0), AtomicBool::new(false));
-    let audit = std::thread::scope(|scope| {
-        scope.spawn(|| progress::watch("audit", verified.records, &audited, &finished));
-        let audit = ledger::audit::audit(opened.store(), verified.head, Some(&audited));
-        finished.store(true, Ordering::Relaxed);
-        audit
-    })?;
+        done
+    });
+    let (verified, audit) = combined?;
+    let audit = match audit {
+        Some(audit) => audit,
+        None => {
+            // Folded from the start again: whatever a partial pass compared
+            // is forgotten.
+            checkpoints = plan(verified.head)?;
+            let (audited, finished) = (AtomicU64::new(0), AtomicBool::new(false));
+            std::thread::scope(|scope| {
+                scope.spawn(|| progress::watch("audit", verified.records, &audited, &finished));
+                let audit = ledger::audit::audit(
+                    store,
+                    verified.head,
+                    Some(&audited),
+                    checkpoints.as_mut(),
+                );
+                finished.store(true, Ordering::Relaxed);
+                audit
+            })?
+        }
+    };
     if audit.findings_total > 0 {
         let mut lines: Vec<String> = audit.findings.iter().map(ToString::to_string).collect();
         let shown = if audit.findings_total > audit.findings.len() as u64 {
@@ -99,12 +148,12 @@ pub fn run(spec: &StoreSpec, args: VerifyArgs, out: &mut dyn Write) -> Result<()
             message: lines.join("\nerror: "),
         });
     }
-    // The checkpoints (derived data) against a re-derivation from the log
-    // just verified: one that disagrees is named and rebuilt. The log is
-    // what counts, so a finding is a warning, not a failure.
-    if !args.no_checkpoints {
+    // A checkpoint that disagrees with the re-derivation is named and
+    // rebuilt. The log is what counts, so a finding is a warning, not a
+    // failure.
+    if let Some(checkpoints) = checkpoints {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
-        let findings = ledger::checkpoints::audit(opened.store(), verified.head, threads)?;
+        let findings = checkpoints.finish(store, verified.head, threads)?;
         for finding in &findings {
             crate::output::warn(&finding.to_string());
         }

@@ -86,6 +86,7 @@ use segments::{
 use tail::{detect, LogView};
 
 pub use tail::TornTail;
+pub use verify::{Visited, Visitor};
 
 /// Settings of a [`FileStore`].
 #[derive(Debug, Clone)]
@@ -398,6 +399,22 @@ impl FileStore {
     ) -> Result<VerifyReport, StoreError> {
         let view = self.fresh_view()?;
         verify::verify(&view, expect_head, Some(progress))
+    }
+
+    /// [`FileStore::verify_counted`] with `visitor` called on every record
+    /// as the store's parallel pass reads it and `take` given its parts in
+    /// position order (see [`verify::Visitor`]): for an audit that needs
+    /// no read of its own. With [`verify::Visited::NotAll`] (a small log,
+    /// one core, or a fault), the caller reads the log itself.
+    pub fn verify_visited<V: verify::Visitor>(
+        &self,
+        expect_head: Option<(u64, Hash)>,
+        progress: &std::sync::atomic::AtomicU64,
+        visitor: &V,
+        take: &mut dyn FnMut(V::Part),
+    ) -> Result<(VerifyReport, verify::Visited), StoreError> {
+        let view = self.fresh_view()?;
+        verify::verify_visited(&view, expect_head, Some(progress), visitor, take)
     }
 
     pub fn torn_tail_warning(&self) -> Option<String> {

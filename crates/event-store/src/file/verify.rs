@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::check::LogChecker;
-use crate::{Hash, StoreError, VerifyReport};
+use crate::{EnvelopeRef, Hash, StoreError, VerifyReport};
 
 use super::segments::{location, RecordCursor, READ_CHUNK};
 use super::tail::LogView;
@@ -33,10 +33,71 @@ pub(crate) fn verify(
     expect_head: Option<(u64, Hash)>,
     progress: Option<&AtomicU64>,
 ) -> Result<VerifyReport, StoreError> {
-    if let Some(report) = parallel::verify(view, expect_head, progress)? {
+    if let Some(report) = parallel::verify::<Nothing>(view, expect_head, progress, None)? {
         return Ok(report);
     }
     verify_sequentially(view, expect_head, progress)
+}
+
+/// Work a caller does on every record while the store's parallel pass reads
+/// it ([`crate::FileStore::verify_visited`]), so that an audit of what the
+/// records say needs no read of the log of its own: the store cannot know
+/// the domain, its caller (the ledger's audit) can.
+///
+/// Each unit of the pass gets a [`Visitor::Part`], filled on a worker
+/// thread by [`Visitor::visit`] with the unit's records in order (decoded,
+/// not yet known to be valid); the parts of valid units are handed to the
+/// caller in position order, on the calling thread, while later units are
+/// read (a bounded window of units in flight, so memory does not grow with
+/// the log).
+pub trait Visitor: Sync {
+    /// What a worker makes of one unit's records (consecutive positions).
+    type Part: Send;
+
+    /// An empty part, for a new unit.
+    fn part(&self) -> Self::Part;
+
+    /// Adds one record, the next of the unit, to `part`.
+    fn visit(&self, part: &mut Self::Part, record: &EnvelopeRef<'_>);
+}
+
+/// What the store's pass did for a [`Visitor`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Visited {
+    /// Every record `1..=head` was visited and handed over, in order.
+    All,
+    /// The parts handed over (if any) do not cover the log: the pass was
+    /// sequential (a small log, one core, or a fault to name), and the
+    /// caller must read the log itself.
+    NotAll,
+}
+
+/// [`verify`] with `visitor` called on every record of the parallel pass,
+/// and `take` given the parts in order. With [`Visited::NotAll`], `take`
+/// may have been given some parts, but not all.
+pub(crate) fn verify_visited<V: Visitor>(
+    view: &LogView,
+    expect_head: Option<(u64, Hash)>,
+    progress: Option<&AtomicU64>,
+    visitor: &V,
+    take: &mut dyn FnMut(V::Part),
+) -> Result<(VerifyReport, Visited), StoreError> {
+    if let Some(report) = parallel::verify(view, expect_head, progress, Some((visitor, take)))? {
+        return Ok((report, Visited::All));
+    }
+    Ok((
+        verify_sequentially(view, expect_head, progress)?,
+        Visited::NotAll,
+    ))
+}
+
+/// The visitor of a pass that visits nothing.
+struct Nothing;
+
+impl Visitor for Nothing {
+    type Part = ();
+    fn part(&self) {}
+    fn visit(&self, _part: &mut (), _record: &EnvelopeRef<'_>) {}
 }
 
 /// Records are added to a progress counter in steps of this many.
@@ -85,9 +146,11 @@ fn verify_sequentially(
 /// Every record's hash is still checked against its predecessor's: a unit's
 /// first line is chained to the previous unit's last hash while joining.
 mod parallel {
-    use std::collections::HashMap;
+    use std::collections::{BTreeMap, HashMap};
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-    use std::sync::Mutex;
+    use std::sync::{mpsc, Condvar, Mutex};
+
+    use super::Visitor;
 
     use crate::check::{check_content, check_time_text, compare_times, LogChecker};
     use crate::file::segments::{open_read, LineReader, READ_CHUNK};
@@ -98,7 +161,15 @@ mod parallel {
     /// Below this many records the sequential pass is fast enough.
     const MIN_RECORDS: u64 = 100_000;
     const UNIT_BYTES: u64 = 16 << 20;
+    /// With a visitor, whose parts of the units in flight are held in
+    /// memory until they are taken in order: a smaller unit.
+    const VISITED_UNIT_BYTES: u64 = 4 << 20;
+    /// Units read ahead of the one to be taken next, at most, per thread.
+    const WINDOW_PER_THREAD: usize = 2;
     const MAX_THREADS: usize = 16;
+
+    /// A visitor and what takes its parts in order.
+    pub(super) type Visiting<'a, V> = (&'a V, &'a mut dyn FnMut(<V as Visitor>::Part));
 
     #[derive(Debug)]
     struct Unit {
@@ -139,10 +210,11 @@ mod parallel {
 
     /// `None` when the sequential pass must run (small log, one core, or
     /// something to report).
-    pub(super) fn verify(
+    pub(super) fn verify<V: Visitor>(
         view: &LogView,
         expect_head: Option<(u64, Hash)>,
         progress: Option<&AtomicU64>,
+        visiting: Option<Visiting<'_, V>>,
     ) -> Result<Option<VerifyReport>, StoreError> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
@@ -151,16 +223,22 @@ mod parallel {
         if view.head.position < MIN_RECORDS {
             return Ok(None);
         }
-        verify_with(view, expect_head, threads, UNIT_BYTES, progress)
+        let unit_bytes = if visiting.is_some() {
+            VISITED_UNIT_BYTES
+        } else {
+            UNIT_BYTES
+        };
+        verify_with(view, expect_head, threads, unit_bytes, progress, visiting)
     }
 
     /// The parallel pass with `threads` workers and units of `unit_bytes`.
-    pub(super) fn verify_with(
+    pub(super) fn verify_with<V: Visitor>(
         view: &LogView,
         expect_head: Option<(u64, Hash)>,
         threads: usize,
         unit_bytes: u64,
         progress: Option<&AtomicU64>,
+        visiting: Option<Visiting<'_, V>>,
     ) -> Result<Option<VerifyReport>, StoreError> {
         if threads < 2 {
             return Ok(None);
@@ -194,14 +272,53 @@ mod parallel {
         let failed = AtomicBool::new(false);
         let results: Mutex<Vec<Option<Summary>>> =
             Mutex::new((0..units.len()).map(|_| None).collect());
+        let (visitor, mut take) = match visiting {
+            Some((visitor, take)) => (Some(visitor), Some(take)),
+            None => (None, None),
+        };
+        // With a visitor, the parts are taken in unit order: workers wait
+        // while they are a window ahead of the next unit to take (the
+        // count of units taken, under the lock, with `failed`).
+        let window = threads * WINDOW_PER_THREAD;
+        let taken = (Mutex::new(0usize), Condvar::new());
+        let stop = || {
+            let (lock, ready) = &taken;
+            if let Ok(_guard) = lock.lock() {
+                failed.store(true, Ordering::Relaxed);
+            }
+            failed.store(true, Ordering::Relaxed);
+            ready.notify_all();
+        };
+        let (sender, receiver) = mpsc::channel::<(usize, V::Part)>();
         std::thread::scope(|scope| {
             for _ in 0..threads.min(units.len()) {
-                scope.spawn(|| loop {
+                let sender = sender.clone();
+                let (next, failed, results, taken, stop) =
+                    (&next, &failed, &results, &taken, &stop);
+                let units = &units;
+                scope.spawn(move || loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
                     if index >= units.len() || failed.load(Ordering::Relaxed) {
                         break;
                     }
-                    match check_unit(view, &units[index], watch) {
+                    if visitor.is_some() {
+                        let (lock, ready) = taken;
+                        let Ok(mut done) = lock.lock() else {
+                            stop();
+                            break;
+                        };
+                        while index >= *done + window && !failed.load(Ordering::Relaxed) {
+                            let Ok(later) = ready.wait(done) else {
+                                return;
+                            };
+                            done = later;
+                        }
+                        if failed.load(Ordering::Relaxed) {
+                            break;
+                        }
+                    }
+                    let mut part = visitor.map(|visitor| (visitor, visitor.part()));
+                    match check_unit(view, &units[index], watch, part.as_mut()) {
                         Some(summary) => {
                             if let Some(progress) = progress {
                                 progress.fetch_add(summary.records, Ordering::Relaxed);
@@ -209,10 +326,43 @@ mod parallel {
                             if let Ok(mut results) = results.lock() {
                                 results[index] = Some(summary);
                             }
+                            if let Some((_, part)) = part {
+                                if sender.send((index, part)).is_err() {
+                                    stop();
+                                    break;
+                                }
+                            }
                         }
-                        None => failed.store(true, Ordering::Relaxed),
+                        None => {
+                            stop();
+                            break;
+                        }
                     }
                 });
+            }
+            drop(sender);
+            let Some(take) = take.as_mut() else { return };
+            // Taken in order as they come; a unit that fails stops the
+            // workers, and the channel closes when the last one ends.
+            let mut pending = BTreeMap::new();
+            let mut next_taken = 0;
+            while next_taken < units.len() {
+                let Ok((index, part)) = receiver.recv() else {
+                    break;
+                };
+                pending.insert(index, part);
+                while let Some(part) = pending.remove(&next_taken) {
+                    take(part);
+                    next_taken += 1;
+                    let (lock, ready) = &taken;
+                    if let Ok(mut done) = lock.lock() {
+                        *done = next_taken;
+                    }
+                    ready.notify_all();
+                }
+            }
+            if next_taken < units.len() {
+                stop();
             }
         });
         if failed.load(Ordering::Relaxed) {
@@ -231,8 +381,14 @@ mod parallel {
         Ok(join(view, &units, summaries, expect_head, threads))
     }
 
-    /// Checks one unit; `None` if anything is wrong in it.
-    fn check_unit(view: &LogView, unit: &Unit, watch: Option<u64>) -> Option<Summary> {
+    /// Checks one unit; `None` if anything is wrong in it. Each record is
+    /// also given to the visitor's part, when there is one.
+    fn check_unit<V: Visitor>(
+        view: &LogView,
+        unit: &Unit,
+        watch: Option<u64>,
+        mut visiting: Option<&mut (&V, V::Part)>,
+    ) -> Option<Summary> {
         let segment = &view.segments[unit.segment];
         let file = open_read(&segment.path).ok()?;
         // Start one byte early: the first "line" read ends at the first
@@ -316,6 +472,9 @@ mod parallel {
             }
             if watch == Some(record.position) {
                 summary.watched = Some(record.hash);
+            }
+            if let Some((visitor, part)) = visiting.as_deref_mut() {
+                visitor.visit(part, &record);
             }
             previous = record.hash;
             summary.last_hash = record.hash;
@@ -496,14 +655,46 @@ mod tests {
         let view = detect(list_segments(&dir)?)?;
         let sequential = verify_sequentially(&view, None, None)?;
         for unit_bytes in [100, 333, 4096, 1 << 20] {
-            let parallel = parallel::verify_with(&view, None, 3, unit_bytes, None)?;
+            let parallel =
+                parallel::verify_with::<Nothing>(&view, None, 3, unit_bytes, None, None)?;
             assert_eq!(
                 parallel.as_ref(),
                 Some(&sequential),
                 "units of {unit_bytes}"
             );
             let head = Some((500, view.head.hash));
-            assert!(parallel::verify_with(&view, head, 3, unit_bytes, None)?.is_none());
+            assert!(
+                parallel::verify_with::<Nothing>(&view, head, 3, unit_bytes, None, None)?.is_none()
+            );
+        }
+        // A visitor sees every record once, its parts taken in order.
+        struct Positions;
+        impl Visitor for Positions {
+            type Part = Vec<u64>;
+            fn part(&self) -> Vec<u64> {
+                Vec::new()
+            }
+            fn visit(&self, part: &mut Vec<u64>, record: &EnvelopeRef<'_>) {
+                part.push(record.position);
+            }
+        }
+        for unit_bytes in [100, 333, 4096, 1 << 20] {
+            let mut seen = Vec::new();
+            let mut take = |part: Vec<u64>| seen.extend(part);
+            let parallel = parallel::verify_with(
+                &view,
+                None,
+                3,
+                unit_bytes,
+                None,
+                Some((&Positions, &mut take)),
+            )?;
+            assert_eq!(
+                parallel.as_ref(),
+                Some(&sequential),
+                "units of {unit_bytes}"
+            );
+            assert_eq!(seen, (1..=view.head.position).collect::<Vec<_>>());
         }
         // A damaged log: every unit size defers to the sequential pass.
         let segment = &view.segments[1].path;
@@ -521,7 +712,9 @@ mod tests {
         };
         std::fs::write(segment, &bytes).map_err(|error| StoreError::io(segment, error))?;
         for unit_bytes in [100, 333, 4096, 1 << 20] {
-            assert!(parallel::verify_with(&view, None, 3, unit_bytes, None)?.is_none());
+            assert!(
+                parallel::verify_with::<Nothing>(&view, None, 3, unit_bytes, None, None)?.is_none()
+            );
         }
         assert!(verify_sequentially(&view, None, None).is_err());
         Ok(())
