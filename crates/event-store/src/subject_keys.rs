@@ -27,8 +27,9 @@
 //!   other 80), so that a torn append is recognised, not read as a key.
 //! * **Finding** a subject's key reads the tail (at most
 //!   `max(MIN_TAIL, body / TAIL_FRACTION)` entries) once per transaction and
-//!   searches the body through `pread`: lookups are keyed digests, uniform,
-//!   so an interpolation search finds the entry in two or three reads.
+//!   searches the body through a read-only mapping (`pread` if it cannot
+//!   be mapped): lookups are keyed digests, uniform, so an interpolation
+//!   search finds the entry in two or three probes.
 //! * **Adding** keys appends them to the tail and syncs the file (its data
 //!   and length) before the batch's records are written. Once the tail
 //!   would pass its bound, the file is instead rewritten whole, tail merged
