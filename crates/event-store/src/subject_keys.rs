@@ -27,8 +27,9 @@
 //!   other 80), so that a torn append is recognised, not read as a key.
 //! * **Finding** a subject's key reads the tail (at most
 //!   `max(MIN_TAIL, body / TAIL_FRACTION)` entries) once per transaction and
-//!   searches the body through `pread`: lookups are keyed digests, uniform,
-//!   so an interpolation search finds the entry in two or three reads.
+//!   searches the body through a read-only mapping (`pread` if it cannot
+//!   be mapped): lookups are keyed digests, uniform, so an interpolation
+//!   search finds the entry in two or three probes.
 //! * **Adding** keys appends them to the tail and syncs the file (its data
 //!   and length) before the batch's records are written. Once the tail
 //!   would pass its bound, the file is instead rewritten whole, tail merged
@@ -58,6 +59,7 @@ use std::io::{BufWriter, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -261,6 +263,33 @@ fn read_at_most(
     Ok(got)
 }
 
+/// The key file mapped read-only, for a transaction's searches.
+#[allow(unsafe_code)]
+fn map_file(file: &File) -> Option<memmap2::Mmap> {
+    // SAFETY: the key file is 0600 and changed only by theseus writers
+    // holding the store's exclusive lock, which the transaction that owns
+    // this reader holds for the mapping's whole life; the reader is dropped
+    // before its own transaction appends to the file or cuts a torn append
+    // (`add_keys`), and a rewrite renames a new file over the old, which
+    // leaves this mapping valid. Someone outside theseus truncating the
+    // file meanwhile would fault the process (SIGBUS); editing it is what
+    // the entries' checks catch.
+    let map = unsafe { memmap2::MmapOptions::new().map(file).ok()? };
+    // A search touches two or three pages: without this hint each fault
+    // also maps the pages around it, and the process's resident memory
+    // would follow the file's size.
+    let _ = map.advise(memmap2::Advice::Random);
+    Some(map)
+}
+
+/// Hands a mapping's pages back (they stay in the page cache).
+#[allow(unsafe_code)]
+fn release(map: &memmap2::Mmap) {
+    // SAFETY: a read-only mapping of a file: after `DontNeed` the next
+    // access reads the file's pages again, unchanged.
+    let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
+}
+
 fn read_exact_at(
     path: &Path,
     file: &File,
@@ -313,7 +342,17 @@ pub(crate) struct KeyReader {
     tail: Vec<SubjectKey>,
     /// Where the whole entries end (a torn append is cut here).
     end: u64,
+    /// The file mapped, for the body's search: a lookup then costs a
+    /// memory access, not two `pread`s (about 2 µs each); `None` for an
+    /// empty file or when it cannot be mapped (the search reads instead).
+    map: Option<memmap2::Mmap>,
+    /// Searches since the mapped pages were last handed back.
+    searches: AtomicU64,
 }
+
+/// The mapped pages are handed back to the page cache after this many
+/// searches, so that resident memory follows the batch, not the file.
+const RELEASE_EVERY: u64 = 4096;
 
 impl KeyReader {
     /// Opens the key file of the store in `dir`; no file is no keys.
@@ -327,6 +366,8 @@ impl KeyReader {
                     file: None,
                     tail: Vec::new(),
                     end: 0,
+                    map: None,
+                    searches: AtomicU64::new(0),
                 })
             }
             Err(error) => return Err(StoreError::io(&path, error)),
@@ -343,11 +384,14 @@ impl KeyReader {
             len
         };
         sort_last_wins(&mut tail);
+        let map = if len > 0 { map_file(&file) } else { None };
         Ok(KeyReader {
             path,
             file: Some((file, layout)),
             tail,
             end,
+            map,
+            searches: AtomicU64::new(0),
         })
     }
 
@@ -359,6 +403,11 @@ impl KeyReader {
         let Some((file, layout)) = &self.file else {
             return Ok(None);
         };
+        if let Some(map) = &self.map {
+            if self.searches.fetch_add(1, Ordering::Relaxed) % RELEASE_EVERY == RELEASE_EVERY - 1 {
+                release(map);
+            }
+        }
         self.search_body(file, layout, lookup)
     }
 
@@ -380,7 +429,10 @@ impl KeyReader {
         let (mut low, mut high) = (0u64, layout.sorted);
         let (mut low_key, mut high_key) = (0u128, 1u128 << 64);
         let entry_len = layout.entry_len as usize;
-        let mut buffer = vec![0u8; WINDOW as usize * entry_len];
+        let mut buffer = match self.map {
+            Some(_) => Vec::new(),
+            None => vec![0u8; WINDOW as usize * entry_len],
+        };
         let mut tries = 0;
         while low < high {
             let (from, to) = if high - low <= WINDOW {
@@ -402,13 +454,19 @@ impl KeyReader {
                 (to - window.min(to - low), to)
             };
             tries += 1;
-            let bytes = &mut buffer[..(to - from) as usize * entry_len];
-            read_exact_at(
-                &self.path,
-                file,
-                bytes,
-                layout.start + from * layout.entry_len,
-            )?;
+            let offset = layout.start + from * layout.entry_len;
+            let len = (to - from) as usize * entry_len;
+            let bytes: &[u8] = match &self.map {
+                Some(map) => usize::try_from(offset)
+                    .ok()
+                    .and_then(|start| map.get(start..start.checked_add(len)?))
+                    .ok_or_else(|| corrupt(&self.path, "it ended inside its sorted entries"))?,
+                None => {
+                    let bytes = &mut buffer[..len];
+                    read_exact_at(&self.path, file, bytes, offset)?;
+                    bytes
+                }
+            };
             let entries: Vec<&[u8]> = bytes.chunks_exact(entry_len).collect();
             let (first, last) = (entries[0], entries[entries.len() - 1]);
             if lookup[..] < first[..32] {
@@ -524,14 +582,25 @@ pub(crate) fn rewrite_keys(
     out.write_all(&id).map_err(io)?;
     let mut written = 0u64;
     let mut entry = Vec::with_capacity(ENTRY_LEN);
-    let mut emit = |key: &SubjectKey, out: &mut BufWriter<File>| -> Result<(), StoreError> {
-        if removed.contains(&key.lookup) {
+    // `raw`: the entry as the old file holds it, checked already and in
+    // format 2, copied as it is (its check is a digest of its other bytes,
+    // so encoding it again would only compute the same check twice more).
+    let mut emit = |key: &SubjectKey,
+                    raw: Option<&[u8]>,
+                    out: &mut BufWriter<File>|
+     -> Result<(), StoreError> {
+        if !removed.is_empty() && removed.contains(&key.lookup) {
             return Ok(());
         }
-        entry.clear();
-        encode_entry(key, &mut entry);
         written += 1;
-        out.write_all(&entry).map_err(io)
+        match raw {
+            Some(raw) => out.write_all(raw).map_err(io),
+            None => {
+                entry.clear();
+                encode_entry(key, &mut entry);
+                out.write_all(&entry).map_err(io)
+            }
+        }
     };
     let mut next = extra.iter().peekable();
     if let Some((file, layout)) = &reader.file {
@@ -556,18 +625,18 @@ pub(crate) fn rewrite_keys(
                 }
                 previous = Some(key.lookup);
                 while let Some(later) = next.next_if(|later| later.lookup < key.lookup) {
-                    emit(later, &mut out)?;
+                    emit(later, None, &mut out)?;
                 }
                 match next.next_if(|later| later.lookup == key.lookup) {
-                    Some(later) => emit(later, &mut out)?,
-                    None => emit(&key, &mut out)?,
+                    Some(later) => emit(later, None, &mut out)?,
+                    None => emit(&key, layout.v2.then_some(raw), &mut out)?,
                 }
             }
             at += count;
         }
     }
     for later in next {
-        emit(later, &mut out)?;
+        emit(later, None, &mut out)?;
     }
     drop(reader);
     let file = out.into_inner().map_err(|error| io(error.into_error()))?;

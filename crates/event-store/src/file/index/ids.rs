@@ -28,6 +28,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use uuid::Uuid;
 
@@ -255,6 +256,13 @@ pub(crate) struct IdTable {
     fresh: bool,
     /// Inserts since the mapped pages were last released.
     since_release: u64,
+    /// Pages whose tag this process has checked (or written) since it
+    /// opened a table it writes, one bit a page: the writer holds the
+    /// store's lock, so a page it has checked changes only through its own
+    /// inserts (then `dirty`), and a batch's inserts, which probe the pages
+    /// its lookups have just checked, do not check them again. Empty for a
+    /// reader's table, whose pages a writer may change under it.
+    verified: Vec<AtomicU64>,
 }
 
 impl IdTable {
@@ -290,6 +298,7 @@ impl IdTable {
             dirty: BTreeSet::new(),
             fresh: true,
             since_release: 0,
+            verified: Vec::new(),
         };
         let header = table.header();
         match &mut table.slots {
@@ -338,6 +347,11 @@ impl IdTable {
         } else {
             Slots::Read(file)
         };
+        let verified = if writable {
+            (0..pages.div_ceil(64)).map(|_| AtomicU64::new(0)).collect()
+        } else {
+            Vec::new()
+        };
         Some(IdTable {
             slots,
             pages,
@@ -349,6 +363,7 @@ impl IdTable {
             dirty: BTreeSet::new(),
             fresh: false,
             since_release: 0,
+            verified,
         })
     }
 
@@ -379,7 +394,7 @@ impl IdTable {
         let Some(auth) = &self.auth else {
             return Ok(());
         };
-        if self.fresh || self.dirty.contains(&page) {
+        if self.fresh || self.is_verified(page) || self.dirty.contains(&page) {
             return Ok(());
         }
         let tag = auth.tag(page, out);
@@ -396,7 +411,20 @@ impl IdTable {
                 self.counts[page as usize]
             )));
         }
+        self.mark_verified(page);
         Ok(())
+    }
+
+    fn is_verified(&self, page: u64) -> bool {
+        self.verified
+            .get((page / 64) as usize)
+            .is_some_and(|word| word.load(Ordering::Relaxed) & (1 << (page % 64)) != 0)
+    }
+
+    fn mark_verified(&self, page: u64) {
+        if let Some(word) = self.verified.get((page / 64) as usize) {
+            word.fetch_or(1 << (page % 64), Ordering::Relaxed);
+        }
     }
 
     /// The slot an id's probe starts at. Homes grow with the hash, so ids
@@ -576,6 +604,7 @@ impl IdTable {
             self.slots
                 .bytes_mut(page, SLOTS_END, TAG_LEN)?
                 .copy_from_slice(&tag);
+            self.mark_verified(page);
         }
         self.dirty.clear();
         self.fresh = false;
