@@ -487,14 +487,14 @@ fn append_checked(
     signed: Option<SignedInput<'_>>,
 ) -> Result<BatchOutcome, LedgerError> {
     let naming = source.naming();
-    let mut transaction = store.begin(options.stamp)?;
+    // The rule state is read as of the committed head, before anything is
+    // staged (loaded beside the lock's wait and the index check).
+    let (mut transaction, mut operations) = state::begin_with_state(store, options.stamp)?;
     if let Some(submitter) = submitter {
         if transaction.version(REGISTRY_STREAM)? != submitter.registry_version {
             return Err(LedgerError::RegistryChanged);
         }
     }
-    // Read as of the committed head, before anything is staged.
-    let mut operations = state::load(store, transaction.head())?;
     let mut tally = None;
     if let Some(signed) = &signed {
         // Under the writers' lock: the key is checked against the registry

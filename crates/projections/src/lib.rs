@@ -90,6 +90,20 @@ pub trait Projection: Default + Clone + Serialize + DeserializeOwned + Send {
     /// Adds the fold of the records that follow this state's.
     fn merge(&mut self, later: Self);
 
+    /// Whether [`Projection::record`] reads the data of events of this
+    /// type. For a type it does not read, replay checks the record in the
+    /// chain as always but does not decode its data, and calls
+    /// [`Projection::record_unread`] instead (a retraction is always
+    /// decoded: replay needs its target). The state must come out as the
+    /// full fold's: only say `false` for a type whose data the fold ignores.
+    fn reads_data(_event_type: EventType) -> bool {
+        true
+    }
+
+    /// Folds a record of a type whose data is not read
+    /// ([`Projection::reads_data`]).
+    fn record_unread(&mut self, _meta: &Meta<'_>) {}
+
     /// Whether the projection reads the agency registry (the records of
     /// [`domain::REGISTRY_STREAM`]). Every other projection never sees
     /// them: replay checks their place in the chain and skips them before

@@ -249,13 +249,19 @@ fn fold_record<P: Projection>(
         return Ok(());
     }
     let event_type = event_type_of(record.position, &record.event_type)?;
-    let view = EventView::decode(event_type, record.data)
-        .map_err(|reason| unreadable(record.position, format!("data: {reason}")))?;
     let meta = Meta {
         operation: &record.operation,
         position: record.position,
         event_type,
     };
+    if event_type != EventType::EventRetracted && !P::reads_data(event_type) {
+        // Chain-checked by the caller like every record; only its data,
+        // which this projection ignores, is left unread.
+        state.record_unread(&meta);
+        return Ok(());
+    }
+    let view = EventView::decode(event_type, record.data)
+        .map_err(|reason| unreadable(record.position, format!("data: {reason}")))?;
     state.record(&meta, &view);
     if let (true, EventView::EventRetracted { event_id }) = (P::NEEDS_RETRACTED, &view) {
         let target = retraction_target(store, record, *event_id)?;

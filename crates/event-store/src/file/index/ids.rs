@@ -176,6 +176,25 @@ impl Slots {
         }
     }
 
+    /// Page `page` in place (a table in memory or mapped), or read into
+    /// `buffer` (one opened for reading): a probe reads a page without
+    /// copying a KiB each time.
+    fn page<'a>(&'a self, page: u64, buffer: &'a mut [u8; PAGE_LEN]) -> io::Result<&'a [u8]> {
+        let start = Slots::page_offset(page);
+        match self {
+            Slots::Memory(bytes) => bytes
+                .get(start..start + PAGE_LEN)
+                .ok_or_else(|| io::Error::other("page beyond the id table")),
+            Slots::Mapped { map, .. } => map
+                .get(start..start + PAGE_LEN)
+                .ok_or_else(|| io::Error::other("page beyond the id table")),
+            Slots::Read(file) => {
+                file.read_exact_at(buffer, start as u64)?;
+                Ok(&buffer[..])
+            }
+        }
+    }
+
     fn bytes_mut(&mut self, page: u64, from: usize, len: usize) -> io::Result<&mut [u8]> {
         let start = Slots::page_offset(page) + from;
         match self {
@@ -199,7 +218,8 @@ impl Slots {
             // process's page table entries (dirty bits are carried to the
             // cached pages, which keep the data); later reads see the file's
             // contents, which are what was written. No reference into the
-            // mapping outlives a call of `read_page` or `bytes_mut`, so none
+            // mapping outlives a call of `read_page` or `bytes_mut`, nor a
+            // probe's or a listing's look at one page through `page`, so none
             // is held across this one. Advice that fails changes nothing.
             let _ = unsafe { map.unchecked_advise(memmap2::UncheckedAdvice::DontNeed) };
         }
@@ -389,13 +409,17 @@ impl IdTable {
 
     /// Reads page `page` and checks it can be trusted: its tag, and at
     /// least as many entries as the head counts for it.
-    fn trusted_page(&self, page: u64, out: &mut [u8; PAGE_LEN]) -> Result<(), TableError> {
-        self.slots.read_page(page, out)?;
+    fn trusted_page<'a>(
+        &'a self,
+        page: u64,
+        buffer: &'a mut [u8; PAGE_LEN],
+    ) -> Result<&'a [u8], TableError> {
+        let out = self.slots.page(page, buffer)?;
         let Some(auth) = &self.auth else {
-            return Ok(());
+            return Ok(out);
         };
         if self.fresh || self.is_verified(page) || self.dirty.contains(&page) {
-            return Ok(());
+            return Ok(out);
         }
         let tag = auth.tag(page, out);
         if !constant_time_eq(&tag, &out[SLOTS_END..]) {
@@ -412,7 +436,7 @@ impl IdTable {
             )));
         }
         self.mark_verified(page);
-        Ok(())
+        Ok(out)
     }
 
     fn is_verified(&self, page: u64) -> bool {
@@ -435,15 +459,16 @@ impl IdTable {
         ((u128::from(hash) * u128::from(self.capacity())) >> 64) as u64
     }
 
-    /// Where `id` is, or the empty slot where it would go.
-    fn probe_slot(&self, id: &Uuid) -> Result<(Probe, u64), TableError> {
+    /// Where `id` is, or the empty slot where it would go, probing from
+    /// its home slot `home` ([`IdTable::home`]).
+    fn probe_slot(&self, home: u64, id: &Uuid) -> Result<(Probe, u64), TableError> {
         let capacity = self.capacity();
-        let mut slot = self.home(id);
-        let mut page_bytes = [0u8; PAGE_LEN];
+        let mut slot = home;
+        let mut buffer = [0u8; PAGE_LEN];
         let mut visited = 0;
         while visited < capacity {
             let page = slot / SLOTS_PER_PAGE;
-            self.trusted_page(page, &mut page_bytes)?;
+            let page_bytes = self.trusted_page(page, &mut buffer)?;
             let mut index = slot % SLOTS_PER_PAGE;
             while index < SLOTS_PER_PAGE {
                 let start = index as usize * SLOT_LEN;
@@ -474,22 +499,30 @@ impl IdTable {
 
     /// The position recorded for `id`.
     pub(crate) fn lookup(&self, id: &Uuid) -> Result<Option<u64>, TableError> {
-        Ok(match self.probe_slot(id)?.0 {
+        Ok(match self.probe_slot(self.home(id), id)?.0 {
             Probe::Found { position } => Some(position),
             Probe::Empty => None,
         })
     }
 
     pub(crate) fn insert(&mut self, id: &Uuid, position: u64) -> Result<Inserted, TableError> {
+        self.insert_at(self.home(id), id, position)
+    }
+
+    /// [`IdTable::insert`] of an id whose home slot the caller computed.
+    fn insert_at(&mut self, home: u64, id: &Uuid, position: u64) -> Result<Inserted, TableError> {
         self.since_release += 1;
         if self.since_release >= RELEASE_EVERY {
             self.relieve()?;
         }
-        match self.probe_slot(id)? {
+        match self.probe_slot(home, id)? {
             (Probe::Found { position }, slot) => {
                 // Counted again at the next seal: an entry written by a
-                // commit whose `head` was lost must be vouched for too.
-                self.dirty.insert(slot / SLOTS_PER_PAGE);
+                // commit whose `head` was lost must be vouched for too. (A
+                // fresh table tags every page at its first seal.)
+                if !self.fresh {
+                    self.dirty.insert(slot / SLOTS_PER_PAGE);
+                }
                 Ok(Inserted::Present { position })
             }
             (Probe::Empty, slot) => {
@@ -499,7 +532,9 @@ impl IdTable {
                 bytes[..16].copy_from_slice(id.as_bytes());
                 bytes[16..].copy_from_slice(&position.to_le_bytes());
                 self.counts[page as usize] += 1;
-                self.dirty.insert(page);
+                if !self.fresh {
+                    self.dirty.insert(page);
+                }
                 self.count += 1;
                 Ok(Inserted::Added)
             }
@@ -531,17 +566,12 @@ impl IdTable {
         ids: &[Uuid],
         first_position: u64,
     ) -> Result<(), TableError> {
-        // 16 bytes an entry (home and index) for the sort, not a copy of the
-        // ids.
-        let mut order: Vec<(u64, u32)> = Vec::with_capacity(ids.len());
-        for (index, id) in ids.iter().enumerate() {
-            let index = u32::try_from(index)
-                .map_err(|_| TableError::Damaged("a batch of more than 2^32 ids".into()))?;
-            order.push((self.home(id), index));
-        }
-        order.sort_unstable();
-        for (_, index) in order {
-            self.insert(&ids[index as usize], first_position + u64::from(index))?;
+        for entry in self.in_home_order(ids)? {
+            self.insert_at(
+                entry.home,
+                &entry.id,
+                first_position + u64::from(entry.index),
+            )?;
         }
         Ok(())
     }
@@ -556,24 +586,39 @@ impl IdTable {
         ids: &[Uuid],
         first_position: u64,
     ) -> Result<Option<(usize, u64)>, TableError> {
-        let mut order: Vec<(u64, u32)> = Vec::with_capacity(ids.len());
-        for (index, id) in ids.iter().enumerate() {
-            let index = u32::try_from(index)
-                .map_err(|_| TableError::Damaged("a chunk of more than 2^32 ids".into()))?;
-            order.push((self.home(id), index));
-        }
-        order.sort_unstable();
         let mut first_present: Option<(usize, u64)> = None;
-        for (_, index) in order {
-            let index = index as usize;
+        for entry in self.in_home_order(ids)? {
+            let index = entry.index as usize;
             let position = first_position + index as u64;
-            if let Inserted::Present { position: at } = self.insert(&ids[index], position)? {
+            if let Inserted::Present { position: at } =
+                self.insert_at(entry.home, &entry.id, position)?
+            {
                 if first_present.is_none_or(|(seen, _)| index < seen) {
                     first_present = Some((index, at));
                 }
             }
         }
         Ok(first_present)
+    }
+
+    /// `ids` with their homes and indexes, in the order of their homes (ties
+    /// in index order). Each home is computed once, and each id is carried
+    /// in its entry: inserting in this order then reads the entries and the
+    /// table front to back, where looking ids up by index would read them
+    /// at random (a cache miss an id).
+    fn in_home_order(&self, ids: &[Uuid]) -> Result<Vec<Homed>, TableError> {
+        let mut order = Vec::with_capacity(ids.len());
+        for (index, id) in ids.iter().enumerate() {
+            let index = u32::try_from(index)
+                .map_err(|_| TableError::Damaged("a batch of more than 2^32 ids".into()))?;
+            order.push(Homed {
+                home: self.home(id),
+                index,
+                id: *id,
+            });
+        }
+        order.sort_unstable_by_key(|entry| (entry.home, entry.index));
+        Ok(order)
     }
 
     /// Tags the pages changed since the last seal (every page of a fresh
@@ -649,12 +694,12 @@ impl IdTable {
         &self,
         mut visit: impl FnMut(Uuid, u64) -> Result<(), TableError>,
     ) -> Result<(), TableError> {
-        let mut page_bytes = [0u8; PAGE_LEN];
+        let mut buffer = [0u8; PAGE_LEN];
         for page in 0..self.pages {
             if page % RELEASE_EVERY == RELEASE_EVERY - 1 {
                 self.slots.release();
             }
-            self.trusted_page(page, &mut page_bytes)?;
+            let page_bytes = self.trusted_page(page, &mut buffer)?;
             for entry in page_bytes[..SLOTS_END].chunks_exact(SLOT_LEN) {
                 let mut id = [0u8; 16];
                 id.copy_from_slice(&entry[..16]);
@@ -667,6 +712,13 @@ impl IdTable {
         }
         Ok(())
     }
+}
+
+/// An id to insert, with its home slot and its index in the batch.
+struct Homed {
+    home: u64,
+    index: u32,
+    id: Uuid,
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
