@@ -173,11 +173,17 @@ impl Store {
 
     /// Runs `theseus --store DIR ARGS…` with `input` on stdin.
     pub fn run_with_input(&self, args: &[&str], input: &[u8]) -> Run {
+        self.run_with_env(args, input, &[])
+    }
+
+    /// [`Store::run_with_input`] with the variables `env` set.
+    pub fn run_with_env(&self, args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Run {
         let mut child = Command::new(theseus_bin())
             .arg("--store")
             .arg(self.spec())
             .args(args)
             .env_remove("THESEUS_STORE")
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -109,8 +109,31 @@ impl StoreSpec {
 /// The file store's configuration: its warnings (damaged or stale derived
 /// data, an unusable key) go through [`crate::output::warn`], so that
 /// `--quiet` silences them like every other warning.
+///
+/// `THESEUS_VERIFY_SPLIT=RECORDS:BYTES` sets where `verify` starts to read
+/// a log in parallel and the bytes of one unit (the tests use it to run a
+/// small log through the parallel pass); only the speed depends on it.
 fn file_config() -> FileStoreConfig {
-    FileStoreConfig::warning_to(crate::output::warn)
+    let mut config = FileStoreConfig::warning_to(crate::output::warn);
+    if let Some(text) = std::env::var_os("THESEUS_VERIFY_SPLIT") {
+        match parse_verify_split(&text.to_string_lossy()) {
+            Some(split) => config.verify_split = Some(split),
+            None => crate::output::warn(&format!(
+                "THESEUS_VERIFY_SPLIT={:?} is not RECORDS:BYTES (two whole numbers, BYTES at least 1); the defaults are used",
+                text.to_string_lossy()
+            )),
+        }
+    }
+    config
+}
+
+fn parse_verify_split(text: &str) -> Option<event_store::VerifySplit> {
+    let (records, bytes) = text.split_once(':')?;
+    let split = event_store::VerifySplit {
+        from_records: records.parse().ok()?,
+        unit_bytes: bytes.parse().ok()?,
+    };
+    (split.unit_bytes > 0).then_some(split)
 }
 
 /// An open store of any backend.

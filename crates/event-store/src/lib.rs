@@ -35,7 +35,9 @@ pub mod subject_keys;
 
 pub use envelope::{Envelope, EnvelopeRef, Head, Link, NewEvent};
 pub use error::StoreError;
-pub use file::{warn_on_stderr, FileStore, FileStoreConfig, TornTail, Visited, Visitor, Warn};
+pub use file::{
+    warn_on_stderr, FileStore, FileStoreConfig, TornTail, VerifySplit, Visited, Visitor, Warn,
+};
 pub use hash::Hash;
 pub use key::{DerivedKey, KeyError};
 pub use memory::MemoryStore;

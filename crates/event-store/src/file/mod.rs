@@ -104,6 +104,22 @@ pub struct FileStoreConfig {
     /// stale or unusable and was rebuilt or done without. The default
     /// prints `warning: …` on stderr; an embedding may log it instead.
     pub warn: Warn,
+    /// How `verify` cuts a long log for its parallel pass; `None`: the
+    /// defaults ([`VerifySplit`]). Only the speed depends on it, never
+    /// what `verify` finds or reports (tests set it small so that a small
+    /// log goes through the parallel pass, joins and all).
+    pub verify_split: Option<VerifySplit>,
+}
+
+/// Where `verify` starts to read a log in parallel, and in what units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VerifySplit {
+    /// Logs of fewer records are verified by one sequential pass (default
+    /// 100,000).
+    pub from_records: u64,
+    /// The bytes of one unit of work, cut at line boundaries (default 16
+    /// MiB, or 4 MiB when an audit rides on the pass).
+    pub unit_bytes: u64,
 }
 
 /// Receives one warning line (no trailing newline).
@@ -140,6 +156,7 @@ impl FileStoreConfig {
             clock: system_clock,
             key,
             warn,
+            verify_split: None,
         }
     }
 }
@@ -398,7 +415,7 @@ impl FileStore {
         progress: &std::sync::atomic::AtomicU64,
     ) -> Result<VerifyReport, StoreError> {
         let view = self.fresh_view()?;
-        verify::verify(&view, expect_head, Some(progress))
+        verify::verify(&view, expect_head, Some(progress), self.config.verify_split)
     }
 
     /// [`FileStore::verify_counted`] with `visitor` called on every record
@@ -414,7 +431,14 @@ impl FileStore {
         take: &mut dyn FnMut(V::Part),
     ) -> Result<(VerifyReport, verify::Visited), StoreError> {
         let view = self.fresh_view()?;
-        verify::verify_visited(&view, expect_head, Some(progress), visitor, take)
+        verify::verify_visited(
+            &view,
+            expect_head,
+            Some(progress),
+            self.config.verify_split,
+            visitor,
+            take,
+        )
     }
 
     pub fn torn_tail_warning(&self) -> Option<String> {
@@ -923,7 +947,7 @@ impl EventStore for FileStore {
 
     fn verify(&self, expect_head: Option<(u64, Hash)>) -> Result<VerifyReport, StoreError> {
         let view = self.fresh_view()?;
-        verify::verify(&view, expect_head, None)
+        verify::verify(&view, expect_head, None, self.config.verify_split)
     }
 
     fn load_derived(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {

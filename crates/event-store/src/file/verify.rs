@@ -19,6 +19,7 @@ use crate::{EnvelopeRef, Hash, StoreError, VerifyReport};
 
 use super::segments::{location, RecordCursor, READ_CHUNK};
 use super::tail::LogView;
+use super::VerifySplit;
 
 /// Verifies the committed log of `view`: in parallel when the log is large
 /// and there are cores to share the hashing; sequentially (and so with the
@@ -32,8 +33,9 @@ pub(crate) fn verify(
     view: &LogView,
     expect_head: Option<(u64, Hash)>,
     progress: Option<&AtomicU64>,
+    split: Option<VerifySplit>,
 ) -> Result<VerifyReport, StoreError> {
-    if let Some(report) = parallel::verify::<Nothing>(view, expect_head, progress, None)? {
+    if let Some(report) = parallel::verify::<Nothing>(view, expect_head, progress, split, None)? {
         return Ok(report);
     }
     verify_sequentially(view, expect_head, progress)
@@ -79,10 +81,13 @@ pub(crate) fn verify_visited<V: Visitor>(
     view: &LogView,
     expect_head: Option<(u64, Hash)>,
     progress: Option<&AtomicU64>,
+    split: Option<VerifySplit>,
     visitor: &V,
     take: &mut dyn FnMut(V::Part),
 ) -> Result<(VerifyReport, Visited), StoreError> {
-    if let Some(report) = parallel::verify(view, expect_head, progress, Some((visitor, take)))? {
+    if let Some(report) =
+        parallel::verify(view, expect_head, progress, split, Some((visitor, take)))?
+    {
         return Ok((report, Visited::All));
     }
     Ok((
@@ -150,7 +155,7 @@ mod parallel {
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::{mpsc, Condvar, Mutex};
 
-    use super::Visitor;
+    use super::{VerifySplit, Visitor};
 
     use crate::check::{check_content, check_time_text, compare_times, LogChecker};
     use crate::file::segments::{open_read, LineReader, READ_CHUNK};
@@ -214,19 +219,21 @@ mod parallel {
         view: &LogView,
         expect_head: Option<(u64, Hash)>,
         progress: Option<&AtomicU64>,
+        split: Option<VerifySplit>,
         visiting: Option<Visiting<'_, V>>,
     ) -> Result<Option<VerifyReport>, StoreError> {
         let threads = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
             .min(MAX_THREADS);
-        if view.head.position < MIN_RECORDS {
+        let from_records = split.map_or(MIN_RECORDS, |split| split.from_records);
+        if view.head.position < from_records {
             return Ok(None);
         }
-        let unit_bytes = if visiting.is_some() {
-            VISITED_UNIT_BYTES
-        } else {
-            UNIT_BYTES
+        let unit_bytes = match (split, visiting.is_some()) {
+            (Some(split), _) => split.unit_bytes.max(1),
+            (None, true) => VISITED_UNIT_BYTES,
+            (None, false) => UNIT_BYTES,
         };
         verify_with(view, expect_head, threads, unit_bytes, progress, visiting)
     }
