@@ -155,14 +155,7 @@ impl Sealer {
             let Some((_, Reference::Clear(reference))) = event.reference() else {
                 continue;
             };
-            let secret = match self.secret {
-                Some(secret) => secret,
-                None => {
-                    let secret = store_secret(keys, true)?.unwrap_or_default();
-                    self.secret = Some(secret);
-                    secret
-                }
-            };
+            let secret = self.secret(keys)?;
             let lookup = subject_lookup(&secret, operation, reference);
             if !self.keys.contains_key(&lookup) {
                 lookups.push(lookup);
@@ -172,6 +165,17 @@ impl Sealer {
             keys.prefetch_keys(&lookups)?;
         }
         Ok(())
+    }
+
+    /// The store's subject-lookup secret, read (or made) at the first
+    /// reference of the batch and kept for the rest.
+    fn secret(&mut self, keys: &mut dyn KeyAccess) -> Result<[u8; 32], LedgerError> {
+        if let Some(secret) = self.secret {
+            return Ok(secret);
+        }
+        let secret = store_secret(keys, true)?.unwrap_or_default();
+        self.secret = Some(secret);
+        Ok(secret)
     }
 
     /// `event` with its reference sealed (`None` for an event without one).
@@ -194,14 +198,7 @@ impl Sealer {
             )),
             Some((field, Reference::Clear(reference))) => (field, reference.clone()),
         };
-        let secret = match self.secret {
-            Some(secret) => secret,
-            None => {
-                let secret = store_secret(keys, true)?.unwrap_or_default();
-                self.secret = Some(secret);
-                secret
-            }
-        };
+        let secret = self.secret(keys)?;
         let lookup = subject_lookup(&secret, operation, &reference);
         let key = match self.keys.get(&lookup) {
             Some(key) => key.clone(),
