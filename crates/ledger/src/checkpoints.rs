@@ -183,11 +183,12 @@ fn rebuild<P: Projection>(
 }
 
 /// The checkpoints the store holds (and can authenticate), each to be
-/// compared with [`All`] folded from the log up to the head it states.
+/// compared with `All` (every checkpointed projection side by side),
+/// folded from the log up to the head it states.
 /// The folding is done by the audit's pass (`crate::audit`), which reads
-/// every record anyway: its readers fold a part of [`All`] per chunk, cut at
-/// each head in [`Plan::heads`], and its in-order loop merges them and
-/// calls [`Plan::reached`] at each head. So the re-derivation costs no read
+/// every record anyway: its readers fold a part of `All` per chunk, cut at
+/// each head in `Plan::heads`, and its in-order loop merges them and
+/// calls `Plan::reached` at each head. So the re-derivation costs no read
 /// of its own, whatever the number of checkpoints.
 pub struct Plan {
     /// What is wrong already before any folding (unreadable, a head the
