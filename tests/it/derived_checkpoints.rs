@@ -1,5 +1,5 @@
 //! Checkpoints cannot lie: whatever is done to a derived checkpoint (every
-//! report's, the rule state `operations-v1`, the registry's), reports print
+//! report's, the rule state `operations-v2`, the registry's), reports print
 //! exactly the figures of a fresh replay, appends accept and refuse exactly
 //! what a fresh store does, and the log written is the fresh store's, byte
 //! for byte.
@@ -26,7 +26,7 @@ const CHECKPOINTS: [&str; 9] = [
     "checkpoint-countries-v1.json",
     "checkpoint-locations-v1.json",
     "checkpoint-networks-v1.json",
-    "checkpoint-operations-v1.json",
+    "checkpoint-operations-v2.json",
     "checkpoint-registry-v1.json",
     "checkpoint-summary-v1.json",
     "checkpoint-timeline-v1.json",
@@ -391,6 +391,36 @@ fn reference() -> &'static Outcome {
 /// A damage done to one derived file (`path`), knowing its name.
 type Damage = fn(&Prepared, &str, &Path);
 
+/// The rule state's checkpoint JSON with `id` taken out of the retracted
+/// ids of its operation (each operation's are one base64 string of their
+/// sorted 16-byte values), the JSON and the encoding still valid.
+fn without_retracted(body: &str, id: &str) -> String {
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    let id = uuid::Uuid::parse_str(id).expect("an id");
+    let mut checkpoint: serde_json::Value = serde_json::from_str(body).expect("checkpoint JSON");
+    let operations = checkpoint["state"]["operations"]
+        .as_object_mut()
+        .expect("the operations");
+    let mut found = false;
+    for operation in operations.values_mut() {
+        let encoded = operation["retracted"].as_str().expect("retracted ids");
+        let bytes = STANDARD.decode(encoded).expect("base64");
+        let kept: Vec<u8> = bytes
+            .chunks_exact(16)
+            .filter(|chunk| *chunk != id.as_bytes())
+            .flatten()
+            .copied()
+            .collect();
+        if kept.len() < bytes.len() {
+            found = true;
+            operation["retracted"] = serde_json::Value::String(STANDARD.encode(kept));
+        }
+    }
+    assert!(found, "the rule state lists the retracted id {id}");
+    serde_json::to_string(&checkpoint).expect("JSON")
+}
+
 /// The file's bytes with one figure changed, the JSON still valid: the
 /// measured attacks where they apply (arrests 234 → 12 in the summary, an
 /// id removed from the rule state's retracted ones), else the first digit
@@ -401,12 +431,8 @@ fn edited_body(name: &str, body: &str) -> String {
         assert_ne!(edited, body, "the summary holds 234 arrests");
         return edited;
     }
-    if name == "checkpoint-operations-v1.json" {
-        let edited = body
-            .replacen(&format!("\"{SECOND_RETRACTED}\","), "", 1)
-            .replacen(&format!(",\"{SECOND_RETRACTED}\""), "", 1);
-        assert_ne!(edited, body, "the rule state lists the retracted id");
-        return edited;
+    if name == "checkpoint-operations-v2.json" {
+        return without_retracted(body, SECOND_RETRACTED);
     }
     let state = body.find("\"state\"").expect("a state");
     let at = state
@@ -853,11 +879,32 @@ fn on_postgres_an_edited_derived_row_is_ignored_and_rebuilt() {
     schema.sql(&format!(
         "UPDATE {{s}}.derived SET bytes = substring(bytes from 1 for 40) || \
          convert_to(replace({body}, '\"arrests\":236', '\"arrests\":12'), 'UTF8') \
-         WHERE name LIKE '%.checkpoint-summary-v1.json'; \
-         UPDATE {{s}}.derived SET bytes = \
-         convert_to(replace({body}, '\"{SAMPLE_RETRACTED}\",', ''), 'UTF8') \
-         WHERE name LIKE '%.checkpoint-operations-v1.json';"
+         WHERE name LIKE '%.checkpoint-summary-v1.json';"
     ));
+    // The retracted id is taken out of its base64 string here, and the
+    // row written back without its seal.
+    let mut admin = crate::postgres::admin();
+    let table = format!("\"{}\".derived", schema.name());
+    let rows = admin
+        .query(
+            &format!(
+                "SELECT name, bytes FROM {table} WHERE name LIKE '%.checkpoint-operations-v2.json'"
+            ),
+            &[],
+        )
+        .expect("the rule state's rows");
+    assert!(!rows.is_empty(), "a rule-state checkpoint");
+    for row in rows {
+        let (name, bytes): (String, Vec<u8>) = (row.get(0), row.get(1));
+        let sealed = std::str::from_utf8(&bytes[SEAL_LEN..]).expect("UTF-8");
+        let edited = without_retracted(sealed, SAMPLE_RETRACTED);
+        admin
+            .execute(
+                &format!("UPDATE {table} SET bytes = $1 WHERE name = $2"),
+                &[&edited.as_bytes(), &name],
+            )
+            .expect("write the edited row");
+    }
     let forged = summary();
     assert_eq!(figures(&forged.stdout), fresh, "{forged:?}");
     assert!(
@@ -869,7 +916,7 @@ fn on_postgres_an_edited_derived_row_is_ignored_and_rebuilt() {
     assert_eq!(refused.code, 1, "{refused:?}");
     assert!(refused.stderr.contains("already retracted"), "{refused:?}");
     assert!(
-        refused.stderr.contains("checkpoint-operations-v1.json"),
+        refused.stderr.contains("checkpoint-operations-v2.json"),
         "{refused:?}"
     );
     assert_eq!(

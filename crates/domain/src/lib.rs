@@ -51,7 +51,7 @@ pub use event::{
     NetworkProfiled, OperationLaunched, VictimRescued, SCHEMA_VERSION,
 };
 pub use money::{format_minor_units, Money};
-pub use operation::{Operation, Period, Refusal, RetractionTarget};
+pub use operation::{retracted_ids, Operation, Period, Refusal, RetractionTarget};
 pub use privacy::{is_reserved_stream, PRIVACY_SCHEMA_VERSION, PRIVACY_STREAM};
 pub use reference::{Reference, SealedReference, SEALED_SCHEMA_VERSION};
 pub use registry::{EVIDENCE_STREAM, REGISTRY_STREAM};

@@ -141,8 +141,76 @@ pub struct Operation {
     pub closed: bool,
     /// The number of events the operation has.
     pub version: u64,
-    /// Ids of its retracted events.
+    /// Ids of its retracted events. Saved as one base64 string of the
+    /// sorted 16-byte ids ([`retracted_ids`]): the rule-state checkpoint
+    /// holds every retracted id of the log, and one JSON string per id made
+    /// it most of what an append read and wrote.
+    #[serde(with = "retracted_ids")]
     pub retracted: BTreeSet<Uuid>,
+}
+
+/// The retracted ids as they are saved: their 16 bytes each, in order,
+/// concatenated and written as one standard base64 string.
+///
+/// Read back, the string must decode to a whole number of ids in strictly
+/// increasing order (what writing gives), so that a set is built from it in
+/// one pass ([`BTreeSet`]'s bulk build from sorted input) rather than id by
+/// id, and anything else is refused, not repaired.
+pub mod retracted_ids {
+    use std::collections::BTreeSet;
+
+    use base64::engine::general_purpose::STANDARD;
+    use base64::Engine as _;
+    use serde::de::Error as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+    use uuid::Uuid;
+
+    /// Writes the set as one base64 string.
+    pub fn serialize<S: Serializer>(
+        ids: &BTreeSet<Uuid>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(ids.len() * 16);
+        for id in ids {
+            bytes.extend_from_slice(id.as_bytes());
+        }
+        serializer.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    /// Reads what [`serialize`] wrote.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeSet<Uuid>, D::Error> {
+        // Borrowed when the input has no escapes (what serde_json writes
+        // for base64), owned otherwise.
+        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
+        decode(&text).map_err(D::Error::custom)
+    }
+
+    /// The ids in `text`, or why it is not what [`serialize`] writes.
+    pub fn decode(text: &str) -> Result<BTreeSet<Uuid>, String> {
+        let bytes = STANDARD
+            .decode(text)
+            .map_err(|error| format!("retracted ids: {error}"))?;
+        if bytes.len() % 16 != 0 {
+            return Err(format!(
+                "retracted ids: {} bytes, not a whole number of 16-byte ids",
+                bytes.len()
+            ));
+        }
+        let ids: Vec<Uuid> = bytes
+            .chunks_exact(16)
+            .map(|chunk| {
+                let mut id = [0u8; 16];
+                id.copy_from_slice(chunk);
+                Uuid::from_bytes(id)
+            })
+            .collect();
+        if ids.windows(2).any(|pair| pair[0] >= pair[1]) {
+            return Err("retracted ids: not in strictly increasing order".to_owned());
+        }
+        Ok(ids.into_iter().collect())
+    }
 }
 
 impl Operation {
@@ -416,5 +484,47 @@ mod tests {
             operation.decide(&retract, Some(&outcome)),
             Err(Refusal::AlreadyRetracted(_))
         ));
+    }
+
+    #[test]
+    fn retracted_ids_are_saved_sorted_in_one_string_and_read_back_exactly() {
+        let mut operation = launched();
+        operation.retracted = [9u128, 1, u128::MAX, 1 << 100]
+            .into_iter()
+            .map(Uuid::from_u128)
+            .collect();
+        let json = serde_json::to_string(&operation).expect("JSON");
+        let back: Operation = serde_json::from_str(&json).expect("read back");
+        assert_eq!(back, operation);
+        let none = Operation::new(Slug::parse("op").expect("slug"));
+        let json = serde_json::to_string(&none).expect("JSON");
+        assert!(json.contains(r#""retracted":"""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<Operation>(&json).expect("read"),
+            none
+        );
+    }
+
+    #[test]
+    fn retracted_ids_out_of_order_repeated_or_cut_are_refused() {
+        use base64::engine::general_purpose::STANDARD;
+        use base64::Engine as _;
+        let bytes = |ids: &[u128]| -> Vec<u8> {
+            ids.iter()
+                .flat_map(|id| Uuid::from_u128(*id).into_bytes())
+                .collect()
+        };
+        assert_eq!(
+            retracted_ids::decode(&STANDARD.encode(bytes(&[1, 2]))).map(|ids| ids.len()),
+            Ok(2)
+        );
+        for bad in [
+            bytes(&[2, 1]),
+            bytes(&[1, 1]),
+            bytes(&[1, 2])[..31].to_vec(),
+        ] {
+            assert!(retracted_ids::decode(&STANDARD.encode(bad)).is_err());
+        }
+        assert!(retracted_ids::decode("not base64!").is_err());
     }
 }

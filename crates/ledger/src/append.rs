@@ -489,7 +489,7 @@ fn append_checked(
     let naming = source.naming();
     // The rule state is read as of the committed head, before anything is
     // staged (loaded beside the lock's wait and the index check).
-    let (mut transaction, mut operations) = state::begin_with_state(store, options.stamp)?;
+    let (mut transaction, mut loaded) = state::begin_with_state(store, options.stamp)?;
     if let Some(submitter) = submitter {
         if transaction.version(REGISTRY_STREAM)? != submitter.registry_version {
             return Err(LedgerError::RegistryChanged);
@@ -541,7 +541,7 @@ fn append_checked(
                     }
                     stage_line(
                         &mut target,
-                        &mut operations,
+                        &mut loaded.operations,
                         &mut sealer,
                         parsed,
                         options,
@@ -639,9 +639,11 @@ fn append_checked(
     }
     let committed = transaction.commit()?;
     if committed.appended > 0 {
-        // The state now matches the new head; saving it spares the next
-        // append the tail replay. Derived data: a failure costs only time.
-        let _ = state::save(store, committed.head, &operations);
+        // The state now matches the new head; saving it (when the tail
+        // since the last checkpoint is long enough to be worth it) spares
+        // the next append the tail replay. Derived data: a failure costs
+        // only time.
+        let _ = state::save_after_commit(store, committed.head, &loaded);
     }
     Ok(BatchOutcome {
         summary: AppendSummary {

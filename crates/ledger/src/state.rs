@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use domain::{EventType, EventView, Operation, Slug};
 use event_store::{AppendTransaction, EventStore, Head, Stamp};
-use projections::replay::{self, Checkpointed};
+use projections::replay::{self, Checkpointed, ReplayOptions};
 use projections::{Meta, Projection};
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +35,7 @@ impl Operations {
 }
 
 impl Projection for Operations {
-    const NAME: &'static str = "operations-v1";
+    const NAME: &'static str = "operations-v2";
     const NEEDS_RETRACTED: bool = false;
 
     fn record(&mut self, meta: &Meta<'_>, event: &EventView<'_>) {
@@ -86,9 +86,90 @@ impl Projection for Operations {
     }
 }
 
+/// After a commit, the rule state is saved only once at least this many
+/// records follow the checkpoint the append started from, or when one of
+/// them changed more than a version (see [`Shape`]). Saving rewrites the
+/// whole checkpoint (every retracted id of the log: about 530 KB at 5M
+/// events), while the outcomes after it are replayed by the next append
+/// from the log's tail, chain-checked as always and counted, not decoded,
+/// for a few microseconds each: a bound on that replay, not a change to any
+/// state, which is the same either way.
+pub const SAVE_AFTER_RECORDS: u64 = 64;
+
+/// What of the rule state only launches, joins, closes and retractions
+/// change, by its sizes: each operation's launch, participants, close and
+/// retracted ids only ever grow, so two states of one log agree on it
+/// exactly when no such record lies between them. A tail that leaves it as
+/// it is holds only outcomes, which a replay counts without decoding them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Shape(Vec<(bool, usize, bool, usize)>);
+
+impl Shape {
+    /// The shape of `state`.
+    pub fn of(state: &Operations) -> Shape {
+        Shape(
+            state
+                .operations
+                .values()
+                .map(|operation| {
+                    (
+                        operation.launched.is_some(),
+                        operation.participants.len(),
+                        operation.closed,
+                        operation.retracted.len(),
+                    )
+                })
+                .collect(),
+        )
+    }
+}
+
 /// The rule state as of `head`, from its checkpoint plus the records after.
 pub fn load(store: &dyn EventStore, head: Head) -> Result<Operations, LedgerError> {
     Ok(replay::build::<Operations>(store, head, 1)?.state)
+}
+
+/// The rule state an append starts from, and where its checkpoint is.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The state as of the transaction's head.
+    pub operations: Operations,
+    /// The position of the newest checkpoint the store holds, as far as the
+    /// load knows: the one it started from, or the one it saved.
+    pub saved: u64,
+    /// That checkpoint's [`Shape`].
+    pub saved_shape: Shape,
+}
+
+/// The rule state as of `head`: from the checkpoint and the records after
+/// it, which are not saved again (see [`SAVE_AFTER_RECORDS`]); without a
+/// usable checkpoint, replayed from the start and saved. Also says where
+/// the checkpoint is, and its shape.
+fn load_early(
+    store: &dyn EventStore,
+    head: Head,
+) -> Result<(Checkpointed<Operations>, u64, Shape), LedgerError> {
+    if let Some(Ok(stored)) = replay::load_stored::<Operations>(store)? {
+        if stored.position <= head.position {
+            if let Some(at) = replay::agreed_head(store, stored.position, &stored.hash)? {
+                let shape = Shape::of(&stored.state);
+                let from = Checkpointed {
+                    state: stored.state,
+                    head: at,
+                };
+                return Ok((replay::advance(store, from, head)?, at.position, shape));
+            }
+        }
+    }
+    // No usable checkpoint (the store has warned about a damaged one):
+    // the whole log, as `load` would replay it, saved at the end.
+    let options = ReplayOptions {
+        checkpoints: false,
+        ..ReplayOptions::parts(1)
+    };
+    let (built, _) = replay::build_with::<Operations>(store, head, &options)?;
+    let shape = Shape::of(&built.state);
+    Ok((built, head.position, shape))
 }
 
 /// Opens a transaction (under the writers' lock) and loads the rule state
@@ -122,48 +203,79 @@ pub fn load(store: &dyn EventStore, head: Head) -> Result<Operations, LedgerErro
 pub fn begin_with_state<'s>(
     store: &'s dyn EventStore,
     stamp: Stamp,
-) -> Result<(Box<dyn AppendTransaction + 's>, Operations), LedgerError> {
+) -> Result<(Box<dyn AppendTransaction + 's>, Loaded), LedgerError> {
     std::thread::scope(|scope| {
-        let early = scope.spawn(|| -> Result<Checkpointed<Operations>, LedgerError> {
-            let head = store.head()?;
-            Ok(replay::build::<Operations>(store, head, 1)?)
-        });
+        let early = scope.spawn(
+            || -> Result<(Checkpointed<Operations>, u64, Shape), LedgerError> {
+                let head = store.head()?;
+                load_early(store, head)
+            },
+        );
         let transaction = store.begin(stamp);
         // A panic on the early thread loses only the early start.
         let early = early.join().ok().and_then(Result::ok);
         let transaction = transaction?;
         let head = transaction.head();
-        let state = match early {
-            Some(built) if built.head == head => built.state,
-            Some(built) if built.head.position < head.position => {
+        // `load` starts from the checkpoint and saves at `head` whenever it
+        // replays anything: the store's newest checkpoint is at `head`.
+        let loaded_at_head = |operations: Operations| {
+            let saved_shape = Shape::of(&operations);
+            Loaded {
+                operations,
+                saved: head.position,
+                saved_shape,
+            }
+        };
+        let loaded = match early {
+            Some((built, saved, saved_shape)) if built.head == head => Loaded {
+                operations: built.state,
+                saved,
+                saved_shape,
+            },
+            Some((built, saved, saved_shape)) if built.head.position < head.position => {
                 match replay::advance(store, built, head) {
-                    Ok(advanced) => advanced.state,
-                    Err(_) => load(store, head)?,
+                    Ok(advanced) => Loaded {
+                        operations: advanced.state,
+                        saved,
+                        saved_shape,
+                    },
+                    Err(_) => loaded_at_head(load(store, head)?),
                 }
             }
-            _ => load(store, head)?,
+            _ => loaded_at_head(load(store, head)?),
         };
-        Ok((transaction, state))
+        Ok((transaction, loaded))
     })
 }
 
 /// Saves the rule state after a commit, so that the next append starts
 /// from it.
 pub fn save(store: &dyn EventStore, head: Head, state: &Operations) -> Result<(), LedgerError> {
-    replay::save(
-        store,
-        &Checkpointed {
-            state: state.clone(),
-            head,
-        },
-    )?;
+    replay::save_state(store, state, head)?;
     Ok(())
+}
+
+/// Saves the rule state after a commit that brought it to `head`, unless
+/// fewer than [`SAVE_AFTER_RECORDS`] records follow the checkpoint that
+/// `loaded` started from and none of them changed its [`Shape`] (the next
+/// append replays them instead). `loaded.operations` is the state at `head`.
+pub fn save_after_commit(
+    store: &dyn EventStore,
+    head: Head,
+    loaded: &Loaded,
+) -> Result<(), LedgerError> {
+    let short = head.position.saturating_sub(loaded.saved) < SAVE_AFTER_RECORDS;
+    if short && Shape::of(&loaded.operations) == loaded.saved_shape {
+        return Ok(());
+    }
+    save(store, head, &loaded.operations)
 }
 
 #[cfg(test)]
 mod tests {
     //! The rule state rebuilt the fast way (outcomes counted, not decoded)
-    //! is the state of the full replay.
+    //! is the state of the full replay, and so is the state an append
+    //! starts from, whichever checkpoint it finds.
 
     use super::*;
     use event_store::MemoryStore;
@@ -244,5 +356,84 @@ mod tests {
         // store's derived data is the same fold).
         let loaded = load(&store, store.head().expect("head")).expect("load");
         assert_eq!(loaded, full);
+    }
+
+    /// The head at `position` of `store`'s log.
+    fn head_at(store: &MemoryStore, position: u64) -> Head {
+        let record = store.get_at(position).expect("read").expect("a record");
+        Head {
+            position,
+            hash: record.hash,
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(12))]
+
+        /// Whatever older checkpoint of the log the store holds, an append
+        /// starts from the full replay's state at its head, and knows where
+        /// that checkpoint is.
+        #[test]
+        fn an_append_starts_from_the_full_replays_state_whatever_checkpoint_it_finds(
+            seed in any::<u64>(),
+            events in 2u64..1500,
+            behind in 0u64..200,
+        ) {
+            let store = MemoryStore::new();
+            generate(&store, &GenerateOptions { seed, ..GenerateOptions::new(events) })
+                .expect("generate");
+            let head = store.head().expect("head");
+            let older = head_at(&store, head.position.saturating_sub(behind).max(1));
+            let (at_head, _) = both(&store, 1);
+            let options = ReplayOptions { checkpoints: false, ..ReplayOptions::parts(1) };
+            let (then, _) = fold_from::<Operations>(&store, older, &options, &Operations::default)
+                .expect("replay to the older head");
+            save(&store, older, &then).expect("save");
+            let (transaction, loaded) = begin_with_state(&store, Stamp::Now).expect("begin");
+            drop(transaction);
+            prop_assert_eq!(&loaded.operations, &at_head);
+            prop_assert_eq!(loaded.saved, older.position);
+            prop_assert_eq!(&loaded.saved_shape, &Shape::of(&then));
+        }
+    }
+
+    #[test]
+    fn after_a_commit_the_state_is_saved_only_past_the_bound_or_when_its_shape_changed() {
+        let store = MemoryStore::new();
+        generate(&store, &GenerateOptions::new(500)).expect("generate");
+        let head = store.head().expect("head");
+        let (state, _) = both(&store, 1);
+        let older = head_at(&store, 1);
+        let position = || {
+            replay::load_stored::<Operations>(&store)
+                .expect("load")
+                .map(|stored| stored.expect("a checkpoint").position)
+        };
+        let loaded = |saved: u64, shape: Shape| Loaded {
+            operations: state.clone(),
+            saved,
+            saved_shape: shape,
+        };
+        let mut changed = state.clone();
+        let some = changed
+            .operations
+            .values_mut()
+            .next()
+            .expect("an operation");
+        some.closed = !some.closed;
+        let near = head.position - SAVE_AFTER_RECORDS + 1;
+        let far = head.position - SAVE_AFTER_RECORDS;
+        for (saved, shape, expected) in [
+            // A short tail of outcomes: the older checkpoint stays.
+            (near, Shape::of(&state), older.position),
+            // A tail that launched, joined, closed or retracted something.
+            (near, Shape::of(&changed), head.position),
+            // A long tail.
+            (far, Shape::of(&state), head.position),
+        ] {
+            save(&store, older, &Operations::default()).expect("save");
+            save_after_commit(&store, head, &loaded(saved, shape)).expect("save");
+            assert_eq!(position(), Some(expected));
+        }
     }
 }

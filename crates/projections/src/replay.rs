@@ -587,12 +587,22 @@ pub fn save<P: Projection>(
     store: &dyn EventStore,
     built: &Checkpointed<P>,
 ) -> Result<(), ProjectionError> {
+    save_state(store, &built.state, built.head)
+}
+
+/// Saves `state`, folded up to `head`, as the projection's checkpoint: for a
+/// caller that keeps using the state (no copy of it is made to save it).
+pub fn save_state<P: Projection>(
+    store: &dyn EventStore,
+    state: &P,
+    head: Head,
+) -> Result<(), ProjectionError> {
     let checkpoint = Checkpoint {
         format: CHECKPOINT_FORMAT,
         projection: P::NAME.to_owned(),
-        position: built.head.position,
-        hash: built.head.hash.to_string(),
-        state: &built.state,
+        position: head.position,
+        hash: head.hash.to_string(),
+        state,
     };
     let bytes =
         serde_json::to_vec(&checkpoint).map_err(|error| unreadable(0, error.to_string()))?;
