@@ -41,23 +41,34 @@ impl Hash {
     }
 
     /// Parses exactly 64 lowercase hex digits. (Every record read passes
-    /// through here: the digits are checked all at once and converted by
-    /// arithmetic, `'0'..='9'` and `'a'..='f'` both being their value in
-    /// the low four bits plus 9 for a letter, which bit 6 marks.)
+    /// through here.) The digits are converted by arithmetic without a
+    /// check, `'0'..='9'` and `'a'..='f'` both being their value in the low
+    /// four bits plus 9 for a letter, which bit 6 marks; then the result is
+    /// written back as digits and compared with the text. Only 64 lowercase
+    /// hex digits are the digits of what they convert to (any other byte
+    /// changes on the way back), so the comparison is the whole check, and
+    /// the conversion takes eight digits at a time.
     pub fn from_hex(text: &[u8]) -> Option<Hash> {
         let text: &[u8; 64] = text.try_into().ok()?;
-        let valid = text.iter().fold(true, |valid, &c| {
-            valid & ((c.wrapping_sub(b'0') < 10) | (c.wrapping_sub(b'a') < 6))
-        });
-        if !valid {
-            return None;
-        }
-        let value = |c: u8| (c & 0x0f) + 9 * (c >> 6);
+        const LOW_NIBBLES: u64 = 0x0f0f_0f0f_0f0f_0f0f;
+        const ONES: u64 = 0x0101_0101_0101_0101;
         let mut out = [0u8; 32];
-        for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
-            *byte = (value(pair[0]) << 4) | value(pair[1]);
+        // Eight digits at a time (SWAR), byte k of the word being digit k.
+        for (digits, bytes) in text.chunks_exact(8).zip(out.chunks_exact_mut(4)) {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(digits);
+            let v = u64::from_le_bytes(eight);
+            // Each digit's value in its byte (at most 0x0f + 9, no carry).
+            let n = ((v & LOW_NIBBLES) + 9 * ((v >> 6) & ONES)) & LOW_NIBBLES;
+            // Byte 2j: digit 2j's value as the high nibble, 2j+1's as the low.
+            let pairs = ((n << 4) | (n >> 8)) & 0x00ff_00ff_00ff_00ff;
+            // Gather the even bytes into the low four.
+            let packed = (pairs | (pairs >> 8)) & 0x0000_ffff_0000_ffff;
+            let packed = (packed | (packed >> 16)) & 0xffff_ffff;
+            bytes.copy_from_slice(&(packed as u32).to_le_bytes());
         }
-        Some(Hash(out))
+        let hash = Hash(out);
+        (hash.to_hex() == *text).then_some(hash)
     }
 }
 
