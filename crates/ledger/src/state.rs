@@ -162,14 +162,21 @@ fn load_early(
         }
     }
     // No usable checkpoint (the store has warned about a damaged one):
-    // the whole log, as `load` would replay it, saved at the end.
+    // the whole log, as `load` would replay it, then saved here, so that
+    // what is returned as saved is what the save did (a replay's own save
+    // is skipped when another writer moved the head meanwhile). Without a
+    // checkpoint to count from, the commit saves.
     let options = ReplayOptions {
         checkpoints: false,
         ..ReplayOptions::parts(1)
     };
-    let (built, _) = replay::build_with::<Operations>(store, head, &options)?;
-    let shape = Shape::of(&built.state);
-    Ok((built, head.position, shape))
+    let (state, _) = replay::fold_from::<Operations>(store, head, &options, &Operations::default)?;
+    let saved = match save(store, head, &state) {
+        Ok(()) => head.position,
+        Err(_) => 0,
+    };
+    let shape = Shape::of(&state);
+    Ok((Checkpointed { state, head }, saved, shape))
 }
 
 /// Opens a transaction (under the writers' lock) and loads the rule state
@@ -395,6 +402,28 @@ mod tests {
             prop_assert_eq!(loaded.saved, older.position);
             prop_assert_eq!(&loaded.saved_shape, &Shape::of(&then));
         }
+    }
+
+    #[test]
+    fn without_a_usable_checkpoint_an_append_replays_the_log_and_says_where_it_saved() {
+        let store = MemoryStore::new();
+        generate(&store, &GenerateOptions::new(300)).expect("generate");
+        let head = store.head().expect("head");
+        let (full, _) = both(&store, 1);
+        store
+            .save_derived(
+                &replay::checkpoint_name_of::<Operations>(),
+                b"not a checkpoint",
+            )
+            .expect("damage the checkpoint");
+        let (transaction, loaded) = begin_with_state(&store, Stamp::Now).expect("begin");
+        drop(transaction);
+        assert_eq!(loaded.operations, full);
+        assert_eq!(loaded.saved, head.position);
+        let stored = replay::load_stored::<Operations>(&store)
+            .expect("load")
+            .map(|stored| stored.expect("a checkpoint").position);
+        assert_eq!(stored, Some(head.position));
     }
 
     #[test]
