@@ -402,3 +402,34 @@ fn an_event_in_an_undeclared_country_is_caught() {
         "data.country: the rules refuse it: JP does not take part in operation theseus",
     );
 }
+
+#[test]
+fn data_that_is_one_object_followed_by_more_text_is_refused_by_reports_too() {
+    // The record's reader cuts `data` at the envelope's end, so a forged
+    // record can hold an object and then more fields there. Read as its
+    // first object, a report would count 300 agents where the strict
+    // reading (and so `verify`) refuses the record; both must refuse it.
+    let mut position = 0;
+    let store = rechained(|log| {
+        position = log.find(&["\"data\":{\"country\":\"AL\",\"count\":300}"]);
+        log.edit(
+            position,
+            "{\"country\":\"AL\",\"count\":300}",
+            "{\"country\":\"AL\",\"count\":300},\"count\":9000}",
+        );
+    });
+    let _ = std::fs::remove_dir_all(store.path().join(".theseus"));
+    let report = store.run(&["report", "summary", "--no-checkpoint"]);
+    assert_eq!(report.code, 4, "{report:?}");
+    assert!(report.stdout.is_empty(), "figures printed: {report:?}");
+    assert!(
+        report.stderr.contains(&format!("position {position}")),
+        "{report:?}"
+    );
+    let run = store.run(&["verify"]);
+    assert_eq!(run.code, 4, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!("position {position}")),
+        "{run:?}"
+    );
+}

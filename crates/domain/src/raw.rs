@@ -135,6 +135,20 @@ impl<'a> Fields<'a> {
         }
     }
 
+    /// At the object's closing brace: the text must end there (whitespace
+    /// aside). A record whose `data` is one object followed by more text is
+    /// not JSON; read as its first object, a report would count what the
+    /// strict reading (and so `verify`) refuses.
+    fn end(&mut self) -> Result<Option<(&'a str, &'a str)>, String> {
+        self.at += 1;
+        self.skip_space();
+        if self.at == self.text.len() {
+            Ok(None)
+        } else {
+            Err("text after the object".into())
+        }
+    }
+
     fn next_field(&mut self) -> Result<Option<(&'a str, &'a str)>, String> {
         self.skip_space();
         if self.at == 0 {
@@ -144,12 +158,12 @@ impl<'a> Fields<'a> {
             self.at += 1;
             self.skip_space();
             if self.byte() == Some(b'}') {
-                return Ok(None);
+                return self.end();
             }
         } else {
             match self.byte() {
                 Some(b',') => self.at += 1,
-                Some(b'}') => return Ok(None),
+                Some(b'}') => return self.end(),
                 _ => return Err("expected , or }".into()),
             }
             self.skip_space();
@@ -228,6 +242,21 @@ mod tests {
             ])
         );
         assert_eq!(all("{}"), Ok(vec![]));
+        assert_eq!(all("{\"a\":1} \n"), Ok(vec![("a", "1")]));
+    }
+
+    #[test]
+    fn an_object_followed_by_more_text_is_refused() {
+        // The record reader cuts `data` at the envelope's end, so a forged
+        // record can hold `{...},"x":{...}` there: one object, then more.
+        for text in [
+            r#"{"a":1},"b":{"c":2}"#,
+            r#"{},{}"#,
+            r#"{"a":1}}"#,
+            r#"{"a":1} x"#,
+        ] {
+            assert_eq!(all(text), Err("text after the object".to_owned()), "{text}");
+        }
         assert_eq!(string(r#""x\"y""#).as_deref(), Ok("x\"y"));
         assert_eq!(string(r#""plain""#), Ok(Cow::Borrowed("plain")));
     }

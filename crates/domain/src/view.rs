@@ -170,6 +170,7 @@ struct RawFields<'a> {
 impl<'a> RawFields<'a> {
     fn read(data: &'a str) -> Result<RawFields<'a>, String> {
         let mut raw = RawFields::default();
+        let mut nulls: Vec<&str> = Vec::new();
         for field in raw::fields(data) {
             let (key, value) = field?;
             // null is how JSON spells "absent" for an optional field.
@@ -200,9 +201,24 @@ impl<'a> RawFields<'a> {
                 "destination" => &mut raw.destination,
                 "method" => &mut raw.method,
                 "event_id" => &mut raw.event_id,
+                // A key spelt with an escape is one of the above to serde
+                // (`coun\u0074ry`), and the domain never writes one.
+                _ if key.contains('\\') => return Err(format!("{key}: a key with an escape")),
                 // Fields no report reads, pseudonyms among them.
                 _ => continue,
             };
+            // JSON leaves a repeated key's meaning open; the strict reading
+            // (serde's, so `verify`'s) refuses it, and a report must not
+            // count a figure from either copy.
+            if slot.is_some() || nulls.contains(&key) {
+                return Err(format!("{key}: given twice"));
+            }
+            if value.is_none() {
+                // `null` leaves the slot empty, so such keys are kept to
+                // be told apart from a later copy (rare: the domain omits
+                // absent fields, and an empty Vec does not allocate).
+                nulls.push(key);
+            }
             *slot = value;
         }
         Ok(raw)
@@ -527,6 +543,38 @@ mod tests {
                 EventView::decode(kind, &canonical),
                 Ok(EventView::of(&event)),
                 "{event_type}"
+            );
+        }
+    }
+
+    /// Where `verify`'s strict reading refuses a record's data, so does the
+    /// report's reading: otherwise a report would print a figure from a
+    /// record that `verify` refuses, and from which copy of a field it liked.
+    #[test]
+    fn decode_refuses_what_the_strict_reading_refuses() {
+        let arrest = r#"{"country":"AL","occurred_at":"2019-12-10T10:00:00Z","location":"road","suspect":"S-1","offences":["migrant_smuggling"]}"#;
+        assert!(EventView::decode(EventType::ArrestMade, arrest).is_ok());
+        let forged = [
+            // One object, then more text: the envelope's reader cuts `data`
+            // at the record's end, so this is what a forged record holds.
+            format!(r#"{arrest},"country":"RS"}}"#),
+            arrest.replacen(r#""country":"AL""#, r#""country":"AL","country":"RS""#, 1),
+            arrest.replacen(
+                r#""location":"road""#,
+                r#""location":null,"location":"road""#,
+                1,
+            ),
+            arrest.replacen(r#""country":"AL""#, r#""coun\u0074ry":"AL""#, 1),
+        ];
+        for data in &forged {
+            // `verify` accepts only data the strict reading takes and that
+            // is already in the canonical form the domain writes.
+            let verify_accepts =
+                Event::parse("ArrestMade", data).is_ok_and(|event| event.data_json() == *data);
+            assert!(!verify_accepts, "verify refuses {data}");
+            assert!(
+                EventView::decode(EventType::ArrestMade, data).is_err(),
+                "the report's reading refuses {data}"
             );
         }
     }
