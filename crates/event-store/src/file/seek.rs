@@ -112,16 +112,7 @@ pub(crate) fn seek_position(
             None => return Ok(None),
         }
     }
-    let found = bytes
-        .get(start..)
-        .and_then(|line| line.strip_prefix(PREFIX))
-        .and_then(|digits| {
-            let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-            std::str::from_utf8(&digits[..count])
-                .ok()?
-                .parse::<u64>()
-                .ok()
-        });
+    let found = bytes.get(start..).and_then(head_position);
     Ok((found == Some(position)).then_some(low + start as u64))
 }
 
@@ -150,11 +141,18 @@ enum Probe {
 
 /// The first line that starts at or after `from` (that is, right after a
 /// newline at `from - 1` or later) and before `end`, with its position.
+///
+/// The line's start is almost always within the bytes read to find the
+/// newline before it (a record is well under [`PROBE_BYTES`]), so its
+/// position is read from them; a second read is made only for a line that
+/// starts too near their end. A report over a store without derived data
+/// seeks once per retraction (25,000 at 5M events): the read saved is a
+/// third of each probe's system calls.
 fn line_after(file: &File, from: u64, end: u64) -> std::io::Result<Probe> {
-    let mut buffer = vec![0u8; PROBE_BYTES];
+    let mut buffer = [0u8; PROBE_BYTES];
     let mut at = from.saturating_sub(1);
     // Find the newline that ends the line `from - 1` is in.
-    let start = loop {
+    let (start, read, newline) = loop {
         if at >= end {
             return Ok(Probe::NoLine);
         }
@@ -164,27 +162,35 @@ fn line_after(file: &File, from: u64, end: u64) -> std::io::Result<Probe> {
             return Ok(Probe::NoLine);
         }
         if let Some(newline) = memchr::memchr(b'\n', &buffer[..read]) {
-            break at + newline as u64 + 1;
+            break (at + newline as u64 + 1, read, newline);
         }
         at += read as u64;
     };
     if start >= end {
         return Ok(Probe::NoLine);
     }
-    let mut head = [0u8; 32];
-    let read = file.read_at(&mut head, start)?;
-    let head = &head[..read];
-    let Some(digits) = head.strip_prefix(PREFIX) else {
-        return Ok(Probe::Unreadable);
+    let mut own = [0u8; HEAD_BYTES];
+    let head = match buffer.get(newline + 1..read) {
+        Some(head) if head.len() >= HEAD_BYTES => &head[..HEAD_BYTES],
+        _ => {
+            let read = file.read_at(&mut own, start)?;
+            &own[..read]
+        }
     };
-    let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
-    let position = std::str::from_utf8(&digits[..count])
-        .ok()
-        .and_then(|text| text.parse::<u64>().ok());
-    Ok(match position {
+    Ok(match head_position(head) {
         Some(position) => Probe::Line { start, position },
         None => Probe::Unreadable,
     })
+}
+
+/// Bytes that hold a line's `{"position":N` for any u64 `N`.
+const HEAD_BYTES: usize = 32;
+
+/// The position a record line starts with, from its first bytes.
+fn head_position(head: &[u8]) -> Option<u64> {
+    let digits = head.strip_prefix(PREFIX)?;
+    let count = digits.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&digits[..count]).ok()?.parse().ok()
 }
 
 #[cfg(test)]
@@ -217,15 +223,20 @@ mod tests {
             })
             .collect();
         let (_dir, segment, len) = segment_of(&lines);
-        let mut offset = 0u64;
-        for (i, line) in lines.iter().enumerate() {
-            let position = 5 + i as u64;
-            assert_eq!(
-                seek_position(&segment, len, position, None).expect("seek"),
-                Some(offset),
-                "position {position}"
-            );
-            offset += line.len() as u64 + 1;
+        // Halving only, and aimed by interpolation from the end's position;
+        // either way a line's start falls anywhere in a probe's bytes,
+        // within a position's digits of its end too.
+        for end_position in [None, Some(2_000)] {
+            let mut offset = 0u64;
+            for (i, line) in lines.iter().enumerate() {
+                let position = 5 + i as u64;
+                assert_eq!(
+                    seek_position(&segment, len, position, end_position).expect("seek"),
+                    Some(offset),
+                    "position {position}, end {end_position:?}"
+                );
+                offset += line.len() as u64 + 1;
+            }
         }
         assert_eq!(
             seek_position(&segment, len, 2_000, None).expect("seek"),
