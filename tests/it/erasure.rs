@@ -497,3 +497,55 @@ fn a_copy_takes_the_keys_of_the_references_it_copies_but_not_the_erased_ones() {
     assert!(shown.contains("RS-V-1"));
     assert!(!shown.contains(ERASED), "an erased subject stays erased");
 }
+
+/// The key id each record's sealed suspect names, by event id.
+fn suspect_keys(store: &Store) -> std::collections::BTreeMap<String, String> {
+    let mut keys = std::collections::BTreeMap::new();
+    for (_, bytes) in store.log_bytes() {
+        for line in String::from_utf8(bytes).expect("utf8").lines() {
+            let record: serde_json::Value = serde_json::from_str(line).expect("a record");
+            if let Some(key) = record["data"]["suspect"]["key"].as_str() {
+                let id = record["id"].as_str().expect("id").to_owned();
+                keys.insert(id, key.to_owned());
+            }
+        }
+    }
+    keys
+}
+
+#[test]
+fn one_subject_is_sealed_under_one_key_within_a_batch_and_across_batches() {
+    // Erasing a subject destroys one key, so every reference to it must be
+    // sealed under that key: met twice in one batch (the second find is
+    // answered from the keys the batch has made) and met again later.
+    let store = Store::new();
+    three_batches_in_place(&store);
+    let arrest = |id: u32, suspect: &str| {
+        format!(
+            r#"{{"id":"00000000-0000-4000-8000-0000000009{id:02}","operation":"op-a","type":"ArrestMade","data":{{"country":"RS","occurred_at":"2019-12-11T10:00:00+01:00","location":"road","suspect":"{suspect}"}}}}"#
+        )
+    };
+    let batch = [
+        arrest(1, "RS-S-9"),
+        arrest(2, KEPT),
+        arrest(3, "RS-S-9"),
+        arrest(4, "RS-S-8"),
+    ]
+    .join("\n");
+    let run = store.run_with_input(
+        &["append", "--recorded-at", "2019-12-11T21:00:00Z"],
+        batch.as_bytes(),
+    );
+    assert_eq!(run.code, 0, "{run:?}");
+    let keys = suspect_keys(&store);
+    let key = |id: &str| keys.get(id).cloned().expect("a sealed suspect");
+    let new = |n: u32| key(&format!("00000000-0000-4000-8000-0000000009{n:02}"));
+    assert_eq!(new(1), new(3), "RS-S-9 twice in one batch");
+    assert_eq!(
+        new(2),
+        key("00000000-0000-4000-8000-000000000011"),
+        "{KEPT} again, a batch later"
+    );
+    assert_ne!(new(1), new(4), "two subjects, two keys");
+    assert_ne!(new(1), new(2));
+}

@@ -388,8 +388,8 @@ impl AppendTransaction for MemoryTransaction<'_> {
         let bytes = std::mem::take(&mut self.batch.out);
         let mut state = self.store.lock_state();
         if committed.appended > 0 {
-            for (lookup, key) in std::mem::take(&mut self.keys.added) {
-                state.keys.by_lookup.insert(lookup, key);
+            for key in self.keys.take_added_sorted() {
+                state.keys.by_lookup.insert(key.lookup, key);
             }
             for lookup in &self.keys.removed {
                 state.keys.by_lookup.remove(lookup);

@@ -767,11 +767,36 @@ impl KeyCache {
 /// only the ones it touches.
 #[derive(Debug, Default)]
 pub(crate) struct StagedKeys {
-    pub(crate) added: HashMap<[u8; 32], SubjectKey>,
+    /// By lookup, without repeating it in the value: a one-million-event
+    /// import adds a key per new subject (378,458 in the benchmark's), and
+    /// 48 bytes a value instead of 80 is 12 MB less at its peak.
+    added: HashMap<[u8; 32], StagedKey>,
     pub(crate) removed: Vec<[u8; 32]>,
     /// A key removed, then added again: the old entry must go after the
     /// records, by a rewrite (in which the later entry wins).
     pub(crate) replaced: bool,
+}
+
+/// An added key's value in [`StagedKeys`]; its lookup is the map's key.
+#[derive(Clone, Copy)]
+struct StagedKey {
+    key_id: [u8; 16],
+    secret: [u8; 32],
+}
+
+impl fmt::Debug for StagedKey {
+    // Never print the secret.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.debug_struct("StagedKey").finish_non_exhaustive()
+    }
+}
+
+fn unstaged(lookup: [u8; 32], staged: StagedKey) -> SubjectKey {
+    SubjectKey {
+        lookup,
+        key_id: staged.key_id,
+        secret: staged.secret,
+    }
 }
 
 impl StagedKeys {
@@ -785,8 +810,8 @@ impl StagedKeys {
         if self.removed.contains(lookup) {
             return Ok(None);
         }
-        if let Some(key) = self.added.get(lookup) {
-            return Ok(Some(key.clone()));
+        if let Some(staged) = self.added.get(lookup) {
+            return Ok(Some(unstaged(*lookup, *staged)));
         }
         committed(lookup)
     }
@@ -794,7 +819,13 @@ impl StagedKeys {
     pub(crate) fn add(&mut self, key: SubjectKey) {
         self.replaced |= self.removed.contains(&key.lookup);
         self.removed.retain(|lookup| *lookup != key.lookup);
-        self.added.insert(key.lookup, key);
+        self.added.insert(
+            key.lookup,
+            StagedKey {
+                key_id: key.key_id,
+                secret: key.secret,
+            },
+        );
     }
 
     pub(crate) fn remove(&mut self, lookup: [u8; 32]) {
@@ -811,7 +842,12 @@ impl StagedKeys {
 
     /// The keys added, sorted by lookup, taken from the transaction.
     pub(crate) fn take_added_sorted(&mut self) -> Vec<SubjectKey> {
-        let mut added: Vec<SubjectKey> = std::mem::take(&mut self.added).into_values().collect();
+        let mut added = Vec::with_capacity(self.added.len());
+        added.extend(
+            std::mem::take(&mut self.added)
+                .into_iter()
+                .map(|(lookup, staged)| unstaged(lookup, staged)),
+        );
         added.sort_unstable_by_key(|key| key.lookup);
         added
     }

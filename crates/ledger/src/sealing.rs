@@ -126,12 +126,17 @@ pub(crate) fn subject_lookup(
     )
 }
 
-/// Seals the references of one batch's events, remembering the keys it
-/// found or made so that a subject met again costs no lookup.
+/// Seals the references of one batch's events.
+///
+/// It keeps no keys of its own: the transaction already holds every key
+/// the batch made (it writes them before the records) and answers a find
+/// from them without I/O, and a key of an earlier batch is one lookup in
+/// the store's key file (or in what `prefetch` fetched). A copy here held
+/// each new subject's key twice: 59 MB of a one-million-event import's
+/// 190 MB peak (378,458 subjects), measured with massif.
 #[derive(Default)]
 pub(crate) struct Sealer {
     secret: Option<[u8; 32]>,
-    keys: HashMap<[u8; 32], SubjectKey>,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -141,8 +146,7 @@ impl std::fmt::Debug for Sealer {
 }
 
 impl Sealer {
-    /// Tells the store which keys the next `seal`s will look up (the
-    /// subjects of these events not met yet in this batch), so that a store
+    /// Tells the store which keys the next `seal`s will look up, so that a store
     /// whose lookups cost a round trip answers them with one. Changes no
     /// answer: `seal` asks the store as before.
     pub(crate) fn prefetch<'a>(
@@ -156,10 +160,7 @@ impl Sealer {
                 continue;
             };
             let secret = self.secret(keys)?;
-            let lookup = subject_lookup(&secret, operation, reference);
-            if !self.keys.contains_key(&lookup) {
-                lookups.push(lookup);
-            }
+            lookups.push(subject_lookup(&secret, operation, reference));
         }
         if !lookups.is_empty() {
             keys.prefetch_keys(&lookups)?;
@@ -200,22 +201,15 @@ impl Sealer {
         };
         let secret = self.secret(keys)?;
         let lookup = subject_lookup(&secret, operation, &reference);
-        let key = match self.keys.get(&lookup) {
-            Some(key) => key.clone(),
+        let key = match keys.find_key(&lookup)? {
+            Some(key) => key,
             None => {
-                let key = match keys.find_key(&lookup)? {
-                    Some(key) => key,
-                    None => {
-                        let key = SubjectKey {
-                            lookup,
-                            key_id: random::<16>()?,
-                            secret: random::<32>()?,
-                        };
-                        keys.add_key(key.clone())?;
-                        key
-                    }
+                let key = SubjectKey {
+                    lookup,
+                    key_id: random::<16>()?,
+                    secret: random::<32>()?,
                 };
-                self.keys.insert(lookup, key.clone());
+                keys.add_key(key.clone())?;
                 key
             }
         };
