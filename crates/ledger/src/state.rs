@@ -207,52 +207,71 @@ fn load_early(
 /// or out-of-order record fails its rebuild); the chain check runs here,
 /// on the second thread, so it costs no wall time while the index takes
 /// longer.
+///
+/// A store whose reads beside `begin` cost more than they save
+/// ([`EventStore::reads_beside_begin`]: PostgreSQL, where they need a
+/// second connection) loads the state the same way, just before `begin`
+/// on the calling thread; either way the load runs before the writers'
+/// lock is held, and only the records committed meanwhile are read under it.
 pub fn begin_with_state<'s>(
     store: &'s dyn EventStore,
     stamp: Stamp,
 ) -> Result<(Box<dyn AppendTransaction + 's>, Loaded), LedgerError> {
+    let early = || -> Result<(Checkpointed<Operations>, u64, Shape), LedgerError> {
+        let head = store.head()?;
+        load_early(store, head)
+    };
+    if !store.reads_beside_begin() {
+        let early = early().ok();
+        return finish_begin(store, early, store.begin(stamp));
+    }
     std::thread::scope(|scope| {
-        let early = scope.spawn(
-            || -> Result<(Checkpointed<Operations>, u64, Shape), LedgerError> {
-                let head = store.head()?;
-                load_early(store, head)
-            },
-        );
+        let early = scope.spawn(early);
         let transaction = store.begin(stamp);
         // A panic on the early thread loses only the early start.
         let early = early.join().ok().and_then(Result::ok);
-        let transaction = transaction?;
-        let head = transaction.head();
-        // `load` starts from the checkpoint and saves at `head` whenever it
-        // replays anything: the store's newest checkpoint is at `head`.
-        let loaded_at_head = |operations: Operations| {
-            let saved_shape = Shape::of(&operations);
-            Loaded {
-                operations,
-                saved: head.position,
-                saved_shape,
-            }
-        };
-        let loaded = match early {
-            Some((built, saved, saved_shape)) if built.head == head => Loaded {
-                operations: built.state,
-                saved,
-                saved_shape,
-            },
-            Some((built, saved, saved_shape)) if built.head.position < head.position => {
-                match replay::advance(store, built, head) {
-                    Ok(advanced) => Loaded {
-                        operations: advanced.state,
-                        saved,
-                        saved_shape,
-                    },
-                    Err(_) => loaded_at_head(load(store, head)?),
-                }
-            }
-            _ => loaded_at_head(load(store, head)?),
-        };
-        Ok((transaction, loaded))
+        finish_begin(store, early, transaction)
     })
+}
+
+/// The state as of the transaction's head, from what the early load
+/// built (if anything): see [`begin_with_state`].
+fn finish_begin<'s>(
+    store: &'s dyn EventStore,
+    early: Option<(Checkpointed<Operations>, u64, Shape)>,
+    transaction: Result<Box<dyn AppendTransaction + 's>, event_store::StoreError>,
+) -> Result<(Box<dyn AppendTransaction + 's>, Loaded), LedgerError> {
+    let transaction = transaction?;
+    let head = transaction.head();
+    // `load` starts from the checkpoint and saves at `head` whenever it
+    // replays anything: the store's newest checkpoint is at `head`.
+    let loaded_at_head = |operations: Operations| {
+        let saved_shape = Shape::of(&operations);
+        Loaded {
+            operations,
+            saved: head.position,
+            saved_shape,
+        }
+    };
+    let loaded = match early {
+        Some((built, saved, saved_shape)) if built.head == head => Loaded {
+            operations: built.state,
+            saved,
+            saved_shape,
+        },
+        Some((built, saved, saved_shape)) if built.head.position < head.position => {
+            match replay::advance(store, built, head) {
+                Ok(advanced) => Loaded {
+                    operations: advanced.state,
+                    saved,
+                    saved_shape,
+                },
+                Err(_) => loaded_at_head(load(store, head)?),
+            }
+        }
+        _ => loaded_at_head(load(store, head)?),
+    };
+    Ok((transaction, loaded))
 }
 
 /// Saves the rule state after a commit, so that the next append starts
