@@ -141,26 +141,22 @@ pub struct Loaded {
     pub saved_shape: Shape,
 }
 
-/// The rule state as of `head`: from the checkpoint and the records after
-/// it, which are not saved again (see [`SAVE_AFTER_RECORDS`]); without a
-/// usable checkpoint, replayed from the start and saved. Also says where
-/// the checkpoint is, and its shape.
+/// The rule state as of the log's end (a head a reader sees: the
+/// committed records): from the checkpoint and the records after it
+/// (read in one scan with the checkpoint's own record,
+/// [`replay::advance_to_end`]), which are not saved again (see
+/// [`SAVE_AFTER_RECORDS`]); without a usable checkpoint, replayed from the
+/// start and saved. Also says where the checkpoint is, and its shape.
 fn load_early(
     store: &dyn EventStore,
-    head: Head,
 ) -> Result<(Checkpointed<Operations>, u64, Shape), LedgerError> {
     if let Some(Ok(stored)) = replay::load_stored::<Operations>(store)? {
-        if stored.position <= head.position {
-            if let Some(at) = replay::agreed_head(store, stored.position, &stored.hash)? {
-                let shape = Shape::of(&stored.state);
-                let from = Checkpointed {
-                    state: stored.state,
-                    head: at,
-                };
-                return Ok((replay::advance(store, from, head)?, at.position, shape));
-            }
+        let (position, shape) = (stored.position, Shape::of(&stored.state));
+        if let Some(built) = replay::advance_to_end(store, stored)? {
+            return Ok((built, position, shape));
         }
     }
+    let head = store.head()?;
     // No usable checkpoint (the store has warned about a damaged one):
     // the whole log, as `load` would replay it, then saved here, so that
     // what is returned as saved is what the save did (a replay's own save
@@ -217,10 +213,7 @@ pub fn begin_with_state<'s>(
     store: &'s dyn EventStore,
     stamp: Stamp,
 ) -> Result<(Box<dyn AppendTransaction + 's>, Loaded), LedgerError> {
-    let early = || -> Result<(Checkpointed<Operations>, u64, Shape), LedgerError> {
-        let head = store.head()?;
-        load_early(store, head)
-    };
+    let early = || load_early(store);
     if !store.reads_beside_begin() {
         let early = early().ok();
         return finish_begin(store, early, store.begin(stamp));

@@ -357,10 +357,21 @@ pub(crate) fn scan(
     range: Range,
     visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    if range.to >= range.from && range.to - range.from < SHORT_SCAN {
-        return store
+    let mut range = range;
+    let from = range.from.max(1);
+    // Short, or open-ended (an append's catch-up from its checkpoint to
+    // wherever the log ends): one statement first, the rest (if the log
+    // reaches further) read on as a long scan, in a later snapshot, which
+    // holds every record the first one saw.
+    if range.to >= from && (range.to - from < SHORT_SCAN || range.to == u64::MAX) {
+        let short = Range::new(from, range.to.min(from.saturating_add(SHORT_SCAN - 1)));
+        let (head, next) = store
             .pool
-            .with(|conn| scan_short(store, conn, range, visit));
+            .with(|conn| scan_short(store, conn, short, visit))?;
+        if short.to == range.to || head <= short.to {
+            return Ok(());
+        }
+        range = Range::new(next, range.to);
     }
     store.pool.snapshot(|conn| {
         let head = head(store, conn)?;
@@ -395,13 +406,14 @@ pub(crate) fn scan(
 /// `COPY` take six. One statement sees one snapshot, so the head row it
 /// joins is the one its rows are read under, as in [`scan`]'s snapshot;
 /// the rows stream (the client holds one at a time), each checked to be at
-/// its position, and a gap is reported as [`scan`] reports it.
+/// its position, and a gap is reported as [`scan`] reports it. Returns the
+/// head's position and the position after the last one visited.
 fn scan_short(
     store: &PostgresStore,
     conn: &mut Conn,
     range: Range,
     visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
-) -> Result<(), StoreError> {
+) -> Result<(u64, u64), StoreError> {
     use postgres::fallible_iterator::FallibleIterator;
     let address = store.address();
     let from = range.from.max(1);
@@ -439,7 +451,7 @@ fn scan_short(
             reason: format!("missing (the head is at {head})"),
         });
     }
-    Ok(())
+    Ok((head, expected))
 }
 
 /// Visits `from..=to` in position order, reading the rows by the primary
