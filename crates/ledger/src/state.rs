@@ -207,8 +207,9 @@ fn load_early(
 /// A store whose reads beside `begin` cost more than they save
 /// ([`EventStore::reads_beside_begin`]: PostgreSQL, where they need a
 /// second connection) loads the state the same way, just before `begin`
-/// on the calling thread; either way the load runs before the writers'
-/// lock is held, and only the records committed meanwhile are read under it.
+/// on the calling thread: before the writers' lock is taken, so that it
+/// does not lengthen the lock's hold; only the records committed
+/// meanwhile are read under it.
 pub fn begin_with_state<'s>(
     store: &'s dyn EventStore,
     stamp: Stamp,
