@@ -387,17 +387,83 @@ mod tests {
         }
     }
 
+    /// A memory store that asks for the rule state to be loaded before
+    /// `begin`, as the PostgreSQL store does.
+    struct ReadsBeforeBegin(MemoryStore);
+
+    impl EventStore for ReadsBeforeBegin {
+        fn head(&self) -> Result<Head, event_store::StoreError> {
+            self.0.head()
+        }
+        fn scan(
+            &self,
+            range: event_store::Range,
+            visit: &mut dyn FnMut(
+                &event_store::EnvelopeRef<'_>,
+            ) -> Result<(), event_store::StoreError>,
+        ) -> Result<(), event_store::StoreError> {
+            self.0.scan(range, visit)
+        }
+        fn get(
+            &self,
+            id: uuid::Uuid,
+        ) -> Result<Option<event_store::Envelope>, event_store::StoreError> {
+            self.0.get(id)
+        }
+        fn get_at(
+            &self,
+            position: u64,
+        ) -> Result<Option<event_store::Envelope>, event_store::StoreError> {
+            self.0.get_at(position)
+        }
+        fn head_at(
+            &self,
+            instant: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Head, event_store::StoreError> {
+            self.0.head_at(instant)
+        }
+        fn reads_beside_begin(&self) -> bool {
+            false
+        }
+        fn begin(
+            &self,
+            stamp: Stamp,
+        ) -> Result<Box<dyn AppendTransaction + '_>, event_store::StoreError> {
+            self.0.begin(stamp)
+        }
+        fn verify(
+            &self,
+            expect_head: Option<(u64, event_store::Hash)>,
+        ) -> Result<event_store::VerifyReport, event_store::StoreError> {
+            self.0.verify(expect_head)
+        }
+        fn load_derived(&self, name: &str) -> Result<Option<Vec<u8>>, event_store::StoreError> {
+            self.0.load_derived(name)
+        }
+        fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), event_store::StoreError> {
+            self.0.save_derived(name, bytes)
+        }
+        fn subject_key(
+            &self,
+            key_id: &[u8; 16],
+        ) -> Result<Option<event_store::SubjectKey>, event_store::StoreError> {
+            self.0.subject_key(key_id)
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(12))]
 
         /// Whatever older checkpoint of the log the store holds, an append
         /// starts from the full replay's state at its head, and knows where
-        /// that checkpoint is.
+        /// that checkpoint is; whether the state is loaded beside `begin`
+        /// or before it.
         #[test]
         fn an_append_starts_from_the_full_replays_state_whatever_checkpoint_it_finds(
             seed in any::<u64>(),
             events in 2u64..1500,
             behind in 0u64..200,
+            before_begin in any::<bool>(),
         ) {
             let store = MemoryStore::new();
             generate(&store, &GenerateOptions { seed, ..GenerateOptions::new(events) })
@@ -409,7 +475,9 @@ mod tests {
             let (then, _) = fold_from::<Operations>(&store, older, &options, &Operations::default)
                 .expect("replay to the older head");
             save(&store, older, &then).expect("save");
-            let (transaction, loaded) = begin_with_state(&store, Stamp::Now).expect("begin");
+            let wrapped = ReadsBeforeBegin(store);
+            let store: &dyn EventStore = if before_begin { &wrapped } else { &wrapped.0 };
+            let (transaction, loaded) = begin_with_state(store, Stamp::Now).expect("begin");
             drop(transaction);
             prop_assert_eq!(&loaded.operations, &at_head);
             prop_assert_eq!(loaded.saved, older.position);
@@ -437,6 +505,38 @@ mod tests {
             .expect("load")
             .map(|stored| stored.expect("a checkpoint").position);
         assert_eq!(stored, Some(head.position));
+    }
+
+    #[test]
+    fn a_checkpoint_the_log_does_not_agree_with_is_replayed_over_whichever_way_it_is_loaded() {
+        for before_begin in [false, true] {
+            // A record the log holds stated with another record's hash, and
+            // a position past the log's end.
+            for (position, past_the_end) in [(100, false), (0, true)] {
+                let store = MemoryStore::new();
+                generate(&store, &GenerateOptions::new(400)).expect("generate");
+                let head = store.head().expect("head");
+                let (full, _) = both(&store, 1);
+                let stated = Head {
+                    position: if past_the_end {
+                        head.position + 5
+                    } else {
+                        position
+                    },
+                    hash: head_at(&store, 7).hash,
+                };
+                save(&store, stated, &Operations::default()).expect("save");
+                let wrapped = ReadsBeforeBegin(store);
+                let store: &dyn EventStore = if before_begin { &wrapped } else { &wrapped.0 };
+                let (transaction, loaded) = begin_with_state(store, Stamp::Now).expect("begin");
+                drop(transaction);
+                assert_eq!(
+                    loaded.operations, full,
+                    "{stated:?}, before: {before_begin}"
+                );
+                assert_eq!(loaded.saved, head.position);
+            }
+        }
     }
 
     #[test]
