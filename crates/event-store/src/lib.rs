@@ -202,6 +202,17 @@ pub trait EventStore: Send + Sync {
     /// is at or before it (recorded_at never decreases along the log).
     fn head_at(&self, instant: DateTime<Utc>) -> Result<Head, StoreError>;
 
+    /// Whether reading beside [`EventStore::begin`], on a thread of its
+    /// own, saves time (the default) or costs it: the file store's `begin`
+    /// is work of its own (its indexes opened, or rebuilt from the log),
+    /// which a read of the rule state overlaps; the PostgreSQL store's is
+    /// one round trip, and a read beside it needs a second connection,
+    /// which costs more than the overlap saves. A hint: it changes what
+    /// runs when, never an answer.
+    fn reads_beside_begin(&self) -> bool {
+        true
+    }
+
     /// Starts an atomic batch. The store is locked against other writers until
     /// the transaction is committed or dropped; dropping it writes nothing.
     /// Every record of the batch carries one `recorded_at`, decided by the

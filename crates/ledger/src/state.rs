@@ -141,26 +141,22 @@ pub struct Loaded {
     pub saved_shape: Shape,
 }
 
-/// The rule state as of `head`: from the checkpoint and the records after
-/// it, which are not saved again (see [`SAVE_AFTER_RECORDS`]); without a
-/// usable checkpoint, replayed from the start and saved. Also says where
-/// the checkpoint is, and its shape.
+/// The rule state as of the log's end (a head a reader sees: the
+/// committed records): from the checkpoint and the records after it
+/// (read in one scan with the checkpoint's own record,
+/// [`replay::advance_to_end`]), which are not saved again (see
+/// [`SAVE_AFTER_RECORDS`]); without a usable checkpoint, replayed from the
+/// start and saved. Also says where the checkpoint is, and its shape.
 fn load_early(
     store: &dyn EventStore,
-    head: Head,
 ) -> Result<(Checkpointed<Operations>, u64, Shape), LedgerError> {
     if let Some(Ok(stored)) = replay::load_stored::<Operations>(store)? {
-        if stored.position <= head.position {
-            if let Some(at) = replay::agreed_head(store, stored.position, &stored.hash)? {
-                let shape = Shape::of(&stored.state);
-                let from = Checkpointed {
-                    state: stored.state,
-                    head: at,
-                };
-                return Ok((replay::advance(store, from, head)?, at.position, shape));
-            }
+        let (position, shape) = (stored.position, Shape::of(&stored.state));
+        if let Some(built) = replay::advance_to_end(store, stored)? {
+            return Ok((built, position, shape));
         }
     }
+    let head = store.head()?;
     // No usable checkpoint (the store has warned about a damaged one):
     // the whole log, as `load` would replay it, then saved here, so that
     // what is returned as saved is what the save did (a replay's own save
@@ -207,52 +203,69 @@ fn load_early(
 /// or out-of-order record fails its rebuild); the chain check runs here,
 /// on the second thread, so it costs no wall time while the index takes
 /// longer.
+///
+/// A store whose reads beside `begin` cost more than they save
+/// ([`EventStore::reads_beside_begin`]: PostgreSQL, where they need a
+/// second connection) loads the state the same way, just before `begin`
+/// on the calling thread: before the writers' lock is taken, so that it
+/// does not lengthen the lock's hold; only the records committed
+/// meanwhile are read under it.
 pub fn begin_with_state<'s>(
     store: &'s dyn EventStore,
     stamp: Stamp,
 ) -> Result<(Box<dyn AppendTransaction + 's>, Loaded), LedgerError> {
+    let early = || load_early(store);
+    if !store.reads_beside_begin() {
+        let early = early().ok();
+        return finish_begin(store, early, store.begin(stamp));
+    }
     std::thread::scope(|scope| {
-        let early = scope.spawn(
-            || -> Result<(Checkpointed<Operations>, u64, Shape), LedgerError> {
-                let head = store.head()?;
-                load_early(store, head)
-            },
-        );
+        let early = scope.spawn(early);
         let transaction = store.begin(stamp);
         // A panic on the early thread loses only the early start.
         let early = early.join().ok().and_then(Result::ok);
-        let transaction = transaction?;
-        let head = transaction.head();
-        // `load` starts from the checkpoint and saves at `head` whenever it
-        // replays anything: the store's newest checkpoint is at `head`.
-        let loaded_at_head = |operations: Operations| {
-            let saved_shape = Shape::of(&operations);
-            Loaded {
-                operations,
-                saved: head.position,
-                saved_shape,
-            }
-        };
-        let loaded = match early {
-            Some((built, saved, saved_shape)) if built.head == head => Loaded {
-                operations: built.state,
-                saved,
-                saved_shape,
-            },
-            Some((built, saved, saved_shape)) if built.head.position < head.position => {
-                match replay::advance(store, built, head) {
-                    Ok(advanced) => Loaded {
-                        operations: advanced.state,
-                        saved,
-                        saved_shape,
-                    },
-                    Err(_) => loaded_at_head(load(store, head)?),
-                }
-            }
-            _ => loaded_at_head(load(store, head)?),
-        };
-        Ok((transaction, loaded))
+        finish_begin(store, early, transaction)
     })
+}
+
+/// The state as of the transaction's head, from what the early load
+/// built (if anything): see [`begin_with_state`].
+fn finish_begin<'s>(
+    store: &'s dyn EventStore,
+    early: Option<(Checkpointed<Operations>, u64, Shape)>,
+    transaction: Result<Box<dyn AppendTransaction + 's>, event_store::StoreError>,
+) -> Result<(Box<dyn AppendTransaction + 's>, Loaded), LedgerError> {
+    let transaction = transaction?;
+    let head = transaction.head();
+    // `load` starts from the checkpoint and saves at `head` whenever it
+    // replays anything: the store's newest checkpoint is at `head`.
+    let loaded_at_head = |operations: Operations| {
+        let saved_shape = Shape::of(&operations);
+        Loaded {
+            operations,
+            saved: head.position,
+            saved_shape,
+        }
+    };
+    let loaded = match early {
+        Some((built, saved, saved_shape)) if built.head == head => Loaded {
+            operations: built.state,
+            saved,
+            saved_shape,
+        },
+        Some((built, saved, saved_shape)) if built.head.position < head.position => {
+            match replay::advance(store, built, head) {
+                Ok(advanced) => Loaded {
+                    operations: advanced.state,
+                    saved,
+                    saved_shape,
+                },
+                Err(_) => loaded_at_head(load(store, head)?),
+            }
+        }
+        _ => loaded_at_head(load(store, head)?),
+    };
+    Ok((transaction, loaded))
 }
 
 /// Saves the rule state after a commit, so that the next append starts
@@ -374,17 +387,83 @@ mod tests {
         }
     }
 
+    /// A memory store that asks for the rule state to be loaded before
+    /// `begin`, as the PostgreSQL store does.
+    struct ReadsBeforeBegin(MemoryStore);
+
+    impl EventStore for ReadsBeforeBegin {
+        fn head(&self) -> Result<Head, event_store::StoreError> {
+            self.0.head()
+        }
+        fn scan(
+            &self,
+            range: event_store::Range,
+            visit: &mut dyn FnMut(
+                &event_store::EnvelopeRef<'_>,
+            ) -> Result<(), event_store::StoreError>,
+        ) -> Result<(), event_store::StoreError> {
+            self.0.scan(range, visit)
+        }
+        fn get(
+            &self,
+            id: uuid::Uuid,
+        ) -> Result<Option<event_store::Envelope>, event_store::StoreError> {
+            self.0.get(id)
+        }
+        fn get_at(
+            &self,
+            position: u64,
+        ) -> Result<Option<event_store::Envelope>, event_store::StoreError> {
+            self.0.get_at(position)
+        }
+        fn head_at(
+            &self,
+            instant: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Head, event_store::StoreError> {
+            self.0.head_at(instant)
+        }
+        fn reads_beside_begin(&self) -> bool {
+            false
+        }
+        fn begin(
+            &self,
+            stamp: Stamp,
+        ) -> Result<Box<dyn AppendTransaction + '_>, event_store::StoreError> {
+            self.0.begin(stamp)
+        }
+        fn verify(
+            &self,
+            expect_head: Option<(u64, event_store::Hash)>,
+        ) -> Result<event_store::VerifyReport, event_store::StoreError> {
+            self.0.verify(expect_head)
+        }
+        fn load_derived(&self, name: &str) -> Result<Option<Vec<u8>>, event_store::StoreError> {
+            self.0.load_derived(name)
+        }
+        fn save_derived(&self, name: &str, bytes: &[u8]) -> Result<(), event_store::StoreError> {
+            self.0.save_derived(name, bytes)
+        }
+        fn subject_key(
+            &self,
+            key_id: &[u8; 16],
+        ) -> Result<Option<event_store::SubjectKey>, event_store::StoreError> {
+            self.0.subject_key(key_id)
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(12))]
 
         /// Whatever older checkpoint of the log the store holds, an append
         /// starts from the full replay's state at its head, and knows where
-        /// that checkpoint is.
+        /// that checkpoint is; whether the state is loaded beside `begin`
+        /// or before it.
         #[test]
         fn an_append_starts_from_the_full_replays_state_whatever_checkpoint_it_finds(
             seed in any::<u64>(),
             events in 2u64..1500,
             behind in 0u64..200,
+            before_begin in any::<bool>(),
         ) {
             let store = MemoryStore::new();
             generate(&store, &GenerateOptions { seed, ..GenerateOptions::new(events) })
@@ -396,7 +475,9 @@ mod tests {
             let (then, _) = fold_from::<Operations>(&store, older, &options, &Operations::default)
                 .expect("replay to the older head");
             save(&store, older, &then).expect("save");
-            let (transaction, loaded) = begin_with_state(&store, Stamp::Now).expect("begin");
+            let wrapped = ReadsBeforeBegin(store);
+            let store: &dyn EventStore = if before_begin { &wrapped } else { &wrapped.0 };
+            let (transaction, loaded) = begin_with_state(store, Stamp::Now).expect("begin");
             drop(transaction);
             prop_assert_eq!(&loaded.operations, &at_head);
             prop_assert_eq!(loaded.saved, older.position);
@@ -424,6 +505,38 @@ mod tests {
             .expect("load")
             .map(|stored| stored.expect("a checkpoint").position);
         assert_eq!(stored, Some(head.position));
+    }
+
+    #[test]
+    fn a_checkpoint_the_log_does_not_agree_with_is_replayed_over_whichever_way_it_is_loaded() {
+        for before_begin in [false, true] {
+            // A record the log holds stated with another record's hash, and
+            // a position past the log's end.
+            for (position, past_the_end) in [(100, false), (0, true)] {
+                let store = MemoryStore::new();
+                generate(&store, &GenerateOptions::new(400)).expect("generate");
+                let head = store.head().expect("head");
+                let (full, _) = both(&store, 1);
+                let stated = Head {
+                    position: if past_the_end {
+                        head.position + 5
+                    } else {
+                        position
+                    },
+                    hash: head_at(&store, 7).hash,
+                };
+                save(&store, stated, &Operations::default()).expect("save");
+                let wrapped = ReadsBeforeBegin(store);
+                let store: &dyn EventStore = if before_begin { &wrapped } else { &wrapped.0 };
+                let (transaction, loaded) = begin_with_state(store, Stamp::Now).expect("begin");
+                drop(transaction);
+                assert_eq!(
+                    loaded.operations, full,
+                    "{stated:?}, before: {before_begin}"
+                );
+                assert_eq!(loaded.saved, head.position);
+            }
+        }
     }
 
     #[test]

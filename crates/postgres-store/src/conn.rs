@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use event_store::StoreError;
@@ -72,28 +71,23 @@ impl Conn {
     }
 }
 
-/// Connections to one address.
+/// Connections to one address, opened when asked for: a second one only
+/// when two are in use at once (a parallel replay's parts, a read during
+/// an append's transaction). It used to be opened in the background as
+/// the store opened, to take its connect time off a parallel replay's
+/// path; but most commands (an append, a report from its checkpoint)
+/// never use it, and its start and authentication cost the server about
+/// 3 ms of CPU each time, on the machine the writers share.
 pub(crate) struct Pool {
     address: Address,
     idle: Mutex<Vec<Conn>>,
-    /// A second connection being opened in the background as the store
-    /// opens: an append (which holds one for its transaction and reads its
-    /// checkpoints over another) and a parallel replay (one per part) need
-    /// two, and opening it meanwhile takes its connect time off the path.
-    spare: Mutex<Option<JoinHandle<Result<Conn, StoreError>>>>,
 }
 
 impl Pool {
     pub(crate) fn new(address: Address, first: Conn) -> Pool {
-        let background = address.clone();
-        let spare = std::thread::Builder::new()
-            .name("theseus-spare-connection".into())
-            .spawn(move || Conn::open(&background))
-            .ok();
         Pool {
             address,
             idle: Mutex::new(vec![first]),
-            spare: Mutex::new(spare),
         }
     }
 
@@ -113,14 +107,6 @@ impl Pool {
     pub(crate) fn take(&self) -> Result<Conn, StoreError> {
         let idle = self.lock().pop();
         if let Some(conn) = idle.filter(|conn| !conn.client.is_closed()) {
-            return Ok(conn);
-        }
-        let spare = self
-            .spare
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take();
-        if let Some(Ok(Ok(conn))) = spare.map(JoinHandle::join) {
             return Ok(conn);
         }
         Conn::open(&self.address)

@@ -57,6 +57,23 @@ impl Sql {
         )
     }
 
+    /// The head's position beside each line at `$1..=min($2, head)`, in
+    /// order (one row with no line when there is none). The positions are
+    /// a list, not a range, and the head one row: a range past the
+    /// table's statistics (a tail) is estimated at tens of thousands of
+    /// rows, and the head row at 800, which put this plan past
+    /// `jit_above_cost` (150 ms compiling it); a list is estimated by its
+    /// length, and no statement here runs long enough for JIT to pay.
+    fn scan_short(&self) -> String {
+        format!(
+            "SELECT h.position, e.line FROM (SELECT position FROM {s}.head LIMIT 1) h \
+             LEFT JOIN {s}.events e \
+             ON e.position = ANY(ARRAY(SELECT generate_series($1::bigint, $2::bigint))) \
+             AND e.position <= h.position ORDER BY e.position",
+            s = self.s
+        )
+    }
+
     /// The rows of `from..=to` in the heap's blocks before `high` (a TID
     /// range scan; a sequential one without a bound), in the heap's order.
     fn scan_unordered(&self, from: u64, to: u64, high: Option<i64>) -> String {
@@ -234,14 +251,17 @@ pub(crate) fn get_at_chained(
         return Ok(None);
     }
     let address = store.address();
+    // Prepared, unlike the other lookups: a cold report asks this once per
+    // retraction (10,000 times on a 2M log), and each typed statement was
+    // parsed and planned again by the server.
+    let statement = conn
+        .statement("lines_at_two", &|| store.sql.lines_at_two())
+        .map_err(|e| server(address, &e))?;
     let rows = conn
         .client
-        .query_typed(
-            &store.sql.lines_at_two(),
-            &[
-                (&to_sql_position(position - 1), Type::INT8),
-                (&to_sql_position(position), Type::INT8),
-            ],
+        .query(
+            &statement,
+            &[&to_sql_position(position - 1), &to_sql_position(position)],
         )
         .map_err(|e| server(address, &e))?;
     let (previous, target) = match rows.as_slice() {
@@ -328,12 +348,34 @@ const BLOCK_MARGIN: i64 = 1024;
 /// itself lie out of order, not all of them.
 const AFTER_ROWS: u64 = 4096;
 
+/// Ranges of at most this many records are read in one statement
+/// ([`scan_short`]): an append's catch-up from its checkpoint (under
+/// `ledger::state::SAVE_AFTER_RECORDS`, 64) and a report's tail after
+/// one.
+const SHORT_SCAN: u64 = 1024;
+
 /// Streams `range` (clamped to the head) to `visit`.
 pub(crate) fn scan(
     store: &PostgresStore,
     range: Range,
     visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
+    let mut range = range;
+    let from = range.from.max(1);
+    // Short, or open-ended (an append's catch-up from its checkpoint to
+    // wherever the log ends): one statement first, the rest (if the log
+    // reaches further) read on as a long scan, in a later snapshot, which
+    // holds every record the first one saw.
+    if range.to >= from && (range.to - from < SHORT_SCAN || range.to == u64::MAX) {
+        let short = Range::new(from, range.to.min(from.saturating_add(SHORT_SCAN - 1)));
+        let (head, next) = store
+            .pool
+            .with(|conn| scan_short(store, conn, short, visit))?;
+        if short.to == range.to || head <= short.to {
+            return Ok(());
+        }
+        range = Range::new(next, range.to);
+    }
     store.pool.snapshot(|conn| {
         let head = head(store, conn)?;
         let from = range.from.max(1);
@@ -360,6 +402,59 @@ pub(crate) fn scan(
         }
         Ok(())
     })
+}
+
+/// Streams a short `range` (clamped to the head) to `visit` with one
+/// statement: one round trip where a snapshot transaction, the head and a
+/// `COPY` take six. One statement sees one snapshot, so the head row it
+/// joins is the one its rows are read under, as in [`scan`]'s snapshot;
+/// the rows stream (the client holds one at a time), each checked to be at
+/// its position, and a gap is reported as [`scan`] reports it. Returns the
+/// head's position and the position after the last one visited.
+fn scan_short(
+    store: &PostgresStore,
+    conn: &mut Conn,
+    range: Range,
+    visit: &mut dyn FnMut(&EnvelopeRef<'_>) -> Result<(), StoreError>,
+) -> Result<(u64, u64), StoreError> {
+    use postgres::fallible_iterator::FallibleIterator;
+    let address = store.address();
+    let from = range.from.max(1);
+    let mut rows = conn
+        .client
+        .query_typed_raw(
+            &store.sql.scan_short(),
+            [
+                (to_sql_position(from), Type::INT8),
+                (to_sql_position(range.to), Type::INT8),
+            ],
+        )
+        .map_err(|e| server(address, &e))?;
+    let mut head = None::<u64>;
+    let mut expected = from;
+    while let Some(row) = rows.next().map_err(|e| server(address, &e))? {
+        let at: i64 = row.get(0);
+        head = Some(u64::try_from(at).map_err(|_| StoreError::Corrupt {
+            location: format!("{}.head", store.sql.s.trim_matches('"')),
+            reason: format!("position {at}"),
+        })?);
+        let Some(line) = row.get::<_, Option<&[u8]>>(1) else {
+            continue;
+        };
+        visit(&decode_at(store, line, Some(expected), None)?)?;
+        expected += 1;
+    }
+    let head = head.ok_or_else(|| StoreError::Corrupt {
+        location: format!("{}.head", store.sql.s.trim_matches('"')),
+        reason: "the head row is missing".into(),
+    })?;
+    if expected <= range.to.min(head) {
+        return Err(StoreError::Corrupt {
+            location: store.sql.location(expected),
+            reason: format!("missing (the head is at {head})"),
+        });
+    }
+    Ok((head, expected))
 }
 
 /// Visits `from..=to` in position order, reading the rows by the primary

@@ -6,7 +6,9 @@
 //! runs with it `off`, `SELECT … FROM head FOR UPDATE` (which waits for the
 //! writer before), and only then the server's `clock_timestamp()`: a time
 //! read before the lock could be older than the batch committed while
-//! waiting for it.
+//! waiting for it; and the operations' versions, so that a batch asks for
+//! none of them on its own (statements after the lock see every batch
+//! committed before it).
 //!
 //! Staging is the file store's [`Batch`]; its encoded lines go to
 //! `events` with binary `COPY` whenever a megabyte has accumulated, and the
@@ -57,6 +59,10 @@ pub(crate) struct PostgresTransaction<'s> {
     flushed: u64,
     /// The last prefetch's answers: id → its committed line, if any.
     prefetched: HashMap<Uuid, Option<Vec<u8>>>,
+    /// Every operation's committed version, read under the lock with it
+    /// (`None` when there are more than [`VERSIONS_AT_BEGIN`]: then each
+    /// is asked for when needed).
+    committed_versions: Option<HashMap<String, u64>>,
     /// Subject keys added and not yet written: they go in bulk (with the
     /// next chunk of rows, or inline with the commit), not one statement
     /// and one round trip each. Bounded by [`KEYS_AT_ONCE`].
@@ -69,6 +75,18 @@ pub(crate) struct PostgresTransaction<'s> {
 /// Subject keys held back at most before they are written.
 const KEYS_AT_ONCE: usize = 4096;
 
+/// The operations' versions are read with the head lock, in its round
+/// trip, when there are at most this many operations (a ledger has tens):
+/// a batch then asks for none of them on its own.
+const VERSIONS_AT_BEGIN: usize = 1024;
+
+fn bad_version(store: &PostgresStore) -> StoreError {
+    StoreError::Corrupt {
+        location: format!("{}.streams", store.sql.s.trim_matches('"')),
+        reason: "a version that is not a whole number".into(),
+    }
+}
+
 impl<'s> PostgresTransaction<'s> {
     pub(crate) fn begin(
         store: &'s PostgresStore,
@@ -76,13 +94,14 @@ impl<'s> PostgresTransaction<'s> {
     ) -> Result<PostgresTransaction<'s>, StoreError> {
         let mut conn = store.pool.take()?;
         match PostgresTransaction::lock(store, &mut conn, stamp) {
-            Ok(batch) => Ok(PostgresTransaction {
+            Ok((batch, committed_versions)) => Ok(PostgresTransaction {
                 store,
                 conn: RefCell::new(Some(conn)),
                 base: batch.head(),
                 batch,
                 flushed: 0,
                 prefetched: HashMap::new(),
+                committed_versions,
                 pending_keys: HashMap::new(),
                 known_keys: HashMap::new(),
             }),
@@ -94,8 +113,15 @@ impl<'s> PostgresTransaction<'s> {
         }
     }
 
-    /// Takes the head lock, then reads the clock; returns the empty batch.
-    fn lock(store: &PostgresStore, conn: &mut Conn, stamp: Stamp) -> Result<Batch, StoreError> {
+    /// Takes the head lock, then reads the clock and the operations'
+    /// versions; returns the empty batch and the versions (see
+    /// [`VERSIONS_AT_BEGIN`]).
+    #[allow(clippy::type_complexity)]
+    fn lock(
+        store: &PostgresStore,
+        conn: &mut Conn,
+        stamp: Stamp,
+    ) -> Result<(Batch, Option<HashMap<String, u64>>), StoreError> {
         let address = store.address();
         let s = &store.sql.s;
         let messages = conn
@@ -106,11 +132,18 @@ impl<'s> PostgresTransaction<'s> {
                    WHERE current_setting('synchronous_commit') = 'off'; \
                  SELECT position, hash, recorded_at FROM {s}.head FOR UPDATE; \
                  SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', \
-                                'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS server_clock"
+                                'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS server_clock; \
+                 SELECT operation, version FROM {s}.streams LIMIT {}",
+                VERSIONS_AT_BEGIN + 1
             ))
             .map_err(|e| server(address, &e))?;
         let mut head = None;
         let mut clock = None;
+        let mut versions = HashMap::new();
+        let unexpected = || StoreError::Corrupt {
+            location: format!("{}.head", s.trim_matches('"')),
+            reason: "the head row is missing".into(),
+        };
         for message in &messages {
             let SimpleQueryMessage::Row(row) = message else {
                 continue;
@@ -118,13 +151,17 @@ impl<'s> PostgresTransaction<'s> {
             match row.columns().first().map(|c| c.name()) {
                 Some("position") => head = Some((row.get(0), row.get(1), row.get(2))),
                 Some("server_clock") => clock = row.get(0),
+                Some("operation") => {
+                    let (Some(operation), Some(version)) = (row.get(0), row.get(1)) else {
+                        return Err(bad_version(store));
+                    };
+                    let version: u64 = version.parse().map_err(|_| bad_version(store))?;
+                    versions.insert(operation.to_owned(), version);
+                }
                 _ => {}
             }
         }
-        let unexpected = || StoreError::Corrupt {
-            location: format!("{}.head", s.trim_matches('"')),
-            reason: "the head row is missing".into(),
-        };
+        let versions = (versions.len() <= VERSIONS_AT_BEGIN).then_some(versions);
         let (position, hash, recorded_at) = head.ok_or_else(unexpected)?;
         let position: i64 = position
             .and_then(|p: &str| p.parse().ok())
@@ -152,7 +189,7 @@ impl<'s> PostgresTransaction<'s> {
             }
         };
         let recorded_at: DateTime<Utc> = resolve_stamp_at(stamp, now, head_recorded_at.as_deref())?;
-        Ok(Batch::new(head, recorded_at, 0))
+        Ok((Batch::new(head, recorded_at, 0), versions))
     }
 
     /// Runs `work` on the transaction's connection.
@@ -465,6 +502,7 @@ struct LockedLog<'a> {
     store: &'a PostgresStore,
     conn: &'a mut Conn,
     prefetched: &'a HashMap<Uuid, Option<Vec<u8>>>,
+    versions: Option<&'a HashMap<String, u64>>,
 }
 
 impl CommittedLog for LockedLog<'_> {
@@ -487,6 +525,9 @@ impl CommittedLog for LockedLog<'_> {
     }
 
     fn committed_version(&mut self, operation: &str) -> Result<u64, StoreError> {
+        if let Some(versions) = self.versions {
+            return Ok(versions.get(operation).copied().unwrap_or(0));
+        }
         let store = self.store;
         // One round trip (no prepare): a batch asks once per operation.
         let row = self
@@ -580,6 +621,7 @@ impl AppendTransaction for PostgresTransaction<'_> {
                     store: self.store,
                     conn,
                     prefetched: &self.prefetched,
+                    versions: self.committed_versions.as_ref(),
                 }
                 .committed_version(operation)
             }),
@@ -622,6 +664,7 @@ impl AppendTransaction for PostgresTransaction<'_> {
             store,
             conn,
             prefetched: &self.prefetched,
+            versions: self.committed_versions.as_ref(),
         };
         let staged = self.batch.stage(&mut log, event)?;
         drop(slot);

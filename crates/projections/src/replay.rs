@@ -556,6 +556,83 @@ pub fn agreed_head(
     })
 }
 
+/// A stored checkpoint brought to the end of the log, in one read: the
+/// checkpoint's own record, which must still be there with the hash the
+/// checkpoint states (what [`agreed_head`] checks), and every record after
+/// it, chain-checked from that hash and folded (what [`advance`] does).
+/// `None` when the log does not agree with the checkpoint (or does not
+/// reach it); the head is the last record the read saw. One scan where a
+/// lookup, a head and a scan were three reads: for an append, which loads
+/// the rule state this way before it takes the writers' lock, each is a
+/// round trip on PostgreSQL.
+pub fn advance_to_end<P: Projection>(
+    store: &dyn EventStore,
+    stored: Stored<P>,
+) -> Result<Option<Checkpointed<P>>, ProjectionError> {
+    if stored.position == 0 {
+        let Some(at) = agreed_head(store, 0, &stored.hash)? else {
+            return Ok(None);
+        };
+        let from = Checkpointed {
+            state: stored.state,
+            head: at,
+        };
+        return advance(store, from, store.head()?).map(Some);
+    }
+    let mut state = stored.state;
+    let mut failure = None;
+    let mut agreed = None::<bool>;
+    let mut previous = Hash::GENESIS;
+    let mut previous_hex = previous.to_hex();
+    let mut expected = stored.position;
+    let result = store.scan(Range::new(stored.position, u64::MAX), &mut |record| {
+        let step = if record.position != expected {
+            Err(tampered(
+                record.position,
+                format!("expected position {expected} here"),
+            ))
+        } else if agreed.is_none() {
+            // The checkpoint's own record, checked as `agreed_head` checks
+            // it: the hash it holds is the one the checkpoint states.
+            if record.hash.to_string() != stored.hash {
+                agreed = Some(false);
+                return Err(StoreError::Visitor(
+                    "the log does not agree with the checkpoint".into(),
+                ));
+            }
+            agreed = Some(true);
+            previous = record.hash;
+            previous_hex = previous.to_hex();
+            expected += 1;
+            Ok(())
+        } else {
+            check_chain(&mut previous_hex, record).and_then(|hash| {
+                previous = hash;
+                expected += 1;
+                fold_record(store, &mut state, record)
+            })
+        };
+        step.map_err(|error| {
+            failure = Some(error);
+            StoreError::Visitor("projection failed".into())
+        })
+    });
+    if agreed != Some(true) {
+        return Ok(None);
+    }
+    match (result, failure) {
+        (_, Some(error)) => Err(error),
+        (Err(error), None) => Err(error.into()),
+        (Ok(()), None) => Ok(Some(Checkpointed {
+            state,
+            head: Head {
+                position: expected - 1,
+                hash: previous,
+            },
+        })),
+    }
+}
+
 /// Loads the projection's checkpoint if it is usable for `as_of`: sealed by
 /// the store's key under its name (the store checks that first and
 /// returns nothing else), saved at or before `as_of`, and the log still
