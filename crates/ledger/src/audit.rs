@@ -159,6 +159,8 @@ pub struct Reader<'a> {
     /// The heads at which checkpoints are compared, ascending: a fold is
     /// cut after each, so that the merged folds pass through it.
     heads: Vec<u64>,
+    /// An empty fold of the projections the checkpoints need.
+    empty: All,
 }
 
 /// What a reader made of consecutive records: each one read strictly and,
@@ -191,6 +193,7 @@ impl<'a> Reader<'a> {
             store,
             fold_to: heads.last().copied().unwrap_or(0),
             heads,
+            empty: checkpoints.map_or_else(All::default, Plan::empty_fold),
         }
     }
 }
@@ -213,7 +216,7 @@ impl Visitor for Reader<'_> {
                 .last()
                 .is_none_or(|(last, _)| self.heads.binary_search(last).is_ok());
             if fresh {
-                part.folds.push((record.position, All::default()));
+                part.folds.push((record.position, self.empty.clone()));
             }
             part.folds.last_mut().map(|(last, all)| {
                 *last = record.position;
