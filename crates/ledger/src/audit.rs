@@ -486,18 +486,29 @@ fn read(
             ),
         ));
     }
-    let event = match Event::parse(&record.event_type, record.data) {
-        Ok(event) => event,
-        Err(error) => {
-            return Read::Unreadable(finding(
-                position,
-                &error.path,
-                format!("the domain does not read this event: {}", error.message),
-            ))
-        }
+    // Canonical data (every record the ledger writes) is read and checked
+    // in one pass; anything else is read again the old way, which says
+    // what is wrong (the domain's law: the two agree).
+    let canonical = EventType::parse(&record.event_type)
+        .and_then(|kind| domain::canonical::read_canonical(kind, record.data));
+    let (event, canonical) = match canonical {
+        Some(event) => (event, true),
+        None => match Event::parse(&record.event_type, record.data) {
+            Ok(event) => {
+                let canonical = event.is_canonical(record.data);
+                (event, canonical)
+            }
+            Err(error) => {
+                return Read::Unreadable(finding(
+                    position,
+                    &error.path,
+                    format!("the domain does not read this event: {}", error.message),
+                ))
+            }
+        },
     };
     let mut flagged = Vec::new();
-    if !event.is_canonical(record.data) {
+    if !canonical {
         flagged.push(finding(
             position,
             "data",
