@@ -6,6 +6,7 @@
 //! chains; no id is used twice; the log ends a batch; and, with
 //! `expect_head`, the log still holds that record.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::record::{
@@ -23,9 +24,66 @@ pub(crate) fn check_content(
     line: &[u8],
     scratch: &mut Vec<u8>,
 ) -> Result<(), String> {
+    check_data(record)?;
+    check_encoding(record, line, scratch)
+}
+
+/// [`check_content`] for a record decoded by
+/// [`crate::record::decode_record_layout`], which says whether it was read
+/// positionally. A record read positionally, whose strings were all
+/// borrowed (no escape in them) and whose id is in lowercase, is byte for
+/// byte what the encoder writes: the reader took the encoder's literals in
+/// its order, numbers without leading zeros, hashes in lowercase (the only
+/// form `Hash::from_hex` reads), `recorded_at`, `reported_at` and `data` as
+/// they are; and the encoder writes a string with no `"`, `\` or control
+/// character as it is. So the re-encoding is only done for anything else.
+/// The law (tests): this accepts a record exactly when [`check_content`]
+/// does.
+pub(crate) fn check_content_read(
+    record: &EnvelopeRef<'_>,
+    line: &[u8],
+    positional: bool,
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
+    check_data(record)?;
+    if positional && is_encoded_form(record, line) {
+        return Ok(());
+    }
+    check_encoding(record, line, scratch)
+}
+
+/// See [`check_content_read`]: for a record read positionally.
+fn is_encoded_form(record: &EnvelopeRef<'_>, line: &[u8]) -> bool {
+    let borrowed = matches!(record.operation, Cow::Borrowed(_))
+        && matches!(record.event_type, Cow::Borrowed(_))
+        && matches!(record.recorded_by, Cow::Borrowed(_));
+    // `{"position":` then the position's digits, then `,"id":"`.
+    let digits = record
+        .position
+        .checked_ilog10()
+        .map_or(1, |d| d as usize + 1);
+    let start = 12 + digits + 7;
+    let lowercase_id = line
+        .get(start..start + 36)
+        .is_some_and(|id| !id.iter().any(u8::is_ascii_uppercase));
+    borrowed && lowercase_id
+}
+
+/// `data` is JSON.
+fn check_data(record: &EnvelopeRef<'_>) -> Result<(), String> {
     if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(record.data) {
         return Err(format!("data is not valid JSON: {error}"));
     }
+    Ok(())
+}
+
+/// The record's content is byte for byte what the encoder writes for its
+/// fields.
+fn check_encoding(
+    record: &EnvelopeRef<'_>,
+    line: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
     scratch.clear();
     encode_content(
         scratch,
@@ -327,6 +385,123 @@ fn canonical_time(text: &str) -> Option<(&[u8], u32)> {
 mod tests {
     use super::*;
     use std::cmp::Ordering;
+
+    use proptest::prelude::*;
+
+    use crate::record::{decode_record_layout, encode_record};
+    use crate::Link;
+
+    /// Strings with nothing to escape, with escapes, and beyond ASCII.
+    const TEXTS: &[&str] = &[
+        "op",
+        "ArrestMade",
+        "interpol-ccc",
+        "a\"b",
+        "back\\slash",
+        "tab\there",
+        "caf\u{e9}",
+        "line\u{2028}sep",
+        "\u{7f}del",
+        "",
+    ];
+
+    const DATA: &[&str] = &[
+        "{}",
+        r#"{"country":"AL","count":3}"#,
+        r#"{"a":[1,2,{"b":null}],"c":"\u0041"}"#,
+        r#"{ "spaced" : true }"#,
+    ];
+
+    /// One change to an encoded line's bytes (its hash is not recomputed:
+    /// only the form is compared).
+    #[derive(Debug, Clone)]
+    enum Change {
+        None,
+        /// The id's hex digits in upper case.
+        UpperId,
+        /// The first occurrence of a literal replaced.
+        Replace(&'static str, &'static str),
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            3 => Just(Change::None),
+            1 => Just(Change::UpperId),
+            1 => Just(Change::Replace("\"operation\":\"o", "\"operation\":\"\\u006f")),
+            1 => Just(Change::Replace("\"recorded_by\":\"", "\"recorded_by\":\"\\/")),
+            1 => Just(Change::Replace("\"version\":", "\"version\": ")),
+            1 => Just(Change::Replace("\"version\":", "\"version\":0")),
+            1 => Just(Change::Replace("{\"position\":", "{ \"position\":")),
+            1 => Just(Change::Replace("\"schema\":1,", "\"schema\":1.0,")),
+            1 => Just(Change::Replace("\"type\":\"A", "\"type\":\"\\u0041")),
+            1 => Just(Change::Replace(",\"batch_end\":true", ",\"batch_end\":false")),
+            1 => Just(Change::Replace("\\\"", "\\u0022")),
+            1 => Just(Change::Replace("\\t", "\\u0009")),
+        ]
+    }
+
+    fn changed(line: &[u8], change: &Change, id: uuid::Uuid) -> Vec<u8> {
+        let text = String::from_utf8(line.to_vec()).expect("UTF-8");
+        match change {
+            Change::None => text.into_bytes(),
+            Change::UpperId => {
+                let lower = id.hyphenated().to_string();
+                text.replacen(&lower, &lower.to_uppercase(), 1).into_bytes()
+            }
+            Change::Replace(from, to) => text.replacen(from, to, 1).into_bytes(),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        /// The law: the check from how a record was read accepts exactly
+        /// what the re-encoding check accepts.
+        #[test]
+        fn the_check_from_the_reading_agrees_with_the_reencoding(
+            position in prop_oneof![Just(1u64), 1..20_000_000u64],
+            id in any::<u128>(),
+            texts in (0..TEXTS.len(), 0..TEXTS.len(), 0..TEXTS.len()),
+            version in 1..1_000u64,
+            reported_at in proptest::option::of(Just("2019-12-09T07:00:00+01:00")),
+            refers_to in proptest::option::of(any::<[u8; 32]>()),
+            data in 0..DATA.len(),
+            batch_end in any::<bool>(),
+            change in change(),
+        ) {
+            let id = uuid::Uuid::from_u128(id);
+            let refers_to = refers_to
+                .filter(|_| position > 1)
+                .map(|bytes| Link { position: position - 1, hash: Hash(bytes) });
+            let mut line = Vec::new();
+            encode_record(
+                &mut line,
+                &Hash::GENESIS,
+                &RecordFields {
+                    position,
+                    id,
+                    operation: TEXTS[texts.0],
+                    version,
+                    event_type: TEXTS[texts.1],
+                    schema: 1,
+                    recorded_at: "2019-12-09T06:00:00Z",
+                    recorded_by: TEXTS[texts.2],
+                    reported_at,
+                    refers_to,
+                    data: DATA[data],
+                    batch_end,
+                },
+            );
+            line.pop();
+            let line = changed(&line, &change, id);
+            if let Ok((record, positional)) = decode_record_layout(&line) {
+                let mut scratch = Vec::new();
+                let fast = check_content_read(&record, &line, positional, &mut scratch).is_ok();
+                let old = check_content(&record, &line, &mut scratch).is_ok();
+                prop_assert_eq!(fast, old, "{}", String::from_utf8_lossy(&line));
+            }
+        }
+    }
 
     #[test]
     fn canonical_times_compare_like_instants() -> Result<(), StoreError> {
