@@ -69,12 +69,179 @@ fn is_encoded_form(record: &EnvelopeRef<'_>, line: &[u8]) -> bool {
     borrowed && lowercase_id
 }
 
-/// `data` is JSON.
+/// `data` is JSON: surely so by [`surely_json`]'s walk, or else by
+/// serde's reading (which says what is wrong).
 fn check_data(record: &EnvelopeRef<'_>) -> Result<(), String> {
+    if surely_json(record.data.as_bytes()) {
+        return Ok(());
+    }
     if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(record.data) {
         return Err(format!("data is not valid JSON: {error}"));
     }
     Ok(())
+}
+
+/// True only for a text serde_json reads as one JSON value (the law, in the
+/// tests: never true for a text it refuses). A plain walk of the grammar,
+/// strings skipped eight bytes at a time, nesting at most [`MAX_DEPTH`]
+/// deep; false for anything it is not sure of, which serde then decides.
+pub(crate) fn surely_json(text: &[u8]) -> bool {
+    let mut walk = JsonWalk { text, at: 0 };
+    walk.space();
+    let valid = walk.value(0).is_some();
+    walk.space();
+    valid && walk.at == text.len()
+}
+
+/// Nesting deeper than this is left to serde (whose own limit is 128).
+const MAX_DEPTH: u32 = 64;
+
+struct JsonWalk<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl JsonWalk<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    fn value(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'{' => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                self.at += 1;
+                self.space();
+                if self.eat(b'}').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.space();
+                    self.string()?;
+                    self.space();
+                    self.eat(b':')?;
+                    self.space();
+                    self.value(depth + 1)?;
+                    self.space();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b'}' => {
+                            self.at += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                self.at += 1;
+                self.space();
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.space();
+                    self.value(depth + 1)?;
+                    self.space();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b']' => {
+                            self.at += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string(),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.text.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    fn string(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        loop {
+            self.at += crate::record::first_special(self.text.get(self.at..)?)?;
+            match self.peek()? {
+                b'"' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    self.at += 1;
+                    match self.peek()? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                        b'u' => {
+                            let digits = self.text.get(self.at + 1..self.at + 5)?;
+                            if !digits.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.at += 5;
+                        }
+                        _ => return None,
+                    }
+                }
+                // A control byte.
+                _ => return None,
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+        self.at - start
+    }
+
+    fn number(&mut self) -> Option<()> {
+        let _ = self.eat(b'-');
+        match self.peek()? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.eat(b'.').is_some() && self.digits() == 0 {
+            return None;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(())
+    }
 }
 
 /// The record's content is byte for byte what the encoder writes for its
@@ -449,6 +616,78 @@ mod tests {
                 text.replacen(&lower, &lower.to_uppercase(), 1).into_bytes()
             }
             Change::Replace(from, to) => text.replacen(from, to, 1).into_bytes(),
+        }
+    }
+
+    /// Pieces of JSON texts, valid and not, to be strung together.
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        " ",
+        "\n",
+        "\"a\"",
+        "\"\\u00e9\"",
+        "\"\\x\"",
+        "\"\\ud800\"",
+        "\"\t\"",
+        "\"\\\"\"",
+        "\"",
+        "0",
+        "-0",
+        "01",
+        "1.5",
+        "1.",
+        ".5",
+        "-",
+        "1e5",
+        "1E+5",
+        "1e",
+        "true",
+        "tru",
+        "null",
+        "false",
+        "nul",
+        "\"k\":",
+        "{\"k\":1}",
+        "[1,2]",
+        "[1,]",
+        "é",
+    ];
+
+    #[test]
+    fn the_walk_accepts_plain_data_and_deep_data_is_left_to_serde() {
+        for data in DATA {
+            assert!(surely_json(data.as_bytes()), "{data}");
+        }
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(!surely_json(deep.as_bytes()));
+        assert!(serde_json::from_str::<serde::de::IgnoredAny>(&deep).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        /// The law: the walk never accepts a text serde refuses, and
+        /// accepts what serde writes.
+        #[test]
+        fn the_json_walk_accepts_only_what_serde_reads(
+            pieces in proptest::collection::vec(0..PIECES.len(), 1..12),
+            value in proptest::collection::vec(proptest::option::of("[a-z\"\\\\]{0,4}"), 0..4),
+        ) {
+            let text: String = pieces.iter().map(|&i| PIECES[i]).collect();
+            if surely_json(text.as_bytes()) {
+                prop_assert!(
+                    serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok(),
+                    "{}",
+                    text
+                );
+            }
+            let written = serde_json::to_string(&value).expect("writes");
+            prop_assert!(surely_json(written.as_bytes()), "{}", written);
         }
     }
 

@@ -427,7 +427,7 @@ impl<'a> Cursor<'a> {
 /// bytes of `x` and `(v - 0x20…) & !v & 0x80…` the bytes of `v` below 0x20;
 /// a mark above the lowest true one can be false (a borrow), so only the
 /// lowest mark is used, and it is exact.
-fn first_special(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);
