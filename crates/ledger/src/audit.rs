@@ -75,6 +75,10 @@ pub struct AuditReport {
     pub retractions: u64,
     /// Registry records decided by the registry's rules.
     pub registry: u64,
+    /// Records of the evidence stream (signatures, the ledger's keys):
+    /// with none, there is no signature to check
+    /// ([`crate::signatures::report_without_evidence`]).
+    pub evidence: u64,
     /// The first [`MAX_FINDINGS`] findings, in position order.
     pub findings: Vec<Finding>,
     /// All findings, including those not kept.
@@ -130,7 +134,7 @@ enum Read {
     },
     /// A record of a reserved stream other than the registry (the evidence
     /// stream, the privacy records): read, but no operation's rule applies.
-    Reserved,
+    Reserved { evidence: bool },
     /// A record the rules cannot even be asked about.
     Unreadable(Finding),
     /// Findings of the reading, and the event still decided.
@@ -449,7 +453,9 @@ fn read(
                 ));
             }
         }
-        return Read::Reserved;
+        return Read::Reserved {
+            evidence: record.operation == domain::EVIDENCE_STREAM,
+        };
     }
     // Parts hold few operations: the last few slugs are looked at.
     let known = slugs
@@ -672,8 +678,9 @@ fn decide(
             report.records += 1;
             note(report, found);
         }
-        Read::Reserved => {
+        Read::Reserved { evidence } => {
             report.records += 1;
+            report.evidence += u64::from(evidence);
         }
         Read::Registry {
             position,
@@ -944,6 +951,34 @@ mod tests {
             )
             .expect("save");
         }
+    }
+
+    #[test]
+    fn a_log_without_signature_records_reports_what_the_signature_pass_would() {
+        let store = MemoryStore::new();
+        appended(&store, &[LAUNCH.into(), arrest(1, "AL"), retraction(1)]);
+        let head = store.head().expect("head");
+        let report = audit(&store, head, None, None).expect("audit");
+        assert_eq!(report.evidence, 0);
+        let passed = crate::signatures::verify_signatures_of_verified(&store, head, false)
+            .expect("signatures");
+        assert_eq!(
+            crate::signatures::report_without_evidence(&report, false),
+            Some(passed)
+        );
+        // Signatures required: the pass must run (it checks agencies' keys).
+        assert_eq!(
+            crate::signatures::report_without_evidence(&report, true),
+            None
+        );
+        let evidence = AuditReport {
+            evidence: 1,
+            ..report
+        };
+        assert_eq!(
+            crate::signatures::report_without_evidence(&evidence, false),
+            None
+        );
     }
 
     #[test]
