@@ -25,6 +25,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod canonical;
 pub mod catalogue;
 mod country;
 mod currency;

@@ -6,6 +6,7 @@
 //! chains; no id is used twice; the log ends a batch; and, with
 //! `expect_head`, the log still holds that record.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::record::{
@@ -23,9 +24,233 @@ pub(crate) fn check_content(
     line: &[u8],
     scratch: &mut Vec<u8>,
 ) -> Result<(), String> {
+    check_data(record)?;
+    check_encoding(record, line, scratch)
+}
+
+/// [`check_content`] for a record decoded by
+/// [`crate::record::decode_record_layout`], which says whether it was read
+/// positionally. A record read positionally, whose strings were all
+/// borrowed (no escape in them) and whose id is in lowercase, is byte for
+/// byte what the encoder writes: the reader took the encoder's literals in
+/// its order, numbers without leading zeros, hashes in lowercase (the only
+/// form `Hash::from_hex` reads), `recorded_at`, `reported_at` and `data` as
+/// they are; and the encoder writes a string with no `"`, `\` or control
+/// character as it is. So the re-encoding is only done for anything else.
+/// The law (tests): this accepts a record exactly when [`check_content`]
+/// does.
+pub(crate) fn check_content_read(
+    record: &EnvelopeRef<'_>,
+    line: &[u8],
+    positional: bool,
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
+    check_data(record)?;
+    if positional && is_encoded_form(record, line) {
+        return Ok(());
+    }
+    check_encoding(record, line, scratch)
+}
+
+/// See [`check_content_read`]: for a record read positionally.
+fn is_encoded_form(record: &EnvelopeRef<'_>, line: &[u8]) -> bool {
+    let borrowed = matches!(record.operation, Cow::Borrowed(_))
+        && matches!(record.event_type, Cow::Borrowed(_))
+        && matches!(record.recorded_by, Cow::Borrowed(_));
+    // `{"position":` then the position's digits, then `,"id":"`.
+    let digits = record
+        .position
+        .checked_ilog10()
+        .map_or(1, |d| d as usize + 1);
+    let start = 12 + digits + 7;
+    let lowercase_id = line
+        .get(start..start + 36)
+        .is_some_and(|id| !id.iter().any(u8::is_ascii_uppercase));
+    borrowed && lowercase_id
+}
+
+/// `data` is JSON: surely so by [`surely_json`]'s walk, or else by
+/// serde's reading (which says what is wrong).
+fn check_data(record: &EnvelopeRef<'_>) -> Result<(), String> {
+    if surely_json(record.data.as_bytes()) {
+        return Ok(());
+    }
     if let Err(error) = serde_json::from_str::<serde::de::IgnoredAny>(record.data) {
         return Err(format!("data is not valid JSON: {error}"));
     }
+    Ok(())
+}
+
+/// True only for a text serde_json reads as one JSON value (the law, in the
+/// tests: never true for a text it refuses). A plain walk of the grammar,
+/// strings skipped eight bytes at a time, nesting at most [`MAX_DEPTH`]
+/// deep; false for anything it is not sure of, which serde then decides.
+pub(crate) fn surely_json(text: &[u8]) -> bool {
+    let mut walk = JsonWalk { text, at: 0 };
+    walk.space();
+    let valid = walk.value(0).is_some();
+    walk.space();
+    valid && walk.at == text.len()
+}
+
+/// Nesting deeper than this is left to serde (whose own limit is 128).
+const MAX_DEPTH: u32 = 64;
+
+struct JsonWalk<'a> {
+    text: &'a [u8],
+    at: usize,
+}
+
+impl JsonWalk<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.text.get(self.at).copied()
+    }
+
+    fn space(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\n' | b'\t' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    fn value(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'{' => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                self.at += 1;
+                self.space();
+                if self.eat(b'}').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.space();
+                    self.string()?;
+                    self.space();
+                    self.eat(b':')?;
+                    self.space();
+                    self.value(depth + 1)?;
+                    self.space();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b'}' => {
+                            self.at += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'[' => {
+                if depth == MAX_DEPTH {
+                    return None;
+                }
+                self.at += 1;
+                self.space();
+                if self.eat(b']').is_some() {
+                    return Some(());
+                }
+                loop {
+                    self.space();
+                    self.value(depth + 1)?;
+                    self.space();
+                    match self.peek()? {
+                        b',' => self.at += 1,
+                        b']' => {
+                            self.at += 1;
+                            return Some(());
+                        }
+                        _ => return None,
+                    }
+                }
+            }
+            b'"' => self.string(),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'-' | b'0'..=b'9' => self.number(),
+            _ => None,
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        let end = self.at + word.len();
+        (self.text.get(self.at..end)? == word).then(|| self.at = end)
+    }
+
+    fn string(&mut self) -> Option<()> {
+        self.eat(b'"')?;
+        loop {
+            self.at += crate::record::first_special(self.text.get(self.at..)?)?;
+            match self.peek()? {
+                b'"' => {
+                    self.at += 1;
+                    return Some(());
+                }
+                b'\\' => {
+                    self.at += 1;
+                    match self.peek()? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => self.at += 1,
+                        b'u' => {
+                            let digits = self.text.get(self.at + 1..self.at + 5)?;
+                            if !digits.iter().all(u8::is_ascii_hexdigit) {
+                                return None;
+                            }
+                            self.at += 5;
+                        }
+                        _ => return None,
+                    }
+                }
+                // A control byte.
+                _ => return None,
+            }
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.at;
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+        self.at - start
+    }
+
+    fn number(&mut self) -> Option<()> {
+        let _ = self.eat(b'-');
+        match self.peek()? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => {
+                self.digits();
+            }
+            _ => return None,
+        }
+        if self.eat(b'.').is_some() && self.digits() == 0 {
+            return None;
+        }
+        if matches!(self.peek(), Some(b'e' | b'E')) {
+            self.at += 1;
+            if matches!(self.peek(), Some(b'+' | b'-')) {
+                self.at += 1;
+            }
+            if self.digits() == 0 {
+                return None;
+            }
+        }
+        Some(())
+    }
+}
+
+/// The record's content is byte for byte what the encoder writes for its
+/// fields.
+fn check_encoding(
+    record: &EnvelopeRef<'_>,
+    line: &[u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), String> {
     scratch.clear();
     encode_content(
         scratch,
@@ -327,6 +552,195 @@ fn canonical_time(text: &str) -> Option<(&[u8], u32)> {
 mod tests {
     use super::*;
     use std::cmp::Ordering;
+
+    use proptest::prelude::*;
+
+    use crate::record::{decode_record_layout, encode_record};
+    use crate::Link;
+
+    /// Strings with nothing to escape, with escapes, and beyond ASCII.
+    const TEXTS: &[&str] = &[
+        "op",
+        "ArrestMade",
+        "interpol-ccc",
+        "a\"b",
+        "back\\slash",
+        "tab\there",
+        "caf\u{e9}",
+        "line\u{2028}sep",
+        "\u{7f}del",
+        "",
+    ];
+
+    const DATA: &[&str] = &[
+        "{}",
+        r#"{"country":"AL","count":3}"#,
+        r#"{"a":[1,2,{"b":null}],"c":"\u0041"}"#,
+        r#"{ "spaced" : true }"#,
+    ];
+
+    /// One change to an encoded line's bytes (its hash is not recomputed:
+    /// only the form is compared).
+    #[derive(Debug, Clone)]
+    enum Change {
+        None,
+        /// The id's hex digits in upper case.
+        UpperId,
+        /// The first occurrence of a literal replaced.
+        Replace(&'static str, &'static str),
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            3 => Just(Change::None),
+            1 => Just(Change::UpperId),
+            1 => Just(Change::Replace("\"operation\":\"o", "\"operation\":\"\\u006f")),
+            1 => Just(Change::Replace("\"recorded_by\":\"", "\"recorded_by\":\"\\/")),
+            1 => Just(Change::Replace("\"version\":", "\"version\": ")),
+            1 => Just(Change::Replace("\"version\":", "\"version\":0")),
+            1 => Just(Change::Replace("{\"position\":", "{ \"position\":")),
+            1 => Just(Change::Replace("\"schema\":1,", "\"schema\":1.0,")),
+            1 => Just(Change::Replace("\"type\":\"A", "\"type\":\"\\u0041")),
+            1 => Just(Change::Replace(",\"batch_end\":true", ",\"batch_end\":false")),
+            1 => Just(Change::Replace("\\\"", "\\u0022")),
+            1 => Just(Change::Replace("\\t", "\\u0009")),
+        ]
+    }
+
+    fn changed(line: &[u8], change: &Change, id: uuid::Uuid) -> Vec<u8> {
+        let text = String::from_utf8(line.to_vec()).expect("UTF-8");
+        match change {
+            Change::None => text.into_bytes(),
+            Change::UpperId => {
+                let lower = id.hyphenated().to_string();
+                text.replacen(&lower, &lower.to_uppercase(), 1).into_bytes()
+            }
+            Change::Replace(from, to) => text.replacen(from, to, 1).into_bytes(),
+        }
+    }
+
+    /// Pieces of JSON texts, valid and not, to be strung together.
+    const PIECES: &[&str] = &[
+        "{",
+        "}",
+        "[",
+        "]",
+        ":",
+        ",",
+        " ",
+        "\n",
+        "\"a\"",
+        "\"\\u00e9\"",
+        "\"\\x\"",
+        "\"\\ud800\"",
+        "\"\t\"",
+        "\"\\\"\"",
+        "\"",
+        "0",
+        "-0",
+        "01",
+        "1.5",
+        "1.",
+        ".5",
+        "-",
+        "1e5",
+        "1E+5",
+        "1e",
+        "true",
+        "tru",
+        "null",
+        "false",
+        "nul",
+        "\"k\":",
+        "{\"k\":1}",
+        "[1,2]",
+        "[1,]",
+        "é",
+    ];
+
+    #[test]
+    fn the_walk_accepts_plain_data_and_deep_data_is_left_to_serde() {
+        for data in DATA {
+            assert!(surely_json(data.as_bytes()), "{data}");
+        }
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(!surely_json(deep.as_bytes()));
+        assert!(serde_json::from_str::<serde::de::IgnoredAny>(&deep).is_ok());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4096, ..ProptestConfig::default() })]
+
+        /// The law: the walk never accepts a text serde refuses, and
+        /// accepts what serde writes.
+        #[test]
+        fn the_json_walk_accepts_only_what_serde_reads(
+            pieces in proptest::collection::vec(0..PIECES.len(), 1..12),
+            value in proptest::collection::vec(proptest::option::of("[a-z\"\\\\]{0,4}"), 0..4),
+        ) {
+            let text: String = pieces.iter().map(|&i| PIECES[i]).collect();
+            if surely_json(text.as_bytes()) {
+                prop_assert!(
+                    serde_json::from_str::<serde::de::IgnoredAny>(&text).is_ok(),
+                    "{}",
+                    text
+                );
+            }
+            let written = serde_json::to_string(&value).expect("writes");
+            prop_assert!(surely_json(written.as_bytes()), "{}", written);
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+        /// The law: the check from how a record was read accepts exactly
+        /// what the re-encoding check accepts.
+        #[test]
+        fn the_check_from_the_reading_agrees_with_the_reencoding(
+            position in prop_oneof![Just(1u64), 1..20_000_000u64],
+            id in any::<u128>(),
+            texts in (0..TEXTS.len(), 0..TEXTS.len(), 0..TEXTS.len()),
+            version in 1..1_000u64,
+            reported_at in proptest::option::of(Just("2019-12-09T07:00:00+01:00")),
+            refers_to in proptest::option::of(any::<[u8; 32]>()),
+            data in 0..DATA.len(),
+            batch_end in any::<bool>(),
+            change in change(),
+        ) {
+            let id = uuid::Uuid::from_u128(id);
+            let refers_to = refers_to
+                .filter(|_| position > 1)
+                .map(|bytes| Link { position: position - 1, hash: Hash(bytes) });
+            let mut line = Vec::new();
+            encode_record(
+                &mut line,
+                &Hash::GENESIS,
+                &RecordFields {
+                    position,
+                    id,
+                    operation: TEXTS[texts.0],
+                    version,
+                    event_type: TEXTS[texts.1],
+                    schema: 1,
+                    recorded_at: "2019-12-09T06:00:00Z",
+                    recorded_by: TEXTS[texts.2],
+                    reported_at,
+                    refers_to,
+                    data: DATA[data],
+                    batch_end,
+                },
+            );
+            line.pop();
+            let line = changed(&line, &change, id);
+            if let Ok((record, positional)) = decode_record_layout(&line) {
+                let mut scratch = Vec::new();
+                let fast = check_content_read(&record, &line, positional, &mut scratch).is_ok();
+                let old = check_content(&record, &line, &mut scratch).is_ok();
+                prop_assert_eq!(fast, old, "{}", String::from_utf8_lossy(&line));
+            }
+        }
+    }
 
     #[test]
     fn canonical_times_compare_like_instants() -> Result<(), StoreError> {

@@ -206,6 +206,17 @@ pub fn decode_record(line: &[u8]) -> Result<EnvelopeRef<'_>, String> {
     decode_any(line, hash)
 }
 
+/// [`decode_record`], and whether the line was read positionally, in the
+/// layout [`encode_record`] writes (`verify` then checks its form from how
+/// it was read, not by writing it again: see `check::check_content_read`).
+pub(crate) fn decode_record_layout(line: &[u8]) -> Result<(EnvelopeRef<'_>, bool), String> {
+    let (content, hash) = split_hash(line).ok_or("the line does not end with a hash")?;
+    if let Some(record) = decode_canonical(line, content.len(), hash) {
+        return Ok((record, true));
+    }
+    decode_any(line, hash).map(|record| (record, false))
+}
+
 /// The serde reading of any JSON record.
 fn decode_any(line: &[u8], hash: Hash) -> Result<EnvelopeRef<'_>, String> {
     let wire: Wire<'_> =
@@ -416,7 +427,7 @@ impl<'a> Cursor<'a> {
 /// bytes of `x` and `(v - 0x20…) & !v & 0x80…` the bytes of `v` below 0x20;
 /// a mark above the lowest true one can be false (a borrow), so only the
 /// lowest mark is used, and it is exact.
-fn first_special(bytes: &[u8]) -> Option<usize> {
+pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     let mut words = bytes.chunks_exact(8);

@@ -77,9 +77,14 @@ impl std::fmt::Display for Finding {
     }
 }
 
-/// Every checkpointed projection, folded side by side: never saved.
+/// Every checkpointed projection, folded side by side: never saved. Only
+/// the projections in `wanted` are folded (those a checkpoint states a
+/// head for: the others would be compared with nothing); the rest stay
+/// empty. A default `All` folds every one.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct All {
+    #[serde(skip)]
+    wanted: Wanted,
     summary: Summary,
     countries: Countries,
     timeline: Timeline,
@@ -106,6 +111,53 @@ macro_rules! each_kind {
     };
 }
 
+/// Which of [`All`]'s projections are folded: a flag each, named as
+/// [`All`]'s fields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    summary: bool,
+    countries: bool,
+    timeline: bool,
+    networks: bool,
+    victims: bool,
+    arrests: bool,
+    locations: bool,
+    operations: bool,
+    registry: bool,
+}
+
+impl Default for Wanted {
+    fn default() -> Wanted {
+        Wanted::every(true)
+    }
+}
+
+impl Wanted {
+    fn every(flag: bool) -> Wanted {
+        Wanted {
+            summary: flag,
+            countries: flag,
+            timeline: flag,
+            networks: flag,
+            victims: flag,
+            arrests: flag,
+            locations: flag,
+            operations: flag,
+            registry: flag,
+        }
+    }
+}
+
+impl All {
+    /// An empty fold of the projections in `wanted` only.
+    pub(crate) fn of(wanted: Wanted) -> All {
+        All {
+            wanted,
+            ..All::default()
+        }
+    }
+}
+
 impl Projection for All {
     const NAME: &'static str = "checkpoint-audit";
     // Some of the projections take retractions back out; those that do not
@@ -117,7 +169,9 @@ impl Projection for All {
     fn record(&mut self, meta: &Meta<'_>, event: &EventView<'_>) {
         macro_rules! record {
             ($self:ident, $meta:ident, $event:ident, $field:ident: $kind:ty) => {
-                $self.$field.record($meta, $event)
+                if $self.wanted.$field {
+                    $self.$field.record($meta, $event)
+                }
             };
         }
         each_kind!(record!(self, meta, event,));
@@ -126,7 +180,7 @@ impl Projection for All {
     fn retract(&mut self, meta: &Meta<'_>, event: &EventView<'_>) {
         macro_rules! retract {
             ($self:ident, $meta:ident, $event:ident, $field:ident: $kind:ty) => {
-                if <$kind as Projection>::NEEDS_RETRACTED {
+                if <$kind as Projection>::NEEDS_RETRACTED && $self.wanted.$field {
                     $self.$field.retract($meta, $event)
                 }
             };
@@ -137,7 +191,7 @@ impl Projection for All {
     fn registry(&mut self, meta: &RegistryMeta<'_>, event: &RegistryEvent) {
         macro_rules! registry {
             ($self:ident, $meta:ident, $event:ident, $field:ident: $kind:ty) => {
-                if <$kind as Projection>::READS_REGISTRY {
+                if <$kind as Projection>::READS_REGISTRY && $self.wanted.$field {
                     $self.$field.registry($meta, $event)
                 }
             };
@@ -148,7 +202,9 @@ impl Projection for All {
     fn merge(&mut self, later: All) {
         macro_rules! merge {
             ($self:ident, $later:ident, $field:ident: $kind:ty) => {
-                $self.$field.merge($later.$field)
+                if $self.wanted.$field {
+                    $self.$field.merge($later.$field)
+                }
             };
         }
         each_kind!(merge!(self, later,));
@@ -196,6 +252,8 @@ pub struct Plan {
     findings: Vec<Finding>,
     /// In the order of their heads.
     pending: Vec<Pending>,
+    /// The projections some pending checkpoint is compared with.
+    wanted: Wanted,
 }
 
 impl std::fmt::Debug for Plan {
@@ -219,8 +277,9 @@ impl Plan {
     pub fn load(store: &dyn EventStore, head: Head) -> Result<Plan, LedgerError> {
         let mut findings = Vec::new();
         let mut pending = Vec::new();
+        let mut wanted = Wanted::every(false);
         macro_rules! load {
-            ($findings:ident, $pending:ident, $field:ident: $kind:ty) => {
+            ($findings:ident, $pending:ident, $wanted:ident, $field:ident: $kind:ty) => {
                 let name = replay::checkpoint_name_of::<$kind>();
                 match replay::load_stored::<$kind>(store)? {
                     None => {}
@@ -245,6 +304,7 @@ impl Plan {
                                 rebuilt: false,
                             }),
                             Some(at) => {
+                                $wanted.$field = true;
                                 let state = stored.state;
                                 $pending.push(Pending {
                                     name,
@@ -258,9 +318,19 @@ impl Plan {
                 }
             };
         }
-        each_kind!(load!(findings, pending,));
+        each_kind!(load!(findings, pending, wanted,));
         pending.sort_by_key(|one| one.head.position);
-        Ok(Plan { findings, pending })
+        Ok(Plan {
+            findings,
+            pending,
+            wanted,
+        })
+    }
+
+    /// An empty fold of the projections the pending checkpoints are
+    /// compared with (the others are not folded).
+    pub(crate) fn empty_fold(&self) -> All {
+        All::of(self.wanted)
     }
 
     /// The positions at which [`All`] must be compared, in order (a

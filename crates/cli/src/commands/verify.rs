@@ -168,5 +168,11 @@ pub fn run(spec: &StoreSpec, args: VerifyArgs, out: &mut dyn Write) -> Result<()
         "ok: {} events of {} operations ({} retractions) and {} registry records pass the rules as they stood",
         audit.events, audit.operations, audit.retractions, audit.registry
     )?;
-    crate::commands::evidence_checks::run(opened.store(), verified.head, &args.evidence, out)
+    crate::commands::evidence_checks::run(
+        opened.store(),
+        verified.head,
+        &audit,
+        &args.evidence,
+        out,
+    )
 }

@@ -157,10 +157,10 @@ mod parallel {
 
     use super::{VerifySplit, Visitor};
 
-    use crate::check::{check_content, check_time_text, compare_times, LogChecker};
+    use crate::check::{check_content_read, check_time_text, compare_times, LogChecker};
     use crate::file::segments::{open_read, LineReader, READ_CHUNK};
     use crate::file::tail::LogView;
-    use crate::record::{decode_record, HASH_SUFFIX_LEN};
+    use crate::record::{decode_record_layout, HASH_SUFFIX_LEN};
     use crate::{Hash, StoreError, VerifyReport};
 
     /// Below this many records the sequential pass is fast enough.
@@ -434,9 +434,9 @@ mod parallel {
                 break;
             }
             let line = reader.bytes(span);
-            let record = decode_record(line).ok()?;
+            let (record, positional) = decode_record_layout(line).ok()?;
             let content = line.get(..line.len().checked_sub(HASH_SUFFIX_LEN)?)?;
-            check_content(&record, line, &mut scratch).ok()?;
+            check_content_read(&record, line, positional, &mut scratch).ok()?;
             let id = record.id.as_u128();
             summary.ids[id as usize % ID_BUCKETS].push(id);
             if summary.records == 0 {
