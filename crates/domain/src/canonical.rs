@@ -61,7 +61,7 @@ impl<'a> Cursor<'a> {
         self.literal(b"\"")?;
         let bytes = self.text.as_bytes();
         let start = self.at;
-        let mut i = start + first_special(bytes.get(start..)?)?;
+        let mut i = start + json_scan::first_special(bytes.get(start..)?)?;
         let mut escaped = false;
         loop {
             match *bytes.get(i)? {
@@ -112,39 +112,6 @@ impl<'a> Cursor<'a> {
         let float = matches!(bytes.get(self.at), Some(b'.' | b'e' | b'E'));
         (plain && !float).then_some(value)
     }
-}
-
-/// Where the first `"`, `\\` or control byte of `bytes` is, if any.
-/// Eight bytes at a time (SWAR, as the store's record reader does):
-/// `(x - 0x01…) & !x & 0x80…` marks the zero bytes of `x`, and
-/// `(v - 0x20…) & !v & 0x80…` the bytes of `v` below 0x20; a mark above
-/// the lowest true one can be false (a borrow), so only the lowest is
-/// used, and it is exact.
-fn first_special(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        let v = u64::from_le_bytes(eight);
-        let quote = v ^ (ONES * u64::from(b'"'));
-        let escape = v ^ (ONES * u64::from(b'\\'));
-        let marks = ((quote.wrapping_sub(ONES) & !quote)
-            | (escape.wrapping_sub(ONES) & !escape)
-            | (v.wrapping_sub(ONES * 0x20) & !v))
-            & HIGHS;
-        if marks != 0 {
-            return Some(at + (marks.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|found| at + found)
 }
 
 /// A value in its canonical text.

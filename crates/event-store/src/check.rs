@@ -185,7 +185,7 @@ impl JsonWalk<'_> {
     fn string(&mut self) -> Option<()> {
         self.eat(b'"')?;
         loop {
-            self.at += crate::record::first_special(self.text.get(self.at..)?)?;
+            self.at += json_scan::first_special(self.text.get(self.at..)?)?;
             match self.peek()? {
                 b'"' => {
                     self.at += 1;

@@ -386,11 +386,11 @@ impl<'a> Cursor<'a> {
 
     /// The text up to the next quote, which must hold no escape and no
     /// control character. These fields are short (a name, a type, a time)
-    /// and every record read has four of them: see [`first_special`].
+    /// and every record read has four of them: see [`json_scan::first_special`].
     fn plain_until_quote(&mut self) -> Option<&'a str> {
         let start = self.at;
         let rest = self.bytes().get(start..)?;
-        let len = first_special(rest)?;
+        let len = json_scan::first_special(rest)?;
         if rest[len] != b'"' {
             return None;
         }
@@ -419,39 +419,6 @@ impl<'a> Cursor<'a> {
         self.at = i + 1;
         Some(Cow::Owned(text))
     }
-}
-
-/// The index of the first `"`, `\\` or control character (below 0x20) in
-/// `bytes`: where a plain string of a record ends, or shows it is not plain.
-/// Eight bytes at a time (SWAR): `(x - 0x01…) & !x & 0x80…` marks the zero
-/// bytes of `x` and `(v - 0x20…) & !v & 0x80…` the bytes of `v` below 0x20;
-/// a mark above the lowest true one can be false (a borrow), so only the
-/// lowest mark is used, and it is exact.
-pub(crate) fn first_special(bytes: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut words = bytes.chunks_exact(8);
-    let mut at = 0;
-    for word in &mut words {
-        let mut eight = [0u8; 8];
-        eight.copy_from_slice(word);
-        let v = u64::from_le_bytes(eight);
-        let quote = v ^ (ONES * u64::from(b'"'));
-        let escape = v ^ (ONES * u64::from(b'\\'));
-        let marks = ((quote.wrapping_sub(ONES) & !quote)
-            | (escape.wrapping_sub(ONES) & !escape)
-            | (v.wrapping_sub(ONES * 0x20) & !v))
-            & HIGHS;
-        if marks != 0 {
-            return Some(at + (marks.trailing_zeros() / 8) as usize);
-        }
-        at += 8;
-    }
-    words
-        .remainder()
-        .iter()
-        .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        .map(|found| at + found)
 }
 
 fn push_u64(out: &mut Vec<u8>, value: u64) {
@@ -633,39 +600,6 @@ mod tests {
         let line = text.trim_end().as_bytes();
         assert!(decode_canonical(line, line.len() - HASH_SUFFIX_LEN, hash).is_none());
         assert_eq!(decode_record(line).map(|r| r.position), Ok(7));
-    }
-
-    #[test]
-    fn the_word_at_a_time_search_agrees_with_a_plain_one() {
-        let plain = |bytes: &[u8]| {
-            bytes
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)
-        };
-        let specials = [b'"', b'\\', 0x00, 0x1f, b'\n'];
-        let ordinary = [
-            b'a', b' ', b'!', b'#', b'[', b']', 0x20, 0x7f, 0x80, 0xff, 0x21, 0x5d,
-        ];
-        for len in 0..20 {
-            for at in 0..=len {
-                for special in specials {
-                    for filler in ordinary {
-                        let mut bytes = vec![filler; len];
-                        if at < len {
-                            bytes[at] = special;
-                        }
-                        // Specials after the first must not move the answer.
-                        bytes.extend_from_slice(&[0x00, b'"', b'\\', 0x01]);
-                        assert_eq!(first_special(&bytes), plain(&bytes), "{bytes:?}");
-                        assert_eq!(
-                            first_special(&bytes[..len]),
-                            plain(&bytes[..len]),
-                            "{bytes:?}"
-                        );
-                    }
-                }
-            }
-        }
     }
 
     proptest::proptest! {
