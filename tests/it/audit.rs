@@ -122,6 +122,18 @@ fn rechained(edit: impl FnOnce(&mut Log)) -> Store {
     store
 }
 
+/// The sample with the data of its deployment of 300 agents in AL
+/// replaced by `data` and rechained, and that record's position.
+fn agents_data_rewritten(data: &str) -> (Store, usize) {
+    const AGENTS: &str = "{\"country\":\"AL\",\"count\":300}";
+    let mut position = 0;
+    let store = rechained(|log| {
+        position = log.find(&[&format!("\"data\":{AGENTS}")]);
+        log.edit(position, AGENTS, data);
+    });
+    (store, position)
+}
+
 #[test]
 fn a_rechained_copy_of_the_sample_is_the_sample() {
     // The helper itself changes nothing when nothing is edited.
@@ -208,15 +220,7 @@ fn an_unquoted_pseudonym_is_caught_though_it_chains() {
 fn a_data_object_out_of_canonical_form_is_caught() {
     // Valid JSON, the same event, its fields in another order: not what the
     // domain writes, so a re-sent event would not be recognised byte for byte.
-    let mut position = 0;
-    let store = rechained(|log| {
-        position = log.find(&["\"data\":{\"country\":\"AL\",\"count\":300}"]);
-        log.edit(
-            position,
-            "{\"country\":\"AL\",\"count\":300}",
-            "{\"count\":300,\"country\":\"AL\"}",
-        );
-    });
+    let (store, position) = agents_data_rewritten("{\"count\":300,\"country\":\"AL\"}");
     caught(&store, position, "data: not in the canonical form");
 }
 
@@ -409,15 +413,8 @@ fn data_that_is_one_object_followed_by_more_text_is_refused_by_reports_too() {
     // record can hold an object and then more fields there. Read as its
     // first object, a report would count 300 agents where the strict
     // reading (and so `verify`) refuses the record; both must refuse it.
-    let mut position = 0;
-    let store = rechained(|log| {
-        position = log.find(&["\"data\":{\"country\":\"AL\",\"count\":300}"]);
-        log.edit(
-            position,
-            "{\"country\":\"AL\",\"count\":300}",
-            "{\"country\":\"AL\",\"count\":300},\"count\":9000}",
-        );
-    });
+    let (store, position) =
+        agents_data_rewritten("{\"country\":\"AL\",\"count\":300},\"count\":9000}");
     let _ = std::fs::remove_dir_all(store.path().join(".theseus"));
     let report = store.run(&["report", "summary", "--no-checkpoint"]);
     assert_eq!(report.code, 4, "{report:?}");

@@ -132,8 +132,9 @@ pub(crate) fn subject_lookup(
 /// the batch made (it writes them before the records) and answers a find
 /// from them without I/O, and a key of an earlier batch is one lookup in
 /// the store's key file (or in what `prefetch` fetched). A copy here held
-/// each new subject's key twice: 59 MB of a one-million-event import's
-/// 190 MB peak (378,458 subjects), measured with massif.
+/// each new subject's key twice: without it, a one-million-event import
+/// (378,458 new subjects) peaks at 116 MB instead of 190 MB (maximum
+/// resident set, same input).
 #[derive(Default)]
 pub(crate) struct Sealer {
     secret: Option<[u8; 32]>,
